@@ -1,0 +1,107 @@
+/*
+ * snapshot.c: reading the target's snapshot (item id -> content hash).
+ *
+ * The snapshot is streamed with COPY ... TO STDOUT (text format) rather
+ * than a SELECT, so a million rows arrive as one stream without libpq
+ * materialising a result set: the memory is the caller's map, not ours.
+ */
+#include "db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+/* Undoes COPY text escaping of s[0..len) in place; returns the new length. */
+static size_t
+unescape_copy_text(char *s, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '\\' && i + 1 < len) {
+			c = s[++i];
+			switch (c) {
+			case 't': c = '\t'; break;
+			case 'n': c = '\n'; break;
+			case 'r': c = '\r'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'v': c = '\v'; break;
+			default: break; /* \\ and others: the character itself */
+			}
+		}
+		s[o++] = c;
+	}
+	return o;
+}
+
+int
+ps_db_snapshot_load(ps_db *db, int64_t target_id, ps_db_snapshot_cb cb, void *ctx)
+{
+	char sql[200];
+	PGresult *res;
+	char *line = NULL;
+	int n, rc = PS_DB_OK;
+
+	snprintf(sql, sizeof(sql),
+	         "COPY (SELECT item_id, hash FROM snapshot_items WHERE target_id = %" PRId64
+	         ") TO STDOUT",
+	         target_id);
+	res = PQexec(db->conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		rc = db_fail_result(db, res, "loading snapshot");
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+
+	while ((n = PQgetCopyData(db->conn, &line, 0)) > 0) {
+		char *tab = memchr(line, '\t', (size_t)n);
+		size_t idlen;
+		uint64_t hash;
+
+		if (rc == PS_DB_OK) {
+			if (tab == NULL) {
+				rc = db_fail(db, "loading snapshot: malformed COPY row");
+			} else {
+				idlen = unescape_copy_text(line, (size_t)(tab - line));
+				line[idlen] = '\0';
+				hash = (uint64_t)strtoll(tab + 1, NULL, 10);
+				rc = cb(ctx, line, idlen, hash);
+			}
+		}
+		/* After an error keep draining, so the connection stays usable. */
+		PQfreemem(line);
+		line = NULL;
+	}
+	if (n == -2 && rc == PS_DB_OK)
+		rc = db_fail(db, "loading snapshot: %s", PQerrorMessage(db->conn));
+	while ((res = PQgetResult(db->conn)) != NULL) {
+		if (rc == PS_DB_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = db_fail_result(db, res, "loading snapshot");
+		PQclear(res);
+	}
+	return rc;
+}
+
+int
+ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count)
+{
+	char id[32];
+	const char *params[1] = {id};
+	PGresult *res;
+
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res = db_query(db, "counting snapshot",
+	               "SELECT count(*) FROM snapshot_items WHERE target_id = $1", 1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return PS_DB_OK;
+}

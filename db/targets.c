@@ -1,0 +1,179 @@
+/*
+ * targets.c: sync targets (a feed and the Pinterest catalog it feeds) and
+ * the per-target advisory lock that keeps one sync per target at a time.
+ */
+#include "db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+/* Advisory lock namespace (classid) of the per-target sync lock. */
+#define TARGET_LOCK_CLASS "7405001"
+
+#define TARGET_COLUMNS "id, name, feed, format, catalog_id, country, language, ad_account_id"
+
+void
+ps_target_clear(ps_target *t)
+{
+	if (t == NULL)
+		return;
+	free(t->name);
+	free(t->feed);
+	free(t->format);
+	free(t->catalog_id);
+	free(t->country);
+	free(t->language);
+	free(t->ad_account_id);
+	memset(t, 0, sizeof(*t));
+}
+
+static int
+target_from_row(ps_target *t, const PGresult *res, int row)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+	t->name = db_strdup_value(res, row, 1);
+	t->feed = db_strdup_value(res, row, 2);
+	t->format = db_strdup_value(res, row, 3);
+	t->catalog_id = db_strdup_value(res, row, 4);
+	t->country = db_strdup_value(res, row, 5);
+	t->language = db_strdup_value(res, row, 6);
+	t->ad_account_id = db_strdup_value(res, row, 7);
+	if (!t->name || !t->feed || !t->format || !t->catalog_id || !t->country || !t->language) {
+		ps_target_clear(t);
+		return PS_DB_ERROR;
+	}
+	return PS_DB_OK;
+}
+
+int
+ps_db_target_add(ps_db *db, ps_target *t)
+{
+	const char *params[7] = {t->name,    t->feed,     t->format ? t->format : "auto",
+	                         t->catalog_id, t->country, t->language, t->ad_account_id};
+	PGresult *res;
+
+	res = PQexecParams(db->conn,
+	                   "INSERT INTO targets (name, feed, format, catalog_id, country, language,"
+	                   " ad_account_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+	                   7, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		int rc = db_fail_result(db, res, "adding target");
+
+		if (rc == PS_DB_EXISTS)
+			snprintf(db->error, sizeof(db->error), "target \"%s\" already exists", t->name);
+		PQclear(res);
+		return rc;
+	}
+	t->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_target_get(ps_db *db, const char *name, ps_target *out)
+{
+	const char *params[1] = {name};
+	PGresult *res;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	res = db_query(db, "reading target", "SELECT " TARGET_COLUMNS " FROM targets WHERE name = $1",
+	               1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		snprintf(db->error, sizeof(db->error), "no target named \"%s\" (see: pinsync target list)",
+		         name);
+		return PS_DB_NOTFOUND;
+	}
+	rc = target_from_row(out, res, 0);
+	PQclear(res);
+	return rc;
+}
+
+int
+ps_db_target_list(ps_db *db, ps_target **out, size_t *count)
+{
+	PGresult *res;
+	ps_target *list;
+	int i, n;
+
+	*out = NULL;
+	*count = 0;
+	res = db_query(db, "listing targets", "SELECT " TARGET_COLUMNS " FROM targets ORDER BY name", 0,
+	               NULL);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	n = PQntuples(res);
+	list = calloc((size_t)n + 1, sizeof(*list));
+	if (list == NULL) {
+		PQclear(res);
+		return db_fail(db, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		if (target_from_row(&list[i], res, i) < 0) {
+			ps_db_targets_free(list, (size_t)i);
+			PQclear(res);
+			return db_fail(db, "out of memory");
+		}
+	PQclear(res);
+	*out = list;
+	*count = (size_t)n;
+	return PS_DB_OK;
+}
+
+void
+ps_db_targets_free(ps_target *list, size_t count)
+{
+	size_t i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < count; i++)
+		ps_target_clear(&list[i]);
+	free(list);
+}
+
+int
+ps_db_target_trylock(ps_db *db, int64_t target_id)
+{
+	char id[32];
+	const char *params[1] = {id};
+	PGresult *res;
+	int got;
+
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res = db_query(db, "locking target",
+	               "SELECT pg_try_advisory_lock(" TARGET_LOCK_CLASS ", $1::int)", 1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!got) {
+		db_fail(db, "another pinsync is syncing this target");
+		return PS_DB_BUSY;
+	}
+	return PS_DB_OK;
+}
+
+int
+ps_db_target_unlock(ps_db *db, int64_t target_id)
+{
+	char id[32];
+	const char *params[1] = {id};
+	PGresult *res;
+
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res = db_query(db, "unlocking target",
+	               "SELECT pg_advisory_unlock(" TARGET_LOCK_CLASS ", $1::int)", 1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	PQclear(res);
+	return PS_DB_OK;
+}

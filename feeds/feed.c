@@ -1,0 +1,699 @@
+/*
+ * feed.c: ps_feed, the pull loop over a push parser.
+ *
+ * ps_feed_open() opens the source and reads just enough to pick the format
+ * (first significant byte '<' -> XML, else CSV, the delimiter sniffed from
+ * the header line). Those bytes are kept in f->pending and pushed first.
+ *
+ * ps_feed_next() hands out queued items; when the queue is empty it compacts
+ * the arena and pushes the next piece (PS_FEED_PUSH_MAX bytes at most) of
+ * the chunk last read, or reads a chunk, to the parser, which queues the
+ * items that piece completes (see feeds_int.h). A fatal error stops the
+ * parsing, but the items queued before it are still handed out, then
+ * PS_EFEED is returned for good. PS_ITEROVER is returned only once the
+ * parser has accepted the end of the data.
+ */
+#include "feeds.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "feeds_int.h"
+
+/* ------------------------------------------------------------------ */
+/* Formats                                                             */
+
+static const char *const format_names[] = {
+    [PS_FORMAT_AUTO] = "auto",
+    [PS_FORMAT_XML] = "xml",
+    [PS_FORMAT_CSV] = "csv",
+    [PS_FORMAT_TSV] = "tsv",
+};
+
+int
+ps_feed_format_parse(ps_feed_format *out, const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return -1;
+	for (i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++) {
+		if (strcasecmp(name, format_names[i]) == 0) {
+			*out = (ps_feed_format)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+ps_feed_format_name(ps_feed_format format)
+{
+	if ((unsigned)format >= sizeof(format_names) / sizeof(format_names[0]))
+		return "unknown";
+	return format_names[format];
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors and warnings                                                 */
+
+int
+ps_feed__fail(ps_feed *f, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->failed)
+		return f->failed;
+	va_start(ap, fmt);
+	vsnprintf(f->error, sizeof(f->error), fmt, ap);
+	va_end(ap);
+	f->failed = code;
+	return code;
+}
+
+void
+ps_feed__warn(ps_feed *f, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	n = strlen(line);
+	/* Capped: a feed that warns forever must not grow memory forever.
+	 * A line that does not fit whole is dropped. */
+	if (f->warnings.len + 1 + n > f->warnings.max)
+		return;
+	if (f->warnings.len > 0 && fbuf_putc(&f->warnings, '\n') != 0)
+		return;
+	if (fbuf_put(&f->warnings, line, n) != 0) {
+		f->warnings.len--; /* the '\n' */
+		f->warnings.ptr[f->warnings.len] = '\0';
+		return;
+	}
+	(void)fbuf_cstr(&f->warnings);
+}
+
+/* ------------------------------------------------------------------ */
+/* Items in progress                                                   */
+
+void
+ps_feed__item_begin(ps_feed *f, uint64_t line)
+{
+	f->cur.base = f->arena.len;
+	f->cur.present = 0;
+	f->cur.preferred = 0;
+	f->cur.line = line;
+	f->cur.index = 0;
+	f->in_item = 1;
+}
+
+void
+ps_feed__item_abort(ps_feed *f)
+{
+	if (!f->in_item)
+		return;
+	f->arena.len = f->cur.base;
+	f->in_item = 0;
+}
+
+int
+ps_feed__item_end(ps_feed *f)
+{
+	if (!f->in_item)
+		return 0;
+	if (f->qlen == f->qcap) {
+		size_t ncap = f->qcap ? f->qcap * 2 : 64;
+		ps_raw_item *q = realloc(f->queue, ncap * sizeof(*q));
+
+		if (q == NULL)
+			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+		f->queue = q;
+		f->qcap = ncap;
+	}
+	f->cur.index = ++f->nitems;
+	f->queue[f->qlen++] = f->cur;
+	f->in_item = 0;
+	return 0;
+}
+
+static void
+item_store(ps_feed *f, int a, size_t off, size_t len, int preferred)
+{
+	uint64_t bit = (uint64_t)1 << a;
+
+	f->cur.off[a] = (uint32_t)off;
+	f->cur.len[a] = (uint32_t)len;
+	f->cur.present |= bit;
+	if (preferred)
+		f->cur.preferred |= bit;
+	else
+		f->cur.preferred &= ~bit;
+}
+
+static int
+item_cap_error(ps_feed *f, int rc)
+{
+	if (rc == PS_ENOMEM)
+		return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+	return ps_feed__fail(f, PS_EFEED, "%s:%llu: item text over the %d MiB cap", f->name,
+	                     (unsigned long long)f->cur.line, PS_FEED_MAX_ITEM >> 20);
+}
+
+int
+ps_feed__item_set(ps_feed *f, int a, const char *p, size_t n, int preferred)
+{
+	size_t off;
+	int rc;
+
+	while (n > 0 && ps_is_space((unsigned char)*p)) {
+		p++;
+		n--;
+	}
+	while (n > 0 && ps_is_space((unsigned char)p[n - 1]))
+		n--;
+	if (!ps_feed__item_wants(f, a, preferred))
+		return 0;
+	if (n == 0 && (f->cur.present & ((uint64_t)1 << a)))
+		return 0; /* an empty value never replaces one */
+	off = ps_feed__item_size(f);
+	if (off + n + 1 > PS_FEED_MAX_ITEM)
+		return item_cap_error(f, PS_EFEED);
+	if ((rc = fbuf_put(&f->arena, p, n)) != 0 || (rc = fbuf_putc(&f->arena, '\0')) != 0)
+		return item_cap_error(f, rc);
+	item_store(f, a, off, n, preferred);
+	return 0;
+}
+
+int
+ps_feed__item_commit(ps_feed *f, int a, size_t off, size_t len, int preferred)
+{
+	char *p = f->arena.ptr + f->cur.base + off;
+	size_t start = off;
+	int rc;
+
+	while (len > 0 && ps_is_space((unsigned char)*p)) {
+		p++;
+		off++;
+		len--;
+	}
+	while (len > 0 && ps_is_space((unsigned char)p[len - 1]))
+		len--;
+	if (ps_attr_defs[a].type == PS_ATTR_TYPE_LIST) {
+		len = ps_feed__list_pack(
+		    p, len, ',', ps_feed__attr_is_url(a),
+		    a == PS_ATTR_ADDITIONAL_IMAGE_LINK ? PS_MAX_ADDITIONAL_IMAGES : 0);
+	}
+	if (len == 0 && (f->cur.present & ((uint64_t)1 << a))) {
+		f->arena.len = f->cur.base + start; /* an empty value never replaces one */
+		return 0;
+	}
+	/* The NUL goes right after the (trimmed) value; the bytes after it
+	 * are dropped. */
+	f->arena.len = f->cur.base + off + len;
+	if ((rc = fbuf_putc(&f->arena, '\0')) != 0)
+		return item_cap_error(f, rc);
+	item_store(f, a, off, len, preferred);
+	return 0;
+}
+
+static int
+starts_http(const char *p, size_t n)
+{
+	while (n > 0 && ps_is_space((unsigned char)*p)) {
+		p++;
+		n--;
+	}
+	if (n >= 7 && strncasecmp(p, "http://", 7) == 0)
+		return 1;
+	return n >= 8 && strncasecmp(p, "https://", 8) == 0;
+}
+
+size_t
+ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max)
+{
+	size_t i = 0, out = 0;
+	unsigned count = 0;
+
+	while (i < n && (max == 0 || count < max)) {
+		size_t j = i, s, e;
+
+		while (j < n) {
+			if (p[j] == PS_LIST_SEP)
+				break;
+			if (sep && p[j] == sep && (!urls || starts_http(p + j + 1, n - j - 1)))
+				break;
+			j++;
+		}
+		s = i;
+		e = j;
+		while (s < e && ps_is_space((unsigned char)p[s]))
+			s++;
+		while (e > s && ps_is_space((unsigned char)p[e - 1]))
+			e--;
+		if (e > s) {
+			if (out > 0)
+				p[out++] = PS_LIST_SEP;
+			memmove(p + out, p + s, e - s);
+			out += e - s;
+			count++;
+		}
+		i = j + 1;
+	}
+	return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Format detection                                                    */
+
+/* Reads one more chunk into f->pending. Sets *eof at the end of data. */
+static int
+pending_read(ps_feed *f, int *eof)
+{
+	size_t n = 0;
+	int rc;
+
+	rc = ps_feed__source_read(&n, &f->src, f->chunk, f->opts.chunk_size, f->error,
+	                          sizeof(f->error));
+	if (rc != 0) {
+		f->failed = rc;
+		return rc;
+	}
+	if (n == 0) {
+		*eof = 1;
+		return 0;
+	}
+	if ((rc = fbuf_put(&f->pending, f->chunk, n)) != 0)
+		return ps_feed__fail(f, rc, "%s: out of memory", f->name);
+	return 0;
+}
+
+static const unsigned char utf8_bom[3] = {0xEF, 0xBB, 0xBF};
+
+/*
+ * Counts the candidate delimiters of the first line (outside quotes) and
+ * picks one: a tab if tabs are at least as many as any other, else the most
+ * frequent of , ; | (comma on ties and when there are none).
+ */
+static char
+sniff_delimiter(const char *p, size_t n)
+{
+	size_t tabs = 0, commas = 0, semis = 0, pipes = 0, i;
+	int quoted = 0;
+
+	for (i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (c == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (quoted)
+			continue;
+		if (c == '\n' || c == '\r')
+			break;
+		if (c == '\t')
+			tabs++;
+		else if (c == ',')
+			commas++;
+		else if (c == ';')
+			semis++;
+		else if (c == '|')
+			pipes++;
+	}
+	if (tabs > 0 && tabs >= commas && tabs >= semis && tabs >= pipes)
+		return '\t';
+	if (semis > commas && semis >= pipes)
+		return ';';
+	if (pipes > commas && pipes > semis)
+		return '|';
+	return ',';
+}
+
+/* Does p[0..n) hold a line end outside quotes? */
+static int
+has_line_end(const char *p, size_t n)
+{
+	int quoted = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && (p[i] == '\n' || p[i] == '\r'))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+detect(ps_feed *f)
+{
+	const unsigned char *p;
+	size_t len, bom = 0, i = 0;
+	int eof = 0, rc;
+
+	/* Enough bytes to see the first significant one, plus three more so
+	 * that libxml2 can sniff the encoding from the first four. */
+	for (;;) {
+		p = (const unsigned char *)f->pending.ptr;
+		len = f->pending.len;
+		bom = 0;
+		if (len >= 3 && memcmp(p, utf8_bom, 3) == 0)
+			bom = 3;
+		for (i = bom; i < len && ps_is_space(p[i]); i++)
+			;
+		if (eof || (i < len && len - i >= 4) || len >= PS_FEED_SNIFF_MAX)
+			break;
+		if ((rc = pending_read(f, &eof)) != 0)
+			return rc;
+	}
+
+	if (len >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF))) {
+		/* UTF-16: libxml2 reads it; the CSV reader does not. */
+		int lt = len >= 4 && ((p[0] == 0xFF && p[2] == '<' && p[3] == 0) ||
+		                      (p[0] == 0xFE && p[2] == 0 && p[3] == '<'));
+
+		if (f->format == PS_FORMAT_AUTO && lt)
+			f->format = PS_FORMAT_XML;
+		if (f->format != PS_FORMAT_XML)
+			return ps_feed__fail(f, PS_EFEED,
+			                     "%s: UTF-16 text is only read in XML feeds; "
+			                     "convert the feed to UTF-8",
+			                     f->name);
+		return 0;
+	}
+	if (i >= len)
+		return ps_feed__fail(f, PS_EFEED, "%s: feed is empty", f->name);
+
+	if (f->format == PS_FORMAT_AUTO)
+		f->format = p[i] == '<' ? PS_FORMAT_XML : PS_FORMAT_CSV;
+
+	if (f->format == PS_FORMAT_XML) {
+		/* Whitespace before "<?xml" is a fatal error to libxml2 but a
+		 * common generator slip: drop it (with the BOM: the default
+		 * encoding is UTF-8 anyway) and keep line numbers right. */
+		if (i > bom) {
+			size_t k;
+
+			for (k = bom; k < i; k++) {
+				if (p[k] == '\n' ||
+				    (p[k] == '\r' && (k + 1 >= i || p[k + 1] != '\n')))
+					f->line_offset++;
+			}
+			f->pending_pos = i;
+		}
+		return 0;
+	}
+
+	/* CSV or TSV: the BOM goes; leading blank lines are the parser's. */
+	f->pending_pos = bom;
+	if (f->format == PS_FORMAT_TSV) {
+		f->delim = '\t';
+		return 0;
+	}
+	while (!eof && f->pending.len < PS_FEED_SNIFF_MAX &&
+	       !has_line_end(f->pending.ptr + i, f->pending.len - i)) {
+		if ((rc = pending_read(f, &eof)) != 0)
+			return rc;
+	}
+	f->delim = sniff_delimiter(f->pending.ptr + i, f->pending.len - i);
+	if (f->delim == '\t')
+		f->format = PS_FORMAT_TSV;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Open, next, free                                                    */
+
+int
+ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
+{
+	static const ps_feed_options defaults = PS_FEED_OPTIONS_INIT;
+	ps_feed *f = NULL;
+	int rc;
+
+	*out = NULL;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return PS_ENOMEM;
+	*out = f;
+
+	f->opts = opts ? *opts : defaults;
+	if (f->opts.chunk_size == 0)
+		f->opts.chunk_size = defaults.chunk_size;
+	if (f->opts.chunk_size > PS_FEED_MAX_CHUNK)
+		f->opts.chunk_size = PS_FEED_MAX_CHUNK;
+	f->format = f->opts.format;
+	f->delim = ',';
+	fbuf_init(&f->pending, PS_FEED_SNIFF_MAX + f->opts.chunk_size);
+	fbuf_init(&f->arena, PS_FEED_MAX_ARENA);
+	fbuf_init(&f->scratch, (size_t)4 * PS_FEED_MAX_ITEM);
+	fbuf_init(&f->warnings, PS_FEED_MAX_WARNINGS);
+
+	if (source == NULL)
+		source = "-";
+	f->name = strdup(strcmp(source, "-") == 0 ? "stdin" : source);
+	if (f->name == NULL) {
+		rc = PS_ENOMEM;
+		goto done;
+	}
+
+	if (f->opts.default_currency != NULL) {
+		const char *c = f->opts.default_currency;
+		size_t k;
+
+		for (k = 0; k < 3; k++) {
+			unsigned char ch = (unsigned char)c[k];
+
+			if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z')))
+				break;
+			f->currency[k] = (char)(ch & ~0x20);
+		}
+		if (k != 3 || c[3] != '\0') {
+			rc = ps_feed__fail(f, PS_ERROR,
+			                   "default currency \"%.16s\" is not a 3-letter code", c);
+			goto done;
+		}
+		f->opts.default_currency = f->currency;
+	}
+	if ((unsigned)f->format > PS_FORMAT_TSV) {
+		rc = ps_feed__fail(f, PS_ERROR, "unknown feed format %d", (int)f->format);
+		goto done;
+	}
+
+	f->chunk = malloc(f->opts.chunk_size);
+	if (f->chunk == NULL) {
+		rc = PS_ENOMEM;
+		goto done;
+	}
+
+	rc = ps_feed__source_open(&f->src, source, f->name, f->opts.chunk_size, f->error,
+	                          sizeof(f->error));
+	f->src_open = 1;
+	if (rc != 0) {
+		f->failed = rc;
+		goto done;
+	}
+
+	if ((rc = detect(f)) != 0)
+		goto done;
+
+	f->parser = f->format == PS_FORMAT_XML ? &ps_feed__xml_parser : &ps_feed__csv_parser;
+	rc = f->parser->init(f);
+
+done:
+	if (rc == PS_ENOMEM) {
+		/* As documented: no feed comes back with PS_ENOMEM. */
+		ps_feed_free(f);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* Builds f->out from a queued raw item and normalises it. */
+static int
+hand_out(ps_feed *f, const ps_raw_item *r)
+{
+	ps_item *it = &f->out;
+	const char *base = f->arena.ptr + r->base;
+	size_t text = 0, need;
+	int a;
+
+	for (a = 0; a < PS_ATTR__COUNT; a++) {
+		if (r->present & ((uint64_t)1 << a)) {
+			it->values[a].ptr = base + r->off[a];
+			it->values[a].len = r->len[a];
+			text += r->len[a];
+		} else {
+			it->values[a].ptr = NULL;
+			it->values[a].len = 0;
+		}
+	}
+	it->line = r->line;
+	it->index = r->index;
+	it->hash = 0;
+	it->nproblems = 0;
+
+	/* Worst case of normalisation: every byte invalid UTF-8 (3 bytes of
+	 * U+FFFD each), plus a few bytes per value (NUL, currency). */
+	need = 3 * text + 16 * PS_ATTR__COUNT + 64;
+#if PS_FEED_POISON_ITEMS
+	{
+		char *blk, *p;
+
+		free(f->poison);
+		f->poison = blk = malloc(text + PS_ATTR__COUNT + need);
+		if (blk == NULL)
+			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+		p = blk + need;
+		for (a = 0; a < PS_ATTR__COUNT; a++) {
+			if (it->values[a].ptr == NULL)
+				continue;
+			memcpy(p, it->values[a].ptr, it->values[a].len + 1);
+			it->values[a].ptr = p;
+			p += it->values[a].len + 1;
+		}
+		it->scratch = blk;
+		it->scratch_cap = need;
+	}
+#else
+	if (f->scratch.cap < need) {
+		f->scratch.len = 0;
+		if (fbuf_grow(&f->scratch, need) != 0)
+			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+	}
+	it->scratch = f->scratch.ptr;
+	it->scratch_cap = f->scratch.cap;
+#endif
+	it->scratch_len = 0;
+	ps_item_normalise(it, &f->opts);
+	return 0;
+}
+
+/* Reads and pushes one chunk (or the pending bytes, or the end). */
+static int
+refill(ps_feed *f)
+{
+	size_t n = 0;
+	int rc;
+
+	/* The queue is empty, so only the item in progress holds live arena
+	 * bytes. Move them to the front once the dead bytes before them are
+	 * many, not at every push: an item spans several pushes. */
+	if (!f->in_item) {
+		f->arena.len = 0;
+	} else if (f->cur.base >= PS_FEED_PUSH_MAX * 4) {
+		size_t keep = f->arena.len - f->cur.base;
+
+		memmove(f->arena.ptr, f->arena.ptr + f->cur.base, keep);
+		f->cur.base = 0;
+		f->arena.len = keep;
+	}
+	f->qhead = f->qlen = 0;
+
+	/* The bytes read for detection go first. */
+	if (f->pending.ptr != NULL) {
+		n = f->pending.len - f->pending_pos;
+		if (n > PS_FEED_PUSH_MAX)
+			n = PS_FEED_PUSH_MAX;
+		rc = f->parser->push(f, f->pending.ptr + f->pending_pos, n, 0);
+		f->pending_pos += n;
+		if (f->pending_pos >= f->pending.len)
+			fbuf_free(&f->pending);
+		return rc;
+	}
+
+	if (f->chunk_pos == f->chunk_len) {
+		rc = ps_feed__source_read(&n, &f->src, f->chunk, f->opts.chunk_size, f->error,
+		                          sizeof(f->error));
+		if (rc != 0) {
+			f->failed = rc;
+			return rc;
+		}
+		if (n == 0) {
+			rc = f->parser->push(f, NULL, 0, 1);
+			if (rc == 0 && !f->failed)
+				f->eof = 1;
+			return rc;
+		}
+		f->chunk_pos = 0;
+		f->chunk_len = n;
+	}
+	n = f->chunk_len - f->chunk_pos;
+	if (n > PS_FEED_PUSH_MAX)
+		n = PS_FEED_PUSH_MAX;
+	rc = f->parser->push(f, f->chunk + f->chunk_pos, n, 0);
+	f->chunk_pos += n;
+	return rc;
+}
+
+int
+ps_feed_next(ps_item **out, ps_feed *f)
+{
+	*out = NULL;
+	for (;;) {
+		if (f->qhead < f->qlen) {
+			int rc = hand_out(f, &f->queue[f->qhead++]);
+
+			if (rc != 0)
+				return rc;
+			*out = &f->out;
+			return 0;
+		}
+		if (f->failed)
+			return f->failed;
+		if (f->eof)
+			return PS_ITEROVER;
+		if (f->parser == NULL)
+			return ps_feed__fail(f, PS_ERROR, "%s: feed not open", f->name);
+		(void)refill(f); /* errors are in f->failed; queued items first */
+	}
+}
+
+const char *
+ps_feed_error(const ps_feed *f)
+{
+	return f ? f->error : "";
+}
+
+const char *
+ps_feed_warnings(const ps_feed *f)
+{
+	return (f && f->warnings.ptr) ? f->warnings.ptr : "";
+}
+
+ps_feed_format
+ps_feed_detected_format(const ps_feed *f)
+{
+	return f ? f->format : PS_FORMAT_AUTO;
+}
+
+uint64_t
+ps_feed_bytes_read(const ps_feed *f)
+{
+	return f ? f->src.bytes_read : 0;
+}
+
+void
+ps_feed_free(ps_feed *f)
+{
+	if (f == NULL)
+		return;
+	if (f->parser != NULL && f->pstate != NULL)
+		f->parser->free(f);
+	if (f->src_open)
+		ps_feed__source_close(&f->src);
+	fbuf_free(&f->pending);
+	fbuf_free(&f->arena);
+	fbuf_free(&f->scratch);
+	fbuf_free(&f->warnings);
+	free(f->queue);
+	free(f->poison);
+	free(f->chunk);
+	free(f->name);
+	free(f);
+}

@@ -1,0 +1,348 @@
+/*
+ * feeds_int.h: internals shared by the files of feeds/. Not a public header:
+ * nothing outside feeds/ may include it.
+ *
+ * How the pieces fit:
+ *
+ *   source.c   bytes from a path or stdin, gunzipped when the magic bytes
+ *              say so (ps_source)
+ *   feed.c     ps_feed itself: format detection, the pull loop behind
+ *              ps_feed_next(), the arena and queue of parsed items
+ *   xml.c      libxml2 SAX2 push parser -> raw items
+ *   csv.c      RFC 4180 state machine -> raw items
+ *   attrs.c    the attribute table, name lookup and aliases
+ *   normalise.c  ps_item_normalise(), ps_item_hash()
+ *
+ * The parsers are push parsers: ps_feed_next() reads a chunk from the
+ * source and pushes it in pieces of at most PS_FEED_PUSH_MAX bytes; the
+ * parser calls ps_feed__item_begin/_set/_commit/_end for each item a piece
+ * completes, which appends the item's text to feed->arena and a ps_raw_item
+ * to feed->queue. ps_feed_next() hands the queued items out one at a time
+ * and pushes the next piece only when the queue is empty, so memory is
+ * bounded by the items of one piece plus the item in progress.
+ *
+ * Raw items store their values as offsets relative to the item's first byte
+ * in the arena, so the item in progress survives the arena being compacted
+ * (its bytes moved to the start) before the next chunk is pushed.
+ *
+ * Internal functions shared between files are named ps_feed__*; they are not
+ * part of the API and may change at any time.
+ */
+#ifndef PS_FEEDS_INT_H
+#define PS_FEEDS_INT_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "feeds.h"
+
+/* Hard limits beyond those in feeds.h. */
+#define PS_FEED_MAX_INFLATED ((uint64_t)64 << 30) /* gzip bomb guard: 64 GiB */
+#define PS_FEED_MAX_CHUNK ((size_t)64 << 20)      /* opts->chunk_size ceiling */
+#define PS_FEED_MAX_ARENA ((size_t)1 << 30)       /* queued item text */
+#define PS_FEED_SNIFF_MAX ((size_t)1 << 20)       /* bytes read to detect format */
+#define PS_FEED_MAX_WARNINGS 4096                 /* text of ps_feed_warnings() */
+#define PS_FEED_ERROR_LEN 512
+
+/*
+ * Bytes given to a parser per push, however big the read chunk: the items
+ * one push completes are queued, and a queued item costs about 500 bytes
+ * (ps_raw_item) however small it was in the feed, so pieces of 16 KiB
+ * keep the queue under a few MiB even for a feed of one-byte rows.
+ */
+#define PS_FEED_PUSH_MAX ((size_t)16 << 10)
+
+/*
+ * Under AddressSanitizer every item handed out gets its own malloc'd copy,
+ * freed by the next ps_feed_next(), so that using an item after its time
+ * is reported instead of reading stale arena bytes. Force with
+ * -DPS_FEED_POISON_ITEMS=1 (e.g. for valgrind).
+ */
+#ifndef PS_FEED_POISON_ITEMS
+#if defined(__SANITIZE_ADDRESS__)
+#define PS_FEED_POISON_ITEMS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PS_FEED_POISON_ITEMS 1
+#endif
+#endif
+#endif
+#ifndef PS_FEED_POISON_ITEMS
+#define PS_FEED_POISON_ITEMS 0
+#endif
+
+#if defined(__GNUC__)
+#define PS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define PS_PRINTF(f, a)
+#endif
+
+_Static_assert(PS_ATTR__COUNT <= 64, "ps_raw_item uses 64-bit attribute masks");
+_Static_assert(PS_FEED_MAX_ITEM < UINT32_MAX, "raw item offsets are 32-bit");
+
+/*
+ * A growable byte buffer with a hard cap (curl's dynbuf). ptr is NULL until
+ * the first byte is stored. Every function returns 0, PS_EFEED when the cap
+ * would be exceeded (hostile or broken input) or PS_ENOMEM when malloc
+ * fails; the caller names the buffer in its error message.
+ */
+typedef struct ps_fbuf {
+	char *ptr;
+	size_t len;
+	size_t cap;
+	size_t max; /* hard cap on len; set before first use */
+} ps_fbuf;
+
+static inline void
+fbuf_init(ps_fbuf *b, size_t max)
+{
+	b->ptr = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+static inline int
+fbuf_grow(ps_fbuf *b, size_t extra)
+{
+	size_t need, ncap;
+	char *p;
+
+	if (extra > b->max || b->len > b->max - extra)
+		return PS_EFEED;
+	need = b->len + extra;
+	if (need < b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap <= need)
+		ncap = (ncap > SIZE_MAX / 2) ? need + 1 : ncap * 2;
+	if (ncap > b->max + 1)
+		ncap = b->max + 1; /* +1: room for a NUL after max bytes */
+	p = realloc(b->ptr, ncap);
+	if (p == NULL)
+		return PS_ENOMEM;
+	b->ptr = p;
+	b->cap = ncap;
+	return 0;
+}
+
+/* Appends n bytes; always leaves room for one more byte (a NUL). */
+static inline int
+fbuf_put(ps_fbuf *b, const void *p, size_t n)
+{
+	int rc;
+
+	if (b->cap - b->len <= n && (rc = fbuf_grow(b, n)) != 0)
+		return rc;
+	if (n > 0)
+		memcpy(b->ptr + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static inline int
+fbuf_putc(ps_fbuf *b, char c)
+{
+	return fbuf_put(b, &c, 1);
+}
+
+/* Makes the content a C string (without counting the NUL in len). */
+static inline int
+fbuf_cstr(ps_fbuf *b)
+{
+	int rc;
+
+	if (b->cap <= b->len && (rc = fbuf_grow(b, 0)) != 0)
+		return rc;
+	b->ptr[b->len] = '\0';
+	return 0;
+}
+
+static inline void
+fbuf_free(ps_fbuf *b)
+{
+	free(b->ptr);
+	b->ptr = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+/* ASCII helpers that ignore the locale. */
+static inline int
+ps_is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static inline unsigned char
+ps_lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* ------------------------------------------------------------------ */
+/* source.c: bytes in, gzip inflated in process.                       */
+
+typedef struct ps_source {
+	const char *name; /* for messages; borrowed from the feed */
+	int fd;
+	int close_fd;
+	int gzip;
+	int z_live;     /* inflateInit2() done, inflateEnd() pending */
+	int in_eof;     /* read() returned 0 */
+	int z_finished; /* gzip: a member ended and no input followed */
+	z_stream z;
+	unsigned char *in; /* read buffer: compressed input, or pre-read bytes */
+	size_t in_cap;
+	size_t in_pos; /* plain: next pre-read byte to hand out */
+	size_t in_len;
+	uint64_t bytes_read; /* from the file, compressed if gzip */
+	uint64_t bytes_out;  /* inflated bytes handed out */
+} ps_source;
+
+/* Opens path ("-" = stdin) and detects gzip. On failure writes err. */
+int ps_feed__source_open(ps_source *src, const char *path, const char *name, size_t chunk,
+                         char *err, size_t errlen);
+/*
+ * Reads up to cap bytes into buf: 0 with *n > 0, or 0 with *n == 0 at the
+ * proper end of the data, or PS_EFEED / PS_ENOMEM with err written.
+ */
+int ps_feed__source_read(size_t *n, ps_source *src, char *buf, size_t cap, char *err,
+                         size_t errlen);
+void ps_feed__source_close(ps_source *src);
+
+/* ------------------------------------------------------------------ */
+/* feed.c: items in progress and queued.                               */
+
+typedef struct ps_raw_item {
+	size_t base;                  /* arena offset of the item's first byte */
+	uint64_t present;             /* bit a: attribute a has a value */
+	uint64_t preferred;           /* bit a: the value came from the g: namespace */
+	uint32_t off[PS_ATTR__COUNT]; /* relative to base; value NUL-terminated */
+	uint32_t len[PS_ATTR__COUNT];
+	uint64_t line;
+	uint64_t index;
+} ps_raw_item;
+
+/* What a parser implements. */
+typedef struct ps_parser_ops {
+	const char *name;
+	int (*init)(ps_feed *f);
+	/* Pushes len bytes; last = 1 once, at the end of the data (len may be
+	 * 0). Returns 0 or the code set with ps_feed__fail(). */
+	int (*push)(ps_feed *f, const char *buf, size_t len, int last);
+	void (*free)(ps_feed *f);
+} ps_parser_ops;
+
+extern const ps_parser_ops ps_feed__xml_parser;
+extern const ps_parser_ops ps_feed__csv_parser;
+
+struct ps_feed {
+	char *name; /* source for messages: the path, or "stdin" */
+	ps_feed_options opts;
+	char currency[4]; /* opts.default_currency points here, or is NULL */
+	ps_feed_format format;
+	char delim;           /* CSV/TSV field delimiter */
+	uint64_t line_offset; /* XML: newlines dropped before the document */
+
+	ps_source src;
+	int src_open;
+	char *chunk;                 /* opts.chunk_size bytes */
+	size_t chunk_pos, chunk_len; /* [pos, len) still to push */
+
+	ps_fbuf pending; /* bytes read for detection, pushed first */
+	size_t pending_pos;
+
+	const ps_parser_ops *parser;
+	void *pstate;
+
+	/* Text of queued items and of the item in progress. */
+	ps_fbuf arena;
+	ps_raw_item *queue;
+	size_t qhead, qlen, qcap;
+	ps_raw_item cur;
+	int in_item;
+	uint64_t nitems;
+
+	ps_item out;     /* the item handed out by ps_feed_next() */
+	ps_fbuf scratch; /* out.scratch */
+	char *poison;    /* PS_FEED_POISON_ITEMS: out's private copy */
+
+	ps_fbuf warnings;
+	char error[PS_FEED_ERROR_LEN];
+	int failed; /* 0, or the code ps_feed_next() returns once drained */
+	int eof;    /* the parser saw the end of the data */
+};
+
+/*
+ * Records a fatal error (the first one wins) and returns code, which is
+ * PS_EFEED or PS_ENOMEM. The message should start with "name:line:".
+ */
+int ps_feed__fail(ps_feed *f, int code, const char *fmt, ...) PS_PRINTF(3, 4);
+/* Appends one line to the warnings (silently capped). */
+void ps_feed__warn(ps_feed *f, const char *fmt, ...) PS_PRINTF(2, 3);
+
+/* Starts an item at the current end of the arena. */
+void ps_feed__item_begin(ps_feed *f, uint64_t line);
+/* Drops the item in progress and its text. */
+void ps_feed__item_abort(ps_feed *f);
+/* Queues the item in progress; its index is assigned here. */
+int ps_feed__item_end(ps_feed *f);
+/*
+ * Does attribute a of the item in progress take a value of this preference?
+ * A value from the g: namespace replaces a plain one; otherwise the first
+ * non-empty value wins.
+ */
+static inline int
+ps_feed__item_wants(const ps_feed *f, int a, int preferred)
+{
+	uint64_t bit = (uint64_t)1 << a;
+
+	if (!(f->cur.present & bit))
+		return 1;
+	if (preferred && !(f->cur.preferred & bit))
+		return 1;
+	return f->cur.len[a] == 0;
+}
+/* Copies p[0..n) trimmed into the arena as the value of a (if wanted). */
+int ps_feed__item_set(ps_feed *f, int a, const char *p, size_t n, int preferred);
+/*
+ * Takes arena bytes [cur.base + off, + len) already written by the parser
+ * as the value of a: trims them in place, splits LIST values, and writes
+ * the NUL. The caller has checked ps_feed__item_wants().
+ */
+int ps_feed__item_commit(ps_feed *f, int a, size_t off, size_t len, int preferred);
+/* Bytes of the item in progress so far, for the PS_FEED_MAX_ITEM cap. */
+static inline size_t
+ps_feed__item_size(const ps_feed *f)
+{
+	return f->arena.len - f->cur.base;
+}
+
+/*
+ * Rewrites a LIST value in place: pieces separated by sep (or by the
+ * PS_LIST_SEP already there) are trimmed, empty ones dropped, joined with
+ * PS_LIST_SEP and capped at max pieces (0 = no cap). For URL lists, sep
+ * only splits where the next piece starts with http:// or https://, since
+ * URLs may hold commas. Returns the new length.
+ */
+size_t ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max);
+
+/* ------------------------------------------------------------------ */
+/* attrs.c                                                             */
+
+/*
+ * Maps a column or element name to an attribute: trims, lowercases, maps
+ * ' ' and '-' to '_', strips a "g:" prefix, then tries the attribute
+ * names and a few common aliases ("image" -> image_link, "url" -> link).
+ * Returns the attribute or -1.
+ */
+int ps_feed__attr_from_name(const char *name, size_t len);
+
+/* Is a a URL attribute (link, image_link, ...)? */
+int ps_feed__attr_is_url(int a);
+
+#endif /* PS_FEEDS_INT_H */

@@ -1,0 +1,76 @@
+/*
+ * batch.h: one request body of POST /catalogs/items/batch, built as items
+ * arrive.
+ *
+ * The body is written with yajl's generator straight into a capped buffer
+ * (format: catalog_type RETAIL, catalog_id, country, language, items with a
+ * per-item operation). Each item's attributes object is located inside the
+ * body, so the journal stores exactly the bytes that were sent, without a
+ * second encoding. A batch holds at most PS_BATCH_MAX_ITEMS items (the
+ * spec's maxItems) and closes early when its body passes
+ * PS_BATCH_SOFT_BYTES. One country and language per batch.
+ */
+#ifndef PS_SYNC_BATCH_H
+#define PS_SYNC_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <yajl/yajl_gen.h>
+
+#include "buf.h"
+#include "db.h"
+#include "feeds.h"
+
+#define PS_BATCH_MAX_ITEMS 1000
+#define PS_BATCH_SOFT_BYTES (8 * 1024 * 1024)
+#define PS_BATCH_HARD_BYTES (32 * 1024 * 1024)
+
+typedef struct ps_batch_entry {
+	size_t id_off;      /* in ids */
+	const char *op;     /* static string: CREATE, UPDATE, UPSERT, DELETE */
+	uint64_t hash;
+	size_t attr_off;    /* in body; attr_len 0 for DELETE */
+	size_t attr_len;
+} ps_batch_entry;
+
+typedef struct ps_batch {
+	const char *catalog_id, *country, *language; /* borrowed */
+	yajl_gen gen;
+	ps_buf body;
+	ps_buf ids;
+	ps_batch_entry *entries;
+	size_t count;
+	int oom; /* a write to body failed: the batch is unusable */
+	/* Journal view rebuilt by ps_batch_journal(). */
+	ps_batch_item *journal;
+} ps_batch;
+
+/* Prepares an empty batch for one catalog, country and language (the
+ * strings are borrowed and must outlive the batch). */
+int ps_batch_init(ps_batch *b, const char *catalog_id, const char *country,
+                  const char *language);
+void ps_batch_free(ps_batch *b);
+
+/* Adds an item with all its attributes under op (CREATE or UPSERT).
+ * Returns 0, or -1 when out of memory or over PS_BATCH_HARD_BYTES: the
+ * batch is then unusable and the run must stop. */
+int ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item);
+int ps_batch_add_delete(ps_batch *b, const char *id, size_t len);
+
+/* Whether the batch must be sent before another item is added. */
+int ps_batch_full(const ps_batch *b);
+
+/* Closes the JSON; b->body then holds the request body. */
+int ps_batch_close(ps_batch *b);
+
+/* The items for ps_db_batch_plan(): an array of b->count entries owned by
+ * the batch, valid until the next change to it. */
+const ps_batch_item *ps_batch_journal(ps_batch *b);
+
+/* Empties the batch for reuse with the same catalog. */
+int ps_batch_reset(ps_batch *b);
+
+/* Id of entry i (NUL-terminated, owned by the batch). */
+const char *ps_batch_id(const ps_batch *b, size_t i);
+
+#endif /* PS_SYNC_BATCH_H */

@@ -1,0 +1,194 @@
+/*
+ * log.c: text or JSON lines on stderr, with secrets redacted.
+ */
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SECRETS 16
+
+static struct {
+	ps_log_level min;
+	int json;
+	char target[128];
+	int64_t run_id;
+	char *secrets[MAX_SECRETS];
+	int nsecrets;
+} L = {PS_LOG_INFO, 0, "", 0, {NULL}, 0};
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void
+ps_log_init(ps_log_level min, int json)
+{
+	L.min = min;
+	L.json = json < 0 ? !isatty(STDERR_FILENO) : json;
+}
+
+int
+ps_log_level_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(name, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void
+ps_log_set_target(const char *target)
+{
+	snprintf(L.target, sizeof(L.target), "%s", target ? target : "");
+}
+
+void
+ps_log_set_run(int64_t run_id)
+{
+	L.run_id = run_id;
+}
+
+void
+ps_log_secret(const char *secret)
+{
+	int i;
+
+	if (secret == NULL || secret[0] == '\0' || L.nsecrets == MAX_SECRETS)
+		return;
+	for (i = 0; i < L.nsecrets; i++)
+		if (strcmp(L.secrets[i], secret) == 0)
+			return;
+	L.secrets[L.nsecrets] = strdup(secret);
+	if (L.secrets[L.nsecrets])
+		L.nsecrets++;
+}
+
+void
+ps_log_secrets_clear(void)
+{
+	int i;
+
+	for (i = 0; i < L.nsecrets; i++)
+		free(L.secrets[i]);
+	L.nsecrets = 0;
+}
+
+/* Replaces every registered secret in msg (in place; the result is never
+ * longer than msg since "[redacted]" is only used for secrets of 10+ bytes,
+ * shorter ones are starred). */
+static void
+redact(char *msg)
+{
+	int i;
+
+	for (i = 0; i < L.nsecrets; i++) {
+		const char *s = L.secrets[i];
+		size_t slen = strlen(s);
+		char *p;
+
+		while ((p = strstr(msg, s)) != NULL) {
+			if (slen >= 10) {
+				memcpy(p, "[redacted]", 10);
+				memmove(p + 10, p + slen, strlen(p + slen) + 1);
+			} else {
+				memset(p, '*', slen);
+			}
+		}
+	}
+}
+
+static void
+json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void
+emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	char ts[40];
+	struct timeval tv;
+	struct tm tm;
+
+	if (level < L.min)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	redact(msg);
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+
+	flockfile(stderr);
+	if (L.json) {
+		fprintf(stderr, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\"", ts, (int)(tv.tv_usec / 1000),
+		        level_names[level]);
+		if (L.target[0]) {
+			fputs(",\"target\":", stderr);
+			json_string(stderr, L.target);
+		}
+		if (L.run_id)
+			fprintf(stderr, ",\"run_id\":%" PRId64, L.run_id);
+		if (batch_id) {
+			fputs(",\"batch_id\":", stderr);
+			json_string(stderr, batch_id);
+		}
+		fputs(",\"msg\":", stderr);
+		json_string(stderr, msg);
+		fputs("}\n", stderr);
+	} else {
+		fprintf(stderr, "%s %-5s ", ts + 11, level_names[level]);
+		if (L.target[0])
+			fprintf(stderr, "[%s", L.target);
+		if (L.target[0] && L.run_id)
+			fprintf(stderr, " run %" PRId64, L.run_id);
+		if (L.target[0])
+			fputs("] ", stderr);
+		if (batch_id)
+			fprintf(stderr, "batch %s: ", batch_id);
+		fprintf(stderr, "%s\n", msg);
+	}
+	funlockfile(stderr);
+}
+
+void
+ps_log(ps_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+ps_log_batch(ps_log_level level, const char *batch_id, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(level, batch_id, fmt, ap);
+	va_end(ap);
+}

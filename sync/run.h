@@ -1,0 +1,41 @@
+/*
+ * run.h: one sync of one target, end to end.
+ *
+ * plan -> send -> poll -> record: the feed is parsed item by item, each
+ * item is diffed against the snapshot, new and changed items are encoded
+ * into batches that go out as they fill (each written to the journal before
+ * it is sent), items absent from a feed read to its end are deleted, every
+ * batch is polled until Pinterest finishes it, and every item's result is
+ * recorded with the snapshot advanced for the items Pinterest accepted.
+ *
+ * Exit codes (documented in the README and `pinsync --help`).
+ */
+#ifndef PS_SYNC_RUN_H
+#define PS_SYNC_RUN_H
+
+#include <stdio.h>
+
+#include "settings.h"
+
+#define PS_EXIT_OK 0          /* every item is in sync */
+#define PS_EXIT_INTERNAL 1    /* a bug or out of memory */
+#define PS_EXIT_USAGE 2       /* bad command line or configuration */
+#define PS_EXIT_FEED 3        /* the feed is unusable: nothing was deleted */
+#define PS_EXIT_DB 4          /* the database failed */
+#define PS_EXIT_API 5         /* Pinterest failed or refused us */
+#define PS_EXIT_PARTIAL 6     /* some items were rejected (see pinsync errors) */
+#define PS_EXIT_HELD 7        /* deletes held back by the delete guard */
+#define PS_EXIT_INTERRUPTED 8 /* stopped by a signal */
+#define PS_EXIT_BUSY 9        /* another pinsync is syncing this target */
+
+typedef struct ps_run_options {
+	const char *target;
+	int dry_run;
+	const char *trigger; /* manual, schedule, webhook */
+	FILE *out;           /* where the plan / summary is printed */
+} ps_run_options;
+
+/* Runs one sync; returns a PS_EXIT_* code. */
+int ps_sync_run(const ps_settings *settings, const ps_run_options *opts);
+
+#endif /* PS_SYNC_RUN_H */

@@ -1,0 +1,300 @@
+"""End-to-end syncs: a real PostgreSQL, the simulator, the pinsync binary.
+
+Asserts from the simulator's request log exactly what was sent, and from its
+catalog dump that Pinterest ends up holding what the feed says.
+"""
+
+import csv
+import io
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import PgCluster, Pinsync, Simulator  # noqa: E402
+
+COLUMNS = ["id", "title", "description", "link", "image_link", "price", "availability",
+           "sale_price", "brand"]
+
+
+def make_item(i, price=None, **over):
+    item = {
+        "id": f"SKU-{i:05d}",
+        "title": f"Product {i} \u2013 caf\u00e9 edition",
+        "description": f"Description of product {i}, with \"quotes\", commas\nand a newline.",
+        "link": f"https://shop.example/products/{i}",
+        "image_link": f"https://shop.example/images/{i}.jpg",
+        "price": price or f"{10 + i % 90}.99 USD",
+        "availability": "in stock",
+        "sale_price": "",
+        "brand": "Acme",
+    }
+    item.update(over)
+    return item
+
+
+def write_csv(path, items):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\r\n")
+        w.writeheader()
+        for it in items:
+            w.writerow(it)
+
+
+def write_rss(path, items):
+    from xml.sax.saxutils import escape
+    out = io.StringIO()
+    out.write('<?xml version="1.0" encoding="UTF-8"?>\n'
+              '<rss version="2.0" xmlns:g="http://base.google.com/ns/1.0"><channel>'
+              '<title>t</title>\n')
+    for it in items:
+        out.write("<item>")
+        for k in COLUMNS:
+            if it.get(k):
+                out.write(f"<g:{k}>{escape(it[k])}</g:{k}>")
+        out.write("</item>\n")
+    out.write("</channel></rss>\n")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(out.getvalue())
+
+
+def expected_attributes(item):
+    """What Pinterest should hold for a feed row (the feed is already in
+    Pinterest's canonical spelling)."""
+    return {k: v for k, v in item.items() if k != "id" and v}
+
+
+class SyncTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgCluster().start()
+        cls.sim = Simulator("--processing-polls", "2")
+        cls.tmp = tempfile.TemporaryDirectory(prefix="pinsync-test-")
+        cls.ps = Pinsync(cls.pg, cls.sim)
+        cls.ps.run("migrate", check=0)
+        cls.ps.run("auth", "set", "--access-token", Simulator.ACCESS_TOKEN,
+                   "--refresh-token", Simulator.REFRESH_TOKEN, "--expires-in", "86400",
+                   check=0)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+        cls.pg.destroy()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        self.sim.config(fail_items={})
+        self.sim.clear_requests()
+
+    def add_target(self, name, path, fmt="auto", catalog="1001"):
+        if catalog != "1001":
+            self.sim.add_catalog(catalog)
+        self.ps.run("target", "add", name, "--feed", path, "--catalog-id", catalog,
+                    "--country", "US", "--language", "en-US", "--format", fmt, check=0)
+
+    def sent(self):
+        """(operation, item_id) of every item of every batch POST."""
+        ops = []
+        for body in self.sim.batch_posts():
+            self.assertLessEqual(len(body["items"]), 1000)
+            self.assertEqual(body["country"], "US")
+            self.assertEqual(body["language"], "en-US")
+            for it in body["items"]:
+                ops.append((it["operation"], it["item_id"]))
+        return ops
+
+    def assert_catalog_equals(self, items, catalog="1001"):
+        cat = self.sim.catalog(catalog)
+        expected = {it["id"]: expected_attributes(it) for it in items}
+        self.assertEqual(sorted(cat), sorted(expected))
+        for item_id, want in expected.items():
+            got = cat[item_id]["attributes"]
+            self.assertEqual(got, want, f"item {item_id}")
+
+    def snapshot_ids(self, target):
+        rows = self.pg.psql(
+            "SELECT item_id FROM snapshot_items s JOIN targets t ON t.id = s.target_id "
+            f"WHERE t.name = '{target}' ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def test_csv_create_change_delete_then_nothing(self):
+        path = os.path.join(self.tmp.name, "shop.csv")
+        items = [make_item(i) for i in range(40)]
+        write_csv(path, items)
+        self.add_target("csvshop", path, catalog="2001")
+
+        r = self.ps.run("run", "csvshop", check=0)
+        self.assertIn("created 40", r.stdout)
+        self.assertEqual(sorted(self.sent()), sorted(("CREATE", it["id"]) for it in items))
+        self.assert_catalog_equals(items, "2001")
+        self.assertEqual(self.snapshot_ids("csvshop"), sorted(it["id"] for it in items))
+
+        # Change three prices, end one sale, remove two items, add four.
+        items[1]["price"] = "1.00 USD"
+        items[2]["price"] = "2.00 USD"
+        items[3]["price"] = "3.00 USD"
+        removed = [items.pop(10)["id"], items.pop(20)["id"]]
+        added = [make_item(i) for i in range(100, 104)]
+        items += added
+        write_csv(path, items)
+        self.sim.clear_requests()
+        r = self.ps.run("run", "csvshop", check=0)
+        want = ([("UPSERT", items[i]["id"]) for i in (1, 2, 3)]
+                + [("CREATE", it["id"]) for it in added]
+                + [("DELETE", rid) for rid in removed])
+        self.assertEqual(sorted(self.sent()), sorted(want))
+        self.assertEqual(len(self.sim.batch_posts()), 1)
+        self.assert_catalog_equals(items, "2001")
+        self.assertIn("created 4, updated 3, deleted 2, unchanged 35", r.stdout)
+
+        # The same feed again: nothing at all is sent.
+        self.sim.clear_requests()
+        r = self.ps.run("run", "csvshop", check=0)
+        self.assertEqual(self.sim.batch_posts(), [])
+        self.assertIn("unchanged 42", r.stdout)
+        self.assertIn("batches 0", r.stdout)
+
+    def test_sale_price_ends(self):
+        path = os.path.join(self.tmp.name, "sale.csv")
+        items = [make_item(i, sale_price="5.00 USD") for i in range(3)]
+        write_csv(path, items)
+        self.add_target("sale", path, catalog="2002")
+        self.ps.run("run", "sale", check=0)
+        self.assertEqual(self.sim.catalog("2002")["SKU-00001"]["attributes"]["sale_price"],
+                         "5.00 USD")
+        items[1]["sale_price"] = ""
+        write_csv(path, items)
+        self.ps.run("run", "sale", check=0)
+        self.assertNotIn("sale_price", self.sim.catalog("2002")["SKU-00001"]["attributes"])
+        self.assert_catalog_equals(items, "2002")
+
+    def test_rss_xml_feed(self):
+        path = os.path.join(self.tmp.name, "shop.xml")
+        items = [make_item(i) for i in range(25)]
+        write_rss(path, items)
+        self.add_target("rssshop", path, catalog="2003")
+        self.ps.run("run", "rssshop", check=0)
+        self.assert_catalog_equals(items, "2003")
+        items[5]["title"] = "Renamed & <escaped>"
+        del items[7]
+        write_rss(path, items)
+        self.sim.clear_requests()
+        self.ps.run("run", "rssshop", check=0)
+        self.assertEqual(sorted(self.sent()),
+                         sorted([("UPSERT", items[5]["id"]), ("DELETE", "SKU-00007")]))
+        self.assert_catalog_equals(items, "2003")
+
+    def test_rejected_item_is_recorded_and_resent(self):
+        path = os.path.join(self.tmp.name, "reject.csv")
+        items = [make_item(i) for i in range(5)]
+        write_csv(path, items)
+        self.add_target("reject", path, catalog="2004")
+        self.sim.config(fail_items={"SKU-00003": {
+            "attribute": "price", "code": 109, "message": "Price is not valid for this market"}})
+        r = self.ps.run("run", "reject", check=6)
+        self.assertIn("failed 1", r.stdout)
+        self.assertNotIn("SKU-00003", self.snapshot_ids("reject"))
+        self.assertNotIn("SKU-00003", self.sim.catalog("2004"))
+        rows = self.pg.psql(
+            "SELECT bi.status, e->>'attribute', e->>'code', e->>'message' FROM batch_items bi, "
+            "jsonb_array_elements(bi.errors) e WHERE bi.item_id = 'SKU-00003'")
+        self.assertEqual(rows, [["FAILURE", "price", "109",
+                                 "Price is not valid for this market"]])
+        errs = self.ps.run("errors", "reject", check=0).stdout
+        self.assertIn("SKU-00003", errs)
+        self.assertIn("Price is not valid for this market", errs)
+        js = self.ps.run("errors", "reject", "--format", "json", check=0).stdout
+        self.assertIn('"attribute":"price"', js)
+
+        # Next run: the rejected item goes out again, the others do not.
+        self.sim.config(fail_items={})
+        self.sim.clear_requests()
+        self.ps.run("run", "reject", check=0)
+        self.assertEqual(self.sent(), [("CREATE", "SKU-00003")])
+        self.assert_catalog_equals(items, "2004")
+        self.assertIn("SKU-00003", self.snapshot_ids("reject"))
+
+    def test_invalid_item_is_not_sent(self):
+        path = os.path.join(self.tmp.name, "invalid.csv")
+        items = [make_item(i) for i in range(4)]
+        items[2]["price"] = "cheap"
+        items[3]["title"] = ""
+        write_csv(path, items)
+        self.add_target("invalid", path, catalog="2005")
+        r = self.ps.run("run", "invalid", check=6)
+        self.assertIn("invalid 2", r.stdout)
+        self.assertEqual(sorted(self.sent()), [("CREATE", "SKU-00000"), ("CREATE", "SKU-00001")])
+        rows = self.pg.psql("SELECT item_id, place, attribute, code FROM item_problems "
+                            "ORDER BY item_id")
+        # Each record spans two lines (its description holds a newline), so
+        # rows start at lines 2, 4, 6, 8: the place is the record's first line.
+        self.assertIn(["SKU-00002", "line 6", "price", "bad_price"], rows)
+        self.assertIn(["SKU-00003", "line 8", "title", "missing"], rows)
+
+    def test_batches_of_at_most_1000(self):
+        path = os.path.join(self.tmp.name, "big.csv")
+        items = [make_item(i) for i in range(2500)]
+        write_csv(path, items)
+        self.add_target("big", path, catalog="2006")
+        r = self.ps.run("run", "big", check=0)
+        sizes = [len(b["items"]) for b in self.sim.batch_posts()]
+        self.assertEqual(sizes, [1000, 1000, 500])
+        self.assertIn("batches 3", r.stdout)
+        self.assertEqual(len(self.sim.catalog("2006")), 2500)
+
+    def test_dry_run_changes_nothing(self):
+        path = os.path.join(self.tmp.name, "dry.csv")
+        items = [make_item(i) for i in range(6)]
+        write_csv(path, items)
+        self.add_target("dry", path, catalog="2007")
+        self.ps.run("run", "dry", check=0)
+        items[0]["price"] = "99.00 USD"
+        del items[1]
+        items.append(make_item(50))
+        write_csv(path, items)
+        self.sim.clear_requests()
+        r = self.ps.run("run", "--dry-run", "dry", check=0)
+        self.assertIn("UPSERT SKU-00000", r.stdout)
+        self.assertIn("DELETE SKU-00001", r.stdout)
+        self.assertIn("CREATE SKU-00050", r.stdout)
+        self.assertIn("1 to create, 1 to update, 1 to delete, 4 unchanged", r.stdout)
+        self.assertEqual([x for x in self.sim.requests() if x["method"] == "POST"], [])
+        self.assertIn("SKU-00001", self.snapshot_ids("dry"))
+        # The real run afterwards still sends exactly the plan.
+        self.ps.run("run", "dry", check=0)
+        self.assertEqual(sorted(self.sent()), sorted(
+            [("UPSERT", "SKU-00000"), ("DELETE", "SKU-00001"), ("CREATE", "SKU-00050")]))
+
+    def test_truncated_feed_deletes_nothing(self):
+        path = os.path.join(self.tmp.name, "trunc.xml")
+        items = [make_item(i) for i in range(10)]
+        write_rss(path, items)
+        self.add_target("trunc", path, catalog="2008")
+        self.ps.run("run", "trunc", check=0)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text[: text.index("SKU-00004")])  # cut mid-document
+        self.sim.clear_requests()
+        r = self.ps.run("run", "trunc", check=3)
+        self.assertIn("no item was deleted", r.stdout + r.stderr)
+        self.assertNotIn("DELETE", [op for op, _ in self.sent()])
+        self.assertEqual(len(self.sim.catalog("2008")), 10)
+        self.assertEqual(len(self.snapshot_ids("trunc")), 10)
+        st = self.ps.run("status", "trunc", check=0).stdout
+        self.assertIn("failed", st)
+
+    def test_status_lists_runs(self):
+        path = os.path.join(self.tmp.name, "st.csv")
+        write_csv(path, [make_item(i) for i in range(2)])
+        self.add_target("st", path, catalog="2009")
+        self.ps.run("run", "st", check=0)
+        out = self.ps.run("status", "st", check=0).stdout
+        self.assertRegex(out, r"\bst\s+\S+ \S+\s+ok\s+2\s+0\s+2\s+0\s+0\s+0\s+0\s+1")
+        self.ps.run("status", "nosuch", check=2)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,928 @@
+#!/usr/bin/env python3
+"""Tests of pinsim (the Pinterest API v5 simulator) and of openapi_validate.
+
+    python3 tests/pinsim/test_pinsim.py [-v] [--spec PATH]
+
+The validator is tested in process, on small schemas and on the real spec; the
+simulator is started as a subprocess on a free port (--ready-file) and driven over HTTP,
+its answers checked both for behaviour and against the spec's response schemas.
+The spec is found as pinsim finds it (../../../shared/pinterest-api/openapi.json from
+this folder) unless --spec or $PINSIM_SPEC names another file.
+"""
+
+import base64
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import openapi_validate  # noqa: E402  (found through sys.path above)
+import pinsim  # noqa: E402
+from openapi_validate import (  # noqa: E402
+    SchemaValidator, request_body_schema, response_body_schema)
+
+PINSIM = os.path.join(HERE, "pinsim.py")
+SPEC_PATH = os.environ.get("PINSIM_SPEC", pinsim.DEFAULT_SPEC)
+BATCH = "/v5/catalogs/items/batch"
+
+_spec_cache = []
+
+
+def load_spec():
+    if not _spec_cache:
+        with open(SPEC_PATH, encoding="utf-8") as f:
+            _spec_cache.append(json.load(f))
+    return _spec_cache[0]
+
+
+def full_attributes(**overrides):
+    """The six required attributes, changed by overrides; a value of ... drops one."""
+    attributes = {"title": "Denim shirt", "description": "A blue shirt",
+                  "link": "https://shop.example/p/1", "image_link": "https://shop.example/1.jpg",
+                  "price": "24.99 USD", "availability": "in stock"}
+    attributes.update(overrides)
+    return {k: v for k, v in attributes.items() if v is not ...}
+
+
+def batch_body(items, **top):
+    body = {"catalog_type": "RETAIL", "catalog_id": "1001", "country": "US",
+            "language": "en-US", "items": items}
+    body.update(top)
+    return body
+
+
+def create(item_id, **attrs):
+    return {"operation": "CREATE", "item_id": item_id, "attributes": full_attributes(**attrs)}
+
+
+def good_mix():
+    return batch_body([
+        create("sku-1", gtin="0012345678905", sale_price="19.99 USD", variant_names=["Color"],
+               additional_image_link=["https://shop.example/1b.jpg"], adult=False),
+        {"operation": "UPSERT", "item_id": "sku-2",
+         "attributes": full_attributes(image_link=["https://shop.example/2.jpg"])},
+        {"operation": "UPDATE", "item_id": "sku-3", "attributes": {"price": "9.99 USD"},
+         "update_mask": ["price", "sale_price"]},
+        {"operation": "UPDATE", "item_id": "sku-4", "attributes": {"availability": "preorder"}},
+        {"operation": "DELETE", "item_id": "sku-5"},
+    ])
+
+
+def _mutate(fn):
+    body = good_mix()
+    fn(body)
+    return body
+
+
+# (name, body, text expected in the error) for bodies the spec refuses.
+BAD_BODIES = [
+    ("missing catalog_type", _mutate(lambda b: b.pop("catalog_type")),
+     "$: missing required property 'catalog_type'"),
+    ("empty items", _mutate(lambda b: b.update(items=[])),
+     "$.items: expected at least 1 items"),
+    ("1001 items", batch_body([create("sku-%d" % i) for i in range(1001)]),
+     "$.items: expected at most 1000 items, got 1001"),
+    ("unknown top-level property", _mutate(lambda b: b.update(dry_run=True)),
+     "$.dry_run: unknown property"),
+    ("unknown attribute name", _mutate(lambda b: b["items"][0]["attributes"].update(colour="red")),
+     "$.items[0].attributes.colour: unknown property"),
+    ("price as number", _mutate(lambda b: b["items"][0]["attributes"].update(price=24.99)),
+     "$.items[0].attributes.price: expected string, got number"),
+    ("bad operation", _mutate(lambda b: b["items"][4].update(operation="REMOVE")),
+     "$.items[4].operation: \"REMOVE\" is not one of"),
+    ("UPDATE with image_link",
+     _mutate(lambda b: b["items"][2]["attributes"].update(image_link="https://x/1.jpg")),
+     "$.items[2].attributes.image_link: unknown property"),
+    ("country not in enum", _mutate(lambda b: b.update(country="XX")),
+     "$.country: \"XX\" is not"),
+    ("nested wrong type",
+     _mutate(lambda b: b["items"][0]["attributes"].update(variant_names=["Color", 7])),
+     "$.items[0].attributes.variant_names[1]: expected string, got integer"),
+    ("language in neither enum", _mutate(lambda b: b.update(language="english")),
+     "$.language: matches no anyOf alternative"),
+    ("catalog_id not digits", _mutate(lambda b: b.update(catalog_id="cat-1")),
+     "$.catalog_id: \"cat-1\" does not match pattern"),
+    ("item without item_id", _mutate(lambda b: b["items"][4].pop("item_id")),
+     "$.items[4]: missing required property 'item_id'"),
+    ("update_mask with image_link",
+     _mutate(lambda b: b["items"][2].update(update_mask=["image_link"])),
+     "$.items[2].update_mask[0]: \"image_link\" is not"),
+    ("image_link neither string nor array",
+     _mutate(lambda b: b["items"][0]["attributes"].update(image_link={"url": "x"})),
+     "$.items[0].attributes.image_link: matches no oneOf alternative"),
+    ("not an object", [], "$: expected object, got array"),
+]
+
+
+# -- the validator on small schemas --------------------------------------------------------
+
+class ValidatorUnitTest(unittest.TestCase):
+    DOC = {"components": {"schemas": {
+        "Cat": {"type": "object", "required": ["kind", "lives"],
+                "properties": {"kind": {"type": "string", "enum": ["cat"]},
+                               "lives": {"type": "integer", "minimum": 1, "maximum": 9}}},
+        "Dog": {"type": "object", "required": ["kind"],
+                "properties": {"kind": {"type": "string", "enum": ["dog"]},
+                               "good": {"type": "boolean"}}},
+        "Pet": {"discriminator": {"propertyName": "kind",
+                                  "mapping": {"cat": "#/components/schemas/Cat",
+                                              "dog": "#/components/schemas/Dog"}},
+                "oneOf": [{"$ref": "#/components/schemas/Cat"},
+                          {"$ref": "#/components/schemas/Dog"}]},
+        "Base": {"type": "object", "properties": {"a": {"type": "string"}}},
+        "Closed": {"allOf": [{"$ref": "#/components/schemas/Base"},
+                             {"type": "object", "properties": {"b": {"type": "string"}}}]},
+        "Node": {"type": "object", "properties": {
+            "next": {"$ref": "#/components/schemas/Node"}, "v": {"type": "integer"}}},
+    }}}
+
+    def setUp(self):
+        self.v = SchemaValidator(self.DOC, closed=["Closed"])
+
+    def check(self, instance, schema):
+        return self.v.validate(instance, schema)
+
+    def test_nullable(self):
+        self.assertEqual(self.check(None, {"type": "string", "nullable": True}), [])
+        self.assertEqual(self.check(None, {"type": "string"}), ["$: expected string, got null"])
+        self.assertEqual(self.check(None, {}), [])
+        self.assertEqual(self.check({"x": None}, {"properties": {"x": {"type": "integer"}}}),
+                         ["$.x: expected integer, got null"])
+
+    def test_untyped_property_accepts_anything(self):
+        schema = {"type": "object", "properties": {"any": {"description": "no type"}}}
+        for value in (1, "s", [1], {"a": 1}, None, True):
+            self.assertEqual(self.check({"any": value}, schema), [], value)
+
+    def test_types(self):
+        self.assertEqual(self.check(True, {"type": "integer"}),
+                         ["$: expected integer, got boolean"])
+        self.assertEqual(self.check(1.5, {"type": "integer"}), ["$: expected integer, got number"])
+        self.assertEqual(self.check(3, {"type": "number"}), [])
+        self.assertEqual(self.check("3", {"type": "number"}), ["$: expected number, got string"])
+
+    def test_one_of_with_discriminator_reports_the_mapped_branch(self):
+        pet = {"$ref": "#/components/schemas/Pet"}
+        self.assertEqual(self.check({"kind": "cat", "lives": 9}, pet), [])
+        self.assertEqual(self.check({"kind": "cat", "lives": 10}, pet), ["$.lives: must be <= 9"])
+        self.assertEqual(self.check({"kind": "dog", "good": "yes"}, pet),
+                         ["$.good: expected boolean, got string"])
+        self.assertEqual(self.check({"kind": "cow"}, pet),
+                         ['$.kind: "cow" is not one of "cat", "dog"'])
+        self.assertEqual(self.check({"lives": 3}, pet), ["$: missing required property 'kind'"])
+
+    def test_one_of_exactly_one(self):
+        schema = {"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 0}]}
+        self.assertEqual(self.check(-1, schema), [])       # integer only
+        self.assertEqual(self.check(0.5, schema), [])      # number only
+        self.assertEqual(self.check(2, schema),
+                         ["$: matches 2 oneOf alternatives (#0, #1), exactly one allowed"])
+        self.assertEqual(self.check("x", schema), [
+            "$: matches no oneOf alternative (expected integer, got string; "
+            "expected number, got string)"])
+
+    def test_one_of_reports_closest_alternative(self):
+        schema = {"oneOf": [
+            {"type": "object", "required": ["a"], "additionalProperties": False,
+             "properties": {"a": {"type": "string"}, "b": {"type": "string"}}},
+            {"type": "object", "required": ["z"], "additionalProperties": False,
+             "properties": {"z": {"type": "string"}}}]}
+        self.assertEqual(self.check({"a": "x", "b": 1}, schema),
+                         ["$.b: expected string, got integer"])
+
+    def test_any_of(self):
+        schema = {"anyOf": [{"type": "string", "maxLength": 2},
+                            {"type": "string", "pattern": "^a"}]}
+        self.assertEqual(self.check("abc", schema), [])
+        self.assertEqual(self.check("xy", schema), [])
+        self.assertEqual(len(self.check("xyz", schema)), 1)
+
+    def test_additional_properties(self):
+        closed = {"type": "object", "properties": {"a": {}}, "additionalProperties": False}
+        self.assertEqual(self.check({"a": 1}, closed), [])
+        self.assertEqual(self.check({"a": 1, "b": 2}, closed),
+                         ["$.b: unknown property (additionalProperties is false)"])
+        typed = {"type": "object", "additionalProperties": {"type": "integer"}}
+        self.assertEqual(self.check({"x": 1, "odd key": "s"}, typed),
+                         ['$["odd key"]: expected integer, got string'])
+
+    def test_closed_component_spans_its_all_of(self):
+        closed = {"$ref": "#/components/schemas/Closed"}
+        self.assertEqual(self.check({"a": "1", "b": "2"}, closed), [])
+        self.assertEqual(self.check({"a": "1", "c": "3"}, closed),
+                         ["$.c: unknown property (not in Closed)"])
+        # Base is open on its own, and inside Closed's allOf it does not refuse "b".
+        self.assertEqual(self.check({"c": 1}, {"$ref": "#/components/schemas/Base"}), [])
+
+    def test_keywords(self):
+        self.assertEqual(self.check("abc", {"type": "string", "minLength": 4}),
+                         ["$: shorter than 4 characters"])
+        self.assertEqual(self.check("abcdef", {"type": "string", "maxLength": 5}),
+                         ["$: longer than 5 characters"])
+        self.assertEqual(self.check("12a", {"type": "string", "pattern": r"^\d+$"}),
+                         ['$: "12a" does not match pattern ^\\d+$'])
+        self.assertEqual(self.check(0, {"type": "integer", "minimum": 0, "exclusiveMinimum": True}),
+                         ["$: must be > 0"])
+        self.assertEqual(self.check([1, 1], {"type": "array", "uniqueItems": True}),
+                         ["$[1]: duplicate item"])
+        self.assertEqual(self.check({}, {"type": "object", "required": ["id"]}),
+                         ["$: missing required property 'id'"])
+        self.assertEqual(self.check(True, {"enum": [1, "1"]}), ['$: true is not one of 1, "1"'])
+        self.assertEqual(self.check(5, {"not": {"type": "integer"}}),
+                         ["$: must not match the 'not' schema"])
+        self.assertEqual(self.check({"a": 1, "b": "x"}, {"allOf": [
+            {"properties": {"a": {"type": "string"}}},
+            {"properties": {"b": {"type": "integer"}}}]}),
+            ["$.a: expected string, got integer", "$.b: expected integer, got string"])
+
+    def test_recursive_ref(self):
+        node = {"$ref": "#/components/schemas/Node"}
+        self.assertEqual(self.check({"v": 1, "next": {"v": 2, "next": {"v": 3}}}, node), [])
+        self.assertEqual(self.check({"next": {"next": {"v": "x"}}}, node),
+                         ["$.next.next.v: expected integer, got string"])
+
+    def test_schema_errors(self):
+        with self.assertRaises(openapi_validate.SchemaError):
+            self.check(1, {"$ref": "#/components/schemas/Nope"})
+        with self.assertRaises(openapi_validate.SchemaError):
+            self.check(1, {"type": "int"})
+
+
+# -- the validator on Pinterest's spec -------------------------------------------------------
+
+class SpecValidationTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.spec = load_spec()
+        cls.v = SchemaValidator(cls.spec, closed=pinsim.CLOSED_SCHEMAS)
+        cls.schema = request_body_schema(cls.spec, "/catalogs/items/batch", "POST")
+
+    def test_rejects_bad_bodies(self):
+        for name, body, expected in BAD_BODIES:
+            with self.subTest(name):
+                errors = self.v.validate(body, self.schema)
+                self.assertTrue(any(expected in e for e in errors), errors)
+
+    def test_accepts_good_bodies(self):
+        upserts = batch_body([{"operation": "UPSERT", "item_id": "u%d" % i,
+                               "attributes": full_attributes()} for i in range(3)],
+                             language="EN")
+        no_catalog = good_mix()
+        del no_catalog["catalog_id"]
+        for name, body in (("mix", good_mix()), ("upserts, ISO language", upserts),
+                           ("no catalog_id", no_catalog),
+                           ("deletes", batch_body([{"operation": "DELETE", "item_id": "d"}]))):
+            with self.subTest(name):
+                self.assertEqual(self.v.validate(body, self.schema), [])
+
+    def test_spec_leaves_attributes_open(self):
+        """Documents why pinsim closes them: the spec itself accepts unknown attributes."""
+        literal = SchemaValidator(self.spec)
+        body = _mutate(lambda b: b["items"][2]["attributes"].update(image_link="x", colour="r"))
+        self.assertEqual(literal.validate(body, self.schema), [])
+        self.assertEqual(len(self.v.validate(body, self.schema)), 2)
+
+    def test_thousand_items_is_fast(self):
+        items = [create("sku-%d" % i, brand="Acme", color="blue", size="M", gtin="123",
+                        sale_price="1.00 USD", variant_names=["Size"],
+                        additional_image_link=["https://shop.example/a.jpg"]) for i in range(1000)]
+        body = batch_body(items)
+        started = time.perf_counter()
+        validator = SchemaValidator(self.spec, closed=pinsim.CLOSED_SCHEMAS)  # cold caches
+        errors = validator.validate(body, self.schema)
+        elapsed = time.perf_counter() - started
+        self.assertEqual(errors, [])
+        self.assertLess(elapsed, 0.5)
+
+
+# -- the simulator over HTTP -----------------------------------------------------------------
+
+class Sim:
+    """A pinsim subprocess on a free port."""
+
+    def __init__(self, *args):
+        self.dir = tempfile.TemporaryDirectory(prefix="pinsim-test-")
+        self.ready = os.path.join(self.dir.name, "port")
+        self.log = os.path.join(self.dir.name, "log")
+        self.proc = subprocess.Popen(
+            [sys.executable, PINSIM, "--port", "0", "--ready-file", self.ready,
+             "--spec", SPEC_PATH, "--log-file", self.log, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(self.ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError("pinsim did not start: %r" % (self.proc.communicate(),))
+            time.sleep(0.02)
+        with open(self.ready) as f:
+            self.ready_text = f.read()
+        self.port = int(self.ready_text)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Stop it; return (exit status, stdout, stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.dir.cleanup()
+        return self.proc.returncode, out, err
+
+
+class Client:
+    """A keep-alive HTTP client for one simulator."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def request(self, method, path, body=None, headers=None, token="sim-access-0", raw=False):
+        headers = dict(headers or {})
+        if token is not None:
+            headers.setdefault("Authorization", "Bearer " + token)
+        if body is not None and not raw:
+            body = json.dumps(body)
+            headers.setdefault("Content-Type", "application/json")
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        answer = json.loads(data) if data else None
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
+
+    def call(self, method, path, body=None, expect=200, **kw):
+        status, _, answer = self.request(method, path, body, **kw)
+        if status != expect:
+            raise AssertionError("%s %s: %d %r (wanted %d)"
+                                 % (method, path, status, answer, expect))
+        return answer
+
+    def control(self, method, path, body=None, expect=200):
+        return self.call(method, path, body, expect=expect, token=None)
+
+    def refresh(self, refresh_token, client="pinsim-app:pinsim-secret", extra=""):
+        basic = base64.b64encode(client.encode()).decode()
+        return self.request("POST", "/v5/oauth/token",
+                            "grant_type=refresh_token&refresh_token=%s%s" % (refresh_token, extra),
+                            headers={"Authorization": "Basic " + basic,
+                                     "Content-Type": "application/x-www-form-urlencoded"},
+                            token=None, raw=True)
+
+    def post_batch(self, items, **top):
+        return self.call("POST", BATCH, batch_body(items, **top))
+
+    def poll(self, batch_id, expect=200):
+        return self.call("GET", "%s/%s" % (BATCH, batch_id), expect=expect)
+
+    def run_batch(self, items, **top):
+        """Post a batch and poll it to its end; return the final answer."""
+        batch_id = self.post_batch(items, **top)["batch_id"]
+        for _ in range(20):
+            answer = self.poll(batch_id)
+            if answer["status"] != "PROCESSING":
+                return answer
+        raise AssertionError("batch never completed")
+
+    def catalog(self, catalog_id="1001"):
+        return self.control("GET", "/_sim/catalog?catalog_id=" + catalog_id)["items"]
+
+    def config(self, **knobs):
+        return self.control("POST", "/_sim/config", knobs)
+
+
+class SimulatorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sim = Sim()
+        cls.spec = load_spec()
+        cls.v = SchemaValidator(cls.spec)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+
+    def setUp(self):
+        self.c = Client(self.sim.port)
+        self.c.control("POST", "/_sim/reset")
+
+    def tearDown(self):
+        self.c.conn.close()
+
+    def assertConforms(self, answer, path, method, status=200):
+        schema = response_body_schema(self.spec, path, method, status)
+        self.assertEqual(self.v.validate(answer, schema), [], answer)
+
+    def assertError(self, result, status, code):
+        got_status, _, answer = result
+        self.assertEqual((got_status, answer["code"]), (status, code), answer)
+        self.assertIsInstance(answer["message"], str)
+        self.assertConforms(answer, "/catalogs/items/batch", "POST", "default")  # Error shape
+
+    # validation over HTTP
+
+    def test_bad_bodies_are_refused_with_code_1(self):
+        for name, body, expected in BAD_BODIES:
+            with self.subTest(name):
+                status, _, answer = self.c.request("POST", BATCH, body)
+                self.assertEqual((status, answer["code"]), (400, 1), answer)
+                self.assertIn(expected, answer["message"])
+        self.assertEqual(self.c.control("GET", "/_sim/batches"), [])
+
+    def test_body_that_is_not_json(self):
+        status, _, answer = self.c.request("POST", BATCH, "{not json", raw=True,
+                                           headers={"Content-Type": "application/json"})
+        self.assertEqual((status, answer["code"]), (400, 1))
+
+    def test_legacy_single_operation_form_is_refused(self):
+        legacy = {"country": "US", "language": "EN", "operation": "DELETE",
+                  "items": [{"item_id": "x"}]}
+        self.assertEqual(self.v.validate(legacy, request_body_schema(
+            self.spec, "/catalogs/items/batch", "POST")), [])
+        status, _, answer = self.c.request("POST", BATCH, legacy)
+        self.assertEqual((status, answer["code"]), (400, 1))
+        self.assertIn("per-item", answer["message"])
+
+    # the batch life cycle
+
+    def test_batch_processing_then_completed(self):
+        self.c.config(processing_polls=2)
+        posted = self.c.call("POST", BATCH, good_mix())
+        self.assertConforms(posted, "/catalogs/items/batch", "POST")
+        self.assertEqual((posted["status"], posted["items"], posted["completed_time"]),
+                         ("PROCESSING", [], None))
+        batch_id = posted["batch_id"]
+        for _ in range(2):
+            answer = self.c.poll(batch_id)
+            self.assertConforms(answer, "/catalogs/items/batch/{batch_id}", "GET")
+            self.assertEqual(answer["status"], "PROCESSING")
+            self.assertEqual([i["status"] for i in answer["items"]], ["PROCESSING"] * 5)
+            self.assertEqual(self.c.catalog(), {})  # not applied before completion
+        done = self.c.poll(batch_id)
+        self.assertConforms(done, "/catalogs/items/batch/{batch_id}", "GET")
+        self.assertEqual(done["status"], "COMPLETED")
+        self.assertEqual(done["batch_id"], batch_id)
+        self.assertRegex(done["completed_time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
+        results = {i["item_id"]: i for i in done["items"]}
+        self.assertEqual([i["item_id"] for i in done["items"]],
+                         ["sku-1", "sku-2", "sku-3", "sku-4", "sku-5"])
+        self.assertEqual(results["sku-1"]["status"], "SUCCESS")
+        self.assertEqual(results["sku-2"]["status"], "SUCCESS")
+        self.assertEqual(results["sku-3"]["status"], "FAILURE")  # UPDATE of an absent item
+        self.assertEqual(results["sku-3"]["errors"][0]["attribute"], "item_id")
+        self.assertEqual(results["sku-5"]["status"], "SUCCESS")  # DELETE of an absent item
+        self.assertEqual(results["sku-5"]["warnings"][0]["code"], pinsim.ITEM_DELETE_ABSENT)
+        catalog = self.c.catalog()
+        self.assertEqual(sorted(catalog), ["sku-1", "sku-2"])
+        self.assertEqual(catalog["sku-1"]["attributes"]["sale_price"], "19.99 USD")
+        self.assertEqual((catalog["sku-1"]["country"], catalog["sku-1"]["language"]),
+                         ("US", "en-US"))
+        # Polling again repeats the answer and does not apply the batch twice.
+        self.c.config(fail_items={"sku-1": {"attribute": "x", "code": 1, "message": "m"}})
+        self.assertEqual(self.c.poll(batch_id), done)
+
+    def test_processing_polls_zero_completes_on_first_poll(self):
+        self.c.config(processing_polls=0)
+        batch_id = self.c.post_batch([create("a")])["batch_id"]
+        self.assertEqual(self.c.poll(batch_id)["status"], "COMPLETED")
+
+    def test_processing_polls_is_fixed_when_posted(self):
+        batch_id = self.c.post_batch([create("a")])["batch_id"]  # default: 1 poll
+        self.c.config(processing_polls=5)
+        self.assertEqual(self.c.poll(batch_id)["status"], "PROCESSING")
+        self.assertEqual(self.c.poll(batch_id)["status"], "COMPLETED")
+
+    def test_required_attributes(self):
+        done = self.c.run_batch([
+            create("no-title-price", title=..., price=""),
+            {"operation": "UPSERT", "item_id": "no-image",
+             "attributes": full_attributes(image_link=..., availability="  ")},
+            create("ok")])
+        records = {r["item_id"]: r for r in done["items"]}
+        errors = records["no-title-price"]["errors"]
+        self.assertEqual(records["no-title-price"]["status"], "FAILURE")
+        self.assertEqual(sorted(e["attribute"] for e in errors), ["price", "title"])
+        self.assertTrue(all(e["code"] == pinsim.ITEM_MISSING_ATTRIBUTE for e in errors))
+        self.assertEqual(sorted(e["attribute"] for e in records["no-image"]["errors"]),
+                         ["availability", "image_link"])
+        self.assertEqual(records["ok"]["status"], "SUCCESS")
+        self.assertEqual(list(self.c.catalog()), ["ok"])
+
+    def test_create_of_existing_item_fails(self):
+        self.c.run_batch([create("a")])
+        done = self.c.run_batch([create("a", title="Other")])
+        self.assertEqual(done["items"][0]["status"], "FAILURE")
+        self.assertEqual(done["items"][0]["errors"][0]["code"], pinsim.ITEM_ALREADY_EXISTS)
+        self.assertEqual(self.c.catalog()["a"]["attributes"]["title"], "Denim shirt")
+
+    def test_upsert_replaces_all_attributes(self):
+        self.c.run_batch([create("a", sale_price="1.00 USD", brand="Acme")])
+        done = self.c.run_batch([{"operation": "UPSERT", "item_id": "a",
+                                  "attributes": full_attributes(title="New")}])
+        self.assertEqual(done["items"][0]["status"], "SUCCESS")
+        self.assertEqual(self.c.catalog()["a"]["attributes"], full_attributes(title="New"))
+
+    def test_update_with_mask_clears_sale_price(self):
+        self.c.run_batch([create("a", sale_price="19.99 USD", brand="Acme", color="red")])
+        done = self.c.run_batch([
+            {"operation": "UPDATE", "item_id": "a", "attributes": {"price": "21.00 USD"},
+             "update_mask": ["price", "sale_price"]},
+            {"operation": "UPDATE", "item_id": "a",
+             "attributes": {"brand": "Acme2", "color": None}}])
+        self.assertEqual([r["status"] for r in done["items"]], ["SUCCESS", "SUCCESS"])
+        attributes = self.c.catalog()["a"]["attributes"]
+        self.assertEqual(attributes["price"], "21.00 USD")
+        self.assertNotIn("sale_price", attributes)  # masked, absent from the body: removed
+        self.assertNotIn("color", attributes)       # null: removed
+        self.assertEqual(attributes["brand"], "Acme2")  # no mask: only the body is set
+        self.assertEqual(attributes["title"], "Denim shirt")
+
+    def test_forced_failures(self):
+        self.c.run_batch([create("b")])
+        event = {"attribute": "price", "code": 120, "message": "Price is invalid."}
+        self.c.config(fail_items={"a": event, "b": event})
+        done = self.c.run_batch([create("a"), {"operation": "DELETE", "item_id": "b"}, create("c")])
+        self.assertEqual([(r["status"], r["errors"]) for r in done["items"]],
+                         [("FAILURE", [event]), ("FAILURE", [event]), ("SUCCESS", [])])
+        self.assertEqual(sorted(self.c.catalog()), ["b", "c"])  # a not created, b not deleted
+        self.c.config(fail_items={})
+        self.assertEqual(self.c.run_batch([create("a")])["items"][0]["status"], "SUCCESS")
+
+    def test_delete(self):
+        self.c.run_batch([create("a")])
+        done = self.c.run_batch([{"operation": "DELETE", "item_id": "a"}])
+        self.assertEqual((done["items"][0]["status"], done["items"][0]["warnings"]),
+                         ("SUCCESS", []))
+        self.assertEqual(self.c.catalog(), {})
+        self.c.config(delete_missing="failure")
+        done = self.c.run_batch([{"operation": "DELETE", "item_id": "a"}])
+        self.assertEqual(done["items"][0]["status"], "FAILURE")
+        self.assertEqual(done["items"][0]["errors"][0]["code"], pinsim.ITEM_DELETE_ABSENT)
+
+    def test_unknown_batch_and_catalog(self):
+        self.assertError(self.c.request("GET", BATCH + "/123-abc"), 404, 4331)
+        self.assertError(self.c.request("POST", BATCH, batch_body([create("a")], catalog_id="999")),
+                         404, 678)
+
+    def test_second_catalog_and_default_catalog(self):
+        self.c.control("POST", "/_sim/catalogs", {"id": "2002", "name": "Second"})
+        self.c.control("POST", "/_sim/catalogs", {"id": "2002"}, expect=409)
+        self.c.run_batch([create("x")], catalog_id="2002")
+        self.assertEqual(list(self.c.catalog("2002")), ["x"])
+        body = batch_body([create("y")])
+        del body["catalog_id"]  # the oldest RETAIL catalog
+        self.c.call("POST", BATCH, body)
+        self.c.poll(self.c.control("GET", "/_sim/batches")[-1]["batch_id"])
+        self.c.poll(self.c.control("GET", "/_sim/batches")[-1]["batch_id"])
+        self.assertEqual(list(self.c.catalog("1001")), ["y"])
+        self.c.control("POST", "/_sim/catalog/reset?catalog_id=2002")
+        self.assertEqual((self.c.catalog("2002"), list(self.c.catalog("1001"))), ({}, ["y"]))
+        self.c.control("POST", "/_sim/catalog/reset")
+        self.assertEqual(self.c.catalog("1001"), {})
+
+    def test_list_catalogs_paginates(self):
+        for n in range(3):
+            self.c.control("POST", "/_sim/catalogs", {"id": "300%d" % n, "name": "C%d" % n})
+        first = self.c.call("GET", "/v5/catalogs?page_size=2")
+        self.assertConforms(first, "/catalogs", "GET")
+        self.assertEqual([c["id"] for c in first["items"]], ["1001", "3000"])
+        second = self.c.call("GET", "/v5/catalogs?page_size=2&bookmark=" + first["bookmark"])
+        self.assertEqual([c["id"] for c in second["items"]], ["3001", "3002"])
+        self.assertIsNone(second["bookmark"])
+        self.assertEqual(self.c.request("GET", "/v5/catalogs?page_size=0")[0], 400)
+
+    def test_read_items_back(self):
+        self.c.run_batch([create("a", sale_price="1.00 USD")])
+        request = {"country": "US", "language": "en-US",
+                   "filters": {"catalog_type": "RETAIL", "catalog_id": "1001",
+                               "item_ids": ["a", "missing"]}}
+        answer = self.c.call("POST", "/v5/catalogs/items", request)
+        self.assertConforms(answer, "/catalogs/items", "POST")
+        found, missing = answer["items"]
+        self.assertEqual(found["item_id"], "a")
+        self.assertEqual(found["attributes"]["image_link"], ["https://shop.example/1.jpg"])
+        self.assertEqual(found["attributes"]["sale_price"], "1.00 USD")
+        self.assertEqual((missing["item_id"], missing["errors"][0]["code"]),
+                         ("missing", pinsim.ITEM_NOT_FOUND))
+        request["language"] = "EN"  # written as en-US: another localisation
+        self.assertIn("errors", self.c.call("POST", "/v5/catalogs/items", request)["items"][0])
+        del request["filters"]["item_ids"]
+        self.assertEqual(self.c.request("POST", "/v5/catalogs/items", request)[0], 400)
+
+    # authentication
+
+    def test_bearer_auth(self):
+        for token in (None, "wrong"):
+            self.assertError(self.c.request("GET", "/v5/catalogs", token=token), 401, 2)
+        self.assertError(self.c.request("GET", "/v5/catalogs",
+                                        headers={"Authorization": "Basic c2ltLWFjY2Vzcy0w"},
+                                        token=None), 401, 2)
+        self.assertEqual(self.c.request("GET", "/v5/catalogs",
+                                        headers={"authorization": "bearer sim-access-0"},
+                                        token=None)[0], 200)
+        self.c.config(expire_access_token=True)
+        self.assertError(self.c.request("GET", "/v5/catalogs"), 401, 2)
+        self.assertEqual(self.c.control("GET", "/_sim/tokens")["valid_access_tokens"], [])
+
+    def test_refresh_rotation(self):
+        status, _, answer = self.c.refresh("sim-refresh-0")
+        self.assertEqual(status, 200, answer)
+        schema = {"$ref": "#/components/schemas/OauthAccessTokenResponseRefresh"}
+        self.assertEqual(self.v.validate(answer, schema), [])
+        self.assertConforms(answer, "/oauth/token", "POST")
+        self.assertEqual((answer["token_type"], answer["expires_in"],
+                          answer["refresh_token_expires_in"]), ("bearer", 2592000, 5184000))
+        self.assertAlmostEqual(answer["refresh_token_expires_at"], time.time() + 5184000, delta=5)
+        new_access, new_refresh = answer["access_token"], answer["refresh_token"]
+        self.assertNotIn(new_refresh, ("sim-refresh-0", new_access))
+        self.assertEqual(self.c.control("GET", "/_sim/tokens")["refresh_token"], new_refresh)
+        # The old refresh token is dead at once; the old access token lives on.
+        self.assertError(self.c.refresh("sim-refresh-0"), 400, 283)
+        self.assertEqual(self.c.request("GET", "/v5/catalogs", token=new_access)[0], 200)
+        self.assertEqual(self.c.request("GET", "/v5/catalogs")[0], 200)
+        status, _, again = self.c.refresh(new_refresh, extra="&scope=catalogs%3Aread")
+        self.assertEqual((status, again["scope"]), (200, "catalogs:read"))
+        self.assertError(self.c.refresh(new_refresh), 400, 283)
+
+    def test_refresh_refusals(self):
+        self.assertError(self.c.refresh("sim-refresh-0", client="pinsim-app:wrong"), 401, 2)
+        self.assertError(self.c.refresh("sim-refresh-0", client="other:pinsim-secret"), 401, 2)
+        self.assertError(self.c.refresh("nope"), 400, 283)
+        status, _, answer = self.c.request(
+            "POST", "/v5/oauth/token", "grant_type=password",
+            headers={"Authorization": "Basic " + base64.b64encode(b"pinsim-app:pinsim-secret")
+                     .decode(), "Content-Type": "application/x-www-form-urlencoded"},
+            token=None, raw=True)
+        self.assertEqual((status, answer["code"]), (400, 1))
+        self.assertIn("$.grant_type", answer["message"])
+        # A refused refresh does not rotate anything.
+        self.assertEqual(self.c.control("GET", "/_sim/tokens")["refresh_token"], "sim-refresh-0")
+
+    # fault knobs
+
+    def test_fail_next_counters(self):
+        self.c.config(fail_next=[
+            {"path_prefix": BATCH, "method": "POST", "status": 429, "count": 2, "retry_after": 7},
+            {"path_prefix": "/v5/catalogs", "status": 503, "count": 1}])
+        body = batch_body([create("a")])
+        status, headers, answer = self.c.request("POST", BATCH, body)
+        self.assertEqual((status, answer["code"]), (429, 8))
+        self.assertEqual((headers["retry-after"], headers["x-ratelimit-reset"],
+                          headers["x-ratelimit-remaining"]), ("7", "7", "0"))
+        self.assertEqual(self.c.request("POST", BATCH, body)[0], 429)
+        self.assertError(self.c.request("POST", BATCH, body), 503, 3)  # first rule used up
+        self.assertEqual(self.c.request("POST", BATCH, body)[0], 200)
+        self.assertEqual(len(self.c.control("GET", "/_sim/batches")), 1)
+        self.assertEqual([r["count"] for r in self.c.control("GET", "/_sim/config")["fail_next"]],
+                         [0, 0])
+
+    def test_fail_next_after_processing_loses_the_answer(self):
+        self.c.config(fail_next=[{"path_prefix": BATCH, "status": 500, "count": 1, "after": True}])
+        self.assertError(self.c.request("POST", BATCH, batch_body([create("a")])), 500, 3)
+        batches = self.c.control("GET", "/_sim/batches")
+        self.assertEqual([b["item_count"] for b in batches], [1])  # yet the batch exists
+        self.c.poll(batches[0]["batch_id"])
+        self.c.poll(batches[0]["batch_id"])
+        self.assertEqual(list(self.c.catalog()), ["a"])
+
+    def test_fail_next_drops_the_connection(self):
+        self.c.config(fail_next=[{"path_prefix": "/v5/catalogs", "status": 0, "count": 1}])
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.c.request("GET", "/v5/catalogs")
+        self.c.conn.close()
+        self.assertEqual(self.c.request("GET", "/v5/catalogs")[0], 200)
+        self.assertEqual([r["status"] for r in self.c.control("GET", "/_sim/requests")], [0, 200])
+
+    def test_rate_limit(self):
+        self.c.config(rate_limit={"limit": 3, "window_s": 60})
+        seen = [self.c.request("GET", "/v5/catalogs") for _ in range(4)]
+        self.assertEqual([s for s, _, _ in seen], [200, 200, 200, 429])
+        self.assertEqual([h["x-ratelimit-remaining"] for _, h, _ in seen], ["2", "1", "0", "0"])
+        self.assertEqual(seen[0][1]["x-ratelimit-limit"], "3, 3;w=60")
+        self.assertEqual(seen[3][2]["code"], 8)
+        self.assertTrue(0 < int(seen[3][1]["x-ratelimit-reset"]) <= 60)
+        self.c.config(rate_limit=None)
+        status, headers, _ = self.c.request("GET", "/v5/catalogs")
+        self.assertEqual((status, headers["x-ratelimit-limit"]), (200, "100, 100;w=1"))
+
+    def test_delay(self):
+        self.c.config(delay_ms=300)
+        started = time.monotonic()
+        self.assertEqual(self.c.request("GET", "/v5/catalogs")[0], 200)
+        self.assertGreaterEqual(time.monotonic() - started, 0.3)
+
+    def test_lose_batches(self):
+        first = self.c.post_batch([create("a")])["batch_id"]
+        second = self.c.post_batch([create("b")])["batch_id"]
+        self.c.config(lose_batches=1)
+        self.assertError(self.c.request("GET", "%s/%s" % (BATCH, first)), 404, 4331)
+        self.assertError(self.c.request("GET", "%s/%s" % (BATCH, first)), 404, 4331)  # forgotten
+        self.c.poll(second)
+        self.assertEqual(self.c.poll(second)["status"], "COMPLETED")
+        self.assertEqual(list(self.c.catalog()), ["b"])  # the lost batch never applied
+
+    def test_fail_batches(self):
+        self.c.config(fail_batches=1)
+        failed = self.c.run_batch([create("a"), create("b")])
+        self.assertConforms(failed, "/catalogs/items/batch/{batch_id}", "GET")
+        self.assertEqual(failed["status"], "FAILED")
+        self.assertEqual({r["status"] for r in failed["items"]}, {"FAILURE"})
+        self.assertEqual(self.c.catalog(), {})
+        self.assertEqual(self.c.run_batch([create("a")])["status"], "COMPLETED")
+
+    def test_config_is_validated(self):
+        before = self.c.control("GET", "/_sim/config")
+        for bad in ({"processing_poll": 1}, {"processing_polls": -1}, {"delay_ms": "5"},
+                    {"fail_next": [{"path_prefix": "/v5", "status": 404, "count": 1}]},
+                    {"rate_limit": {"limit": 0, "window_s": 1}},
+                    {"delete_missing": "maybe"}, {"fail_items": {"a": {"code": "x"}}},
+                    {"delay_ms": 5, "bogus": 1}):
+            with self.subTest(bad):
+                self.assertIn("error", self.c.control("POST", "/_sim/config", bad, expect=400))
+        self.assertEqual(self.c.control("GET", "/_sim/config"), before)
+
+    # HTTP behaviour
+
+    def test_routing(self):
+        self.assertError(self.c.request("GET", "/v5/pins"), 404, 404)
+        self.assertError(self.c.request("GET", "/v4/catalogs"), 404, 404)
+        status, headers, answer = self.c.request("DELETE", BATCH)
+        self.assertEqual((status, answer["code"], headers["allow"]), (405, 5, "POST"))
+        self.assertEqual(self.c.request("POST", "/_sim/nothing", token=None)[0], 404)
+
+    def test_response_headers(self):
+        status, headers, _ = self.c.request("GET", "/v5/catalogs")
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertRegex(headers["x-pinterest-rid"], r"^[0-9a-f]{16}$")
+        self.assertEqual(headers["x-ratelimit-limit"], "100, 100;w=1")
+        self.assertTrue(headers["x-ratelimit-remaining"].isdigit())
+        self.assertTrue(headers["x-ratelimit-reset"].isdigit())
+        rid2 = self.c.request("GET", "/v5/nothing")[1]["x-pinterest-rid"]
+        self.assertNotEqual(headers["x-pinterest-rid"], rid2)
+
+    def test_keep_alive_and_chunked_body(self):
+        self.c.request("GET", "/v5/catalogs")
+        sock = self.c.conn.sock
+        body = json.dumps(batch_body([create("a")])).encode()
+        self.c.conn.request("POST", BATCH, body=iter([body[:10], body[10:]]),
+                            headers={"Authorization": "Bearer sim-access-0",
+                                     "Content-Type": "application/json"},
+                            encode_chunked=True)
+        response = self.c.conn.getresponse()
+        answer = json.loads(response.read())
+        self.assertEqual((response.status, answer["status"]), (200, "PROCESSING"))
+        self.assertEqual(self.c.request("GET", "/v5/catalogs")[0], 200)
+        self.assertIs(self.c.conn.sock, sock)  # one connection for all three
+        logged = self.c.control("GET", "/_sim/requests")[1]
+        self.assertEqual(logged["headers"]["transfer-encoding"], "chunked")
+        self.assertEqual(logged["body"]["items"][0]["item_id"], "a")
+
+    def test_expect_100_continue(self):
+        body = json.dumps(batch_body([create("a")])).encode()
+        with socket.create_connection(("127.0.0.1", self.sim.port), timeout=10) as s:
+            s.sendall(b"POST " + BATCH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                      b"Authorization: Bearer sim-access-0\r\nContent-Type: application/json\r\n"
+                      b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n"))
+            s.sendall(body)
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                reply += s.recv(4096)
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200 OK"), reply)
+
+    def test_concurrent_clients(self):
+        def worker(n, failures):
+            client = Client(self.sim.port)
+            try:
+                for k in range(5):
+                    done = client.run_batch([create("t%d-%d" % (n, k))])
+                    if done["items"][0]["status"] != "SUCCESS":
+                        failures.append(done)
+            except Exception as exc:  # reported by the assertion below
+                failures.append(exc)
+            finally:
+                client.conn.close()
+        failures = []
+        threads = [threading.Thread(target=worker, args=(n, failures)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(failures, [])
+        self.assertEqual(len(self.c.catalog()), 40)
+        log = self.c.control("GET", "/_sim/requests")
+        self.assertEqual(len(log), 40 * 3)  # a POST and two polls per batch
+        self.assertEqual(len({r["seq"] for r in log}), len(log))
+
+    def test_request_log(self):
+        self.c.request("POST", BATCH, batch_body([create("a")]), headers={"X-Trace": "t1"})
+        self.c.refresh("sim-refresh-0")
+        self.c.request("GET", "/v5/catalogs?page_size=5", token="bad")
+        self.c.control("GET", "/_sim/catalog")  # control calls are not logged
+        log = self.c.control("GET", "/_sim/requests")
+        self.assertEqual([(r["method"], r["path"], r["status"]) for r in log], [
+            ("POST", BATCH, 200), ("POST", "/v5/oauth/token", 200), ("GET", "/v5/catalogs", 401)])
+        self.assertEqual([r["seq"] for r in log], sorted(r["seq"] for r in log))
+        post, token, listing = log
+        self.assertEqual(post["body"], batch_body([create("a")]))
+        self.assertEqual(post["headers"]["x-trace"], "t1")
+        self.assertEqual(post["headers"]["authorization"], "Bearer sim-access-0")
+        self.assertEqual(post["query"], "")
+        self.assertEqual(token["body"], "grant_type=refresh_token&refresh_token=sim-refresh-0")
+        self.assertEqual((listing["query"], listing["body"]), ("page_size=5", None))
+        self.c.control("POST", "/_sim/requests/clear")
+        self.assertEqual(self.c.control("GET", "/_sim/requests"), [])
+
+    def test_reset(self):
+        self.c.run_batch([create("a")])
+        self.c.refresh("sim-refresh-0")
+        self.c.config(delay_ms=5)
+        self.c.control("POST", "/_sim/reset")
+        self.assertEqual((self.c.catalog(), self.c.control("GET", "/_sim/batches"),
+                          self.c.control("GET", "/_sim/requests")), ({}, [], []))
+        self.assertEqual(self.c.control("GET", "/_sim/config")["delay_ms"], 0)
+        self.assertEqual(self.c.control("GET", "/_sim/tokens")["refresh_token"], "sim-refresh-0")
+
+
+class CommandLineTest(unittest.TestCase):
+    """Options other than the defaults, token expiry by time included."""
+
+    def test_options(self):
+        sim = Sim("--access-ttl", "1", "--refresh-ttl", "1", "--processing-polls", "0",
+                  "--catalog-id", "555", "--access-token", "at", "--refresh-token", "rt")
+        try:
+            c = Client(sim.port)
+            self.assertEqual([x["id"] for x in c.call("GET", "/v5/catalogs", token="at")["items"]],
+                             ["555"])
+            posted = c.call("POST", BATCH, batch_body([create("a")], catalog_id="555"), token="at")
+            done = c.call("GET", "%s/%s" % (BATCH, posted["batch_id"]), token="at")
+            self.assertEqual(done["status"], "COMPLETED")  # no PROCESSING poll
+            self.assertEqual(list(c.catalog("555")), ["a"])
+            time.sleep(1.1)
+            self.assertEqual(c.request("GET", "/v5/catalogs", token="at")[2]["code"], 2)
+            status, _, answer = c.refresh("rt")
+            self.assertEqual((status, answer["code"]), (400, 283))
+            c.conn.close()
+        finally:
+            self.assertEqual(sim.stop()[0], 0)
+
+
+class ProcessTest(unittest.TestCase):
+    """Start-up, shut-down and what the simulator prints."""
+
+    def test_ready_file_and_sigterm(self):
+        sim = Sim()
+        self.assertRegex(sim.ready_text, r"^\d+\n$")
+        # Written by rename: no temporary file is left behind.
+        self.assertEqual(sorted(os.listdir(os.path.dirname(sim.ready))), ["log", "port"])
+        started = time.monotonic()
+        status, _, _ = sim.stop(signal.SIGTERM)
+        self.assertEqual(status, 0)
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_sigint(self):
+        self.assertEqual(Sim().stop(signal.SIGINT)[0], 0)
+
+    def test_console_log_has_no_secrets(self):
+        secrets_used = ["SECRET-client-42", "tok-ACCESS-77", "tok-REFRESH-88"]
+        sim = Sim("--client-secret", secrets_used[0], "--access-token", secrets_used[1],
+                  "--refresh-token", secrets_used[2], "--client-id", "app-9")
+        try:
+            c = Client(sim.port)
+            status, _, answer = c.refresh(secrets_used[2], client="app-9:" + secrets_used[0])
+            self.assertEqual(status, 200)
+            secrets_used += [answer["access_token"], answer["refresh_token"]]
+            c.request("GET", "/v5/catalogs?bookmark=" + secrets_used[1], token=secrets_used[3])
+            c.request("GET", "/v5/catalogs", token=secrets_used[1])
+            c.request("POST", BATCH, "x" * 10, raw=True, token=secrets_used[3])
+            with socket.create_connection(("127.0.0.1", sim.port)) as s:
+                s.sendall(b"GARBAGE " + secrets_used[1].encode() + b"\r\n\r\n")
+                s.recv(1000)
+            c.conn.close()
+            with open(sim.log) as f:
+                log = f.read()
+        finally:
+            _, out, err = sim.stop()
+        self.assertIn("pinsim: POST /v5/oauth/token 200\n", log)
+        self.assertIn("pinsim: GET /v5/catalogs 200\n", log)
+        self.assertIn("pinsim: POST /v5/catalogs/items/batch 400\n", log)
+        for text in (log, out.decode(), err.decode()):
+            for secret in secrets_used:
+                self.assertNotIn(secret, text)
+
+
+if __name__ == "__main__":
+    if "--spec" in sys.argv:
+        at = sys.argv.index("--spec")
+        SPEC_PATH = os.path.abspath(sys.argv[at + 1])
+        del sys.argv[at:at + 2]
+    unittest.main()

@@ -1,0 +1,646 @@
+/*
+ * test_feeds_xml.c: the XML reader of feeds/ (xml.c over libxml2's SAX2
+ * push parser) and the gzip source, through the public API only.
+ *
+ * Fixtures: tests/fixtures/feeds/rss-basic.xml and atom-basic.xml, found
+ * through PINSYNC_SOURCE_DIR (the repository root, set by CMake). Every
+ * feed is read with several chunk sizes, down to one byte, and must give
+ * the same items each time.
+ *
+ * Build (repository root, after cmake --build build --target ps_feeds):
+ * gcc -std=c11 -D_POSIX_C_SOURCE=200809L -DPINSYNC_SOURCE_DIR=\"$PWD\" -Ifeeds
+ * tests/unit/test_feeds_xml.c build/feeds/libps_feeds.a $(pkg-config --cflags --libs cmocka
+ * libxml-2.0 libxxhash zlib) -o test_feeds_xml
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "feeds.h"
+
+#ifndef PINSYNC_SOURCE_DIR
+#define PINSYNC_SOURCE_DIR "."
+#endif
+#define FIXTURES PINSYNC_SOURCE_DIR "/tests/fixtures/feeds/"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+#define MAX_ITEMS 32
+
+typedef struct result {
+	int open_rc;
+	int rc;
+	size_t n;
+	char *val[MAX_ITEMS][PS_ATTR__COUNT];
+	uint64_t line[MAX_ITEMS];
+	uint64_t index[MAX_ITEMS];
+	uint64_t hash[MAX_ITEMS];
+	int nproblems[MAX_ITEMS];
+	const char *codes[MAX_ITEMS][PS_FEED_MAX_PROBLEMS];
+	char error[512];
+	char warnings[1024];
+	ps_feed_format format;
+	uint64_t bytes_read;
+} result;
+
+static char *
+write_tmp(const void *data, size_t len)
+{
+	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char *path = malloc(strlen(dir) + 32);
+	FILE *fp;
+	int fd;
+
+	assert_non_null(path);
+	snprintf(path, strlen(dir) + 32, "%s/ps_xml_XXXXXX", dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+	return path;
+}
+
+static void
+result_free(result *r)
+{
+	size_t i;
+	int a;
+
+	for (i = 0; i < r->n && i < MAX_ITEMS; i++)
+		for (a = 0; a < PS_ATTR__COUNT; a++)
+			free(r->val[i][a]);
+	free(r);
+}
+
+static result *
+read_path(const char *path, const ps_feed_options *opts)
+{
+	result *r = calloc(1, sizeof(*r));
+	ps_feed *f = NULL;
+	ps_item *it;
+	int a, p;
+
+	assert_non_null(r);
+	r->open_rc = ps_feed_open(&f, path, opts);
+	assert_non_null(f);
+	r->rc = r->open_rc;
+	if (r->open_rc == 0) {
+		while ((r->rc = ps_feed_next(&it, f)) == 0) {
+			size_t i = r->n++;
+
+			if (i >= MAX_ITEMS)
+				continue;
+			for (a = 0; a < PS_ATTR__COUNT; a++) {
+				if (it->values[a].ptr != NULL)
+					r->val[i][a] = strdup(it->values[a].ptr);
+			}
+			r->line[i] = it->line;
+			r->index[i] = it->index;
+			r->hash[i] = it->hash;
+			r->nproblems[i] = it->nproblems;
+			for (p = 0; p < it->nproblems; p++)
+				r->codes[i][p] = it->problems[p].code;
+		}
+	}
+	snprintf(r->error, sizeof(r->error), "%s", ps_feed_error(f));
+	snprintf(r->warnings, sizeof(r->warnings), "%s", ps_feed_warnings(f));
+	r->format = ps_feed_detected_format(f);
+	r->bytes_read = ps_feed_bytes_read(f);
+	ps_feed_free(f);
+	return r;
+}
+
+static const size_t chunk_sizes[] = {1, 3, 17, 256, 0 /* default */};
+#define NCHUNKS (sizeof(chunk_sizes) / sizeof(chunk_sizes[0]))
+
+static void
+assert_same(const result *a, const result *b)
+{
+	size_t i;
+	int k;
+
+	assert_int_equal(a->rc, b->rc);
+	assert_int_equal(a->n, b->n);
+	assert_string_equal(a->error, b->error);
+	assert_string_equal(a->warnings, b->warnings);
+	for (i = 0; i < a->n && i < MAX_ITEMS; i++) {
+		assert_int_equal(a->line[i], b->line[i]);
+		assert_int_equal(a->hash[i], b->hash[i]);
+		for (k = 0; k < PS_ATTR__COUNT; k++) {
+			if (a->val[i][k] == NULL)
+				assert_null(b->val[i][k]);
+			else
+				assert_string_equal(a->val[i][k], b->val[i][k]);
+		}
+	}
+}
+
+/* Reads path with every chunk size; returns the default-size result. */
+static result *
+read_all_chunks(const char *path)
+{
+	ps_feed_options opts = PS_FEED_OPTIONS_INIT;
+	result *first = NULL;
+	size_t c;
+
+	for (c = 0; c < NCHUNKS; c++) {
+		result *r;
+
+		opts.chunk_size = chunk_sizes[c];
+		r = read_path(path, &opts);
+		if (first == NULL) {
+			first = r;
+			continue;
+		}
+		assert_same(first, r);
+		if (c + 1 < NCHUNKS) {
+			result_free(r);
+		} else {
+			result_free(first);
+			first = r;
+		}
+	}
+	return first;
+}
+
+static result *
+read_data(const char *data)
+{
+	char *path = write_tmp(data, strlen(data));
+	result *r = read_all_chunks(path);
+
+	unlink(path);
+	free(path);
+	return r;
+}
+
+static char *
+gzip_data(const char *data, size_t *out_len)
+{
+	size_t cap = compressBound((uLong)strlen(data)) + 64;
+	unsigned char *gz = malloc(cap);
+	z_stream z;
+
+	assert_non_null(gz);
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	z.next_in = (Bytef *)data;
+	z.avail_in = (uInt)strlen(data);
+	z.next_out = gz;
+	z.avail_out = (uInt)cap;
+	assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+	*out_len = cap - z.avail_out;
+	deflateEnd(&z);
+	return (char *)gz;
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *fp = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	n = ftell(fp);
+	assert_true(n > 0);
+	rewind(fp);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	buf[n] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+static int
+count_sep(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == PS_LIST_SEP;
+	return n;
+}
+
+#define V(r, i, attr) ((r)->val[i][PS_ATTR_##attr])
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                               */
+
+static void
+test_rss_fixture(void **state)
+{
+	result *r;
+
+	(void)state;
+	r = read_all_chunks(FIXTURES "rss-basic.xml");
+	assert_int_equal(r->open_rc, 0);
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->format, PS_FORMAT_XML);
+	assert_int_equal(r->n, 3);
+	assert_string_equal(r->error, "");
+	assert_string_equal(r->warnings, "");
+
+	/* Item 1: comments, CDATA, entities decoded once, nesting. */
+	assert_int_equal(r->index[0], 1);
+	assert_int_equal(r->line[0], 10);
+	assert_string_equal(V(r, 0, ID), "SKU-1");
+	assert_string_equal(V(r, 0, TITLE), "Plain & simple  tee");
+	assert_string_equal(V(r, 0, DESCRIPTION), "Soft <b>cotton</b> & \"fair\" trade");
+	assert_string_equal(V(r, 0, LINK), "https://shop.test/p/1?a=1&b=2");
+	assert_string_equal(V(r, 0, IMAGE_LINK), "https://shop.test/i/1.jpg");
+	assert_string_equal(V(r, 0, PRICE), "24.99 USD"); /* not returns_policy's */
+	assert_string_equal(V(r, 0, AVAILABILITY), "in stock");
+	assert_string_equal(V(r, 0, CONDITION), "new");
+	assert_string_equal(V(r, 0, BRAND), "Caf\xC3\xA9 'Brand'");
+	assert_string_equal(V(r, 0, GTIN), "00012345678905");
+	assert_string_equal(V(r, 0, PRODUCT_TYPE), "Apparel &gt; Tops");
+	assert_string_equal(V(r, 0, SHIPPING), "US::Standard:4.99 USD,CA:QC:Express:9.99 CAD");
+	assert_string_equal(V(r, 0, TAX), "US:CA:8.25:yes");
+	assert_int_equal(r->nproblems[0], 0);
+
+	/* Item 2: 12 images -> 10, nested price first, empty sale price. */
+	assert_int_equal(r->index[1], 2);
+	assert_string_equal(V(r, 1, ID), "SKU-2");
+	assert_string_equal(V(r, 1, PRICE), "10.50 EUR");
+	assert_null(V(r, 1, SALE_PRICE));
+	assert_string_equal(V(r, 1, AVAILABILITY), "preorder");
+	assert_int_equal(count_sep(V(r, 1, ADDITIONAL_IMAGE_LINK)), 9);
+	assert_true(
+	    strncmp(V(r, 1, ADDITIONAL_IMAGE_LINK), "https://shop.test/i/2-1.jpg\x1f", 28) == 0);
+	assert_non_null(strstr(V(r, 1, ADDITIONAL_IMAGE_LINK), "/2-10.jpg"));
+	assert_null(strstr(V(r, 1, ADDITIONAL_IMAGE_LINK), "/2-11.jpg"));
+	assert_int_equal(r->nproblems[1], 0);
+
+	/* Item 3: empty elements are absent; problems, not failure. */
+	assert_string_equal(V(r, 2, ID), "SKU-3");
+	assert_null(V(r, 2, TITLE));
+	assert_null(V(r, 2, PRICE));
+	assert_int_equal(r->nproblems[2], 6);
+	assert_string_equal(r->codes[2][0], "missing");  /* title */
+	assert_string_equal(r->codes[2][5], "bad_enum"); /* availability "maybe" */
+	result_free(r);
+}
+
+static void
+test_atom_fixture(void **state)
+{
+	result *r;
+
+	(void)state;
+	r = read_all_chunks(FIXTURES "atom-basic.xml");
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 2);
+	/* g: beats Atom's own id and title */
+	assert_string_equal(V(r, 0, ID), "A-1");
+	assert_string_equal(V(r, 0, TITLE), "Google title wins");
+	/* <link rel="alternate" href> when there is no g:link */
+	assert_string_equal(V(r, 0, LINK), "https://shop.test/a/1");
+	assert_string_equal(V(r, 0, PRICE), "5.00 GBP");
+	assert_string_equal(V(r, 0, AVAILABILITY), "out of stock");
+	assert_int_equal(r->nproblems[0], 0);
+	assert_string_equal(V(r, 1, LINK), "https://shop.test/a/2-g");
+	assert_string_equal(V(r, 1, PRICE), "6 GBP");
+	assert_string_equal(V(r, 1, AVAILABILITY), "in stock");
+	assert_int_equal(r->line[1], 18);
+	result_free(r);
+}
+
+static void
+test_undeclared_prefix(void **state)
+{
+	result *r;
+	const char *w;
+	int n = 0;
+
+	(void)state;
+	r = read_data(
+	    "<?xml version='1.0'?>\n"
+	    "<rss version=\"2.0\" xmlns=\"{'g': 'http://base.google.com/ns/1.0'}\">\n"
+	    "<channel>\n"
+	    "<item><g:id>1</g:id><title>One</title><g:price>23.0 KWD</g:price></item>\n"
+	    "<item><g:id>2</g:id><g:shipping><g:country>KW</g:country></g:shipping></item>\n"
+	    "</channel></rss>\n");
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 2);
+	assert_string_equal(V(r, 0, ID), "1");
+	assert_string_equal(V(r, 0, TITLE), "One");
+	assert_string_equal(V(r, 0, PRICE), "23.0 KWD");
+	assert_string_equal(V(r, 1, SHIPPING), "KW:::");
+	for (w = r->warnings; (w = strstr(w, "undeclared g: prefix")) != NULL; w++)
+		n++;
+	assert_int_equal(n, 1);
+	assert_string_equal(r->error, "");
+	result_free(r);
+}
+
+static void
+test_bare_ampersand(void **state)
+{
+	result *r;
+
+	(void)state;
+	r = read_data("<?xml version=\"1.0\"?>\n"
+	              "<rss xmlns:g=\"http://base.google.com/ns/1.0\"><channel>\n"
+	              "<item><g:id>1</g:id><title>Fine</title></item>\n"
+	              "<item>\n"
+	              "  <g:id>2</g:id>\n"
+	              "  <title>HAIR & BODY MIST</title>\n"
+	              "</item>\n"
+	              "</channel></rss>\n");
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 1); /* the item before the error */
+	assert_string_equal(V(r, 0, TITLE), "Fine");
+	/* "file:LINE:COL: not well-formed: ..." at line 6 */
+	assert_non_null(strstr(r->error, ":6:"));
+	assert_non_null(strstr(r->error, "not well-formed"));
+	assert_null(strstr(r->error, "truncated"));
+	result_free(r);
+}
+
+static void
+test_truncated_document(void **state)
+{
+	const char *doc = "<?xml version=\"1.0\"?>\n"
+	                  "<rss xmlns:g=\"http://base.google.com/ns/1.0\"><channel>\n"
+	                  "<item><g:id>1</g:id></item>\n"
+	                  "<item><g:id>2</g:id></item>\n"
+	                  "<item><g:id>3</g:id><g:title>cut her";
+	result *r;
+
+	(void)state;
+	r = read_data(doc);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 2);
+	assert_string_equal(V(r, 1, ID), "2");
+	assert_non_null(strstr(r->error, "document ends before its end (truncated?)"));
+	result_free(r);
+
+	/* Cut right after an item: still truncated, items still returned. */
+	r = read_data("<rss><channel><item><title>x</title></item>");
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 1);
+	assert_non_null(strstr(r->error, "truncated"));
+	result_free(r);
+}
+
+static void
+test_gzip(void **state)
+{
+	char *xml = slurp(FIXTURES "rss-basic.xml");
+	size_t glen;
+	char *gz = gzip_data(xml, &glen);
+	char *path = write_tmp(gz, glen), *plain_path = write_tmp(xml, strlen(xml));
+	result *r, *plain;
+	size_t i;
+
+	(void)state;
+	r = read_all_chunks(path);
+	plain = read_path(plain_path, NULL);
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 3);
+	assert_int_equal(r->bytes_read, glen);
+	assert_int_equal(plain->bytes_read, strlen(xml));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(r->hash[i], plain->hash[i]);
+	assert_string_equal(V(r, 0, SHIPPING), "US::Standard:4.99 USD,CA:QC:Express:9.99 CAD");
+	result_free(r);
+	result_free(plain);
+	unlink(path);
+	free(path);
+
+	/* Two gzip members back to back read as one stream (cat a.gz b.gz). */
+	{
+		size_t half = strlen(xml) / 2, l1, l2;
+		char *a = strndup(xml, half), *b = strdup(xml + half);
+		char *ga = gzip_data(a, &l1), *gb = gzip_data(b, &l2);
+		char *both = malloc(l1 + l2);
+
+		memcpy(both, ga, l1);
+		memcpy(both + l1, gb, l2);
+		path = write_tmp(both, l1 + l2);
+		r = read_all_chunks(path);
+		assert_int_equal(r->rc, PS_ITEROVER);
+		assert_int_equal(r->n, 3);
+		result_free(r);
+		unlink(path);
+		free(path);
+		free(a);
+		free(b);
+		free(ga);
+		free(gb);
+		free(both);
+	}
+
+	/* Truncated gzip: fatal, whatever was inflated before. */
+	path = write_tmp(gz, glen - 12);
+	r = read_all_chunks(path);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_non_null(strstr(r->error, ": gzip stream truncated"));
+	result_free(r);
+	unlink(path);
+	free(path);
+
+	/* Cut only inside the 8-byte trailer: the XML is whole, the gzip
+	 * stream is not; still fatal. */
+	path = write_tmp(gz, glen - 4);
+	r = read_path(path, NULL);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 3);
+	assert_non_null(strstr(r->error, "gzip stream truncated"));
+	result_free(r);
+	unlink(path);
+	free(path);
+
+	/* Corrupt data. */
+	gz[glen / 2] ^= 0x55;
+	gz[glen / 2 + 1] ^= 0x55;
+	path = write_tmp(gz, glen);
+	r = read_path(path, NULL);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_non_null(strstr(r->error, "gzip"));
+	result_free(r);
+	unlink(path);
+	free(path);
+
+	unlink(plain_path);
+	free(plain_path);
+	free(gz);
+	free(xml);
+}
+
+static void
+test_entities_are_safe(void **state)
+{
+	result *r;
+
+	(void)state;
+	/* An internal entity expands; an external one is never loaded. */
+	r = read_data("<?xml version=\"1.0\"?>\n"
+	              "<!DOCTYPE rss [\n"
+	              "  <!ENTITY shop \"Acme &amp; Co\">\n"
+	              "  <!ENTITY xxe SYSTEM \"file:///etc/passwd\">\n"
+	              "]>\n"
+	              "<rss><channel>\n"
+	              "<item><title>By &shop;</title><description>[&xxe;]</description></item>\n"
+	              "<item><title>Again &shop;</title></item>\n"
+	              "</channel></rss>\n");
+	assert_int_equal(r->n, 2);
+	assert_string_equal(V(r, 0, TITLE), "By Acme & Co");
+	assert_string_equal(V(r, 1, TITLE), "Again Acme & Co");
+	assert_null(strstr(V(r, 0, DESCRIPTION), "root:"));
+	result_free(r);
+
+	/* Billion laughs: libxml2's limits stop it; the feed fails cleanly. */
+	r = read_data("<?xml version=\"1.0\"?>\n"
+	              "<!DOCTYPE rss [\n"
+	              " <!ENTITY a \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\">\n"
+	              " <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n"
+	              " <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n"
+	              " <!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\">\n"
+	              " <!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">\n"
+	              " <!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\">\n"
+	              " <!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">\n"
+	              "]>\n"
+	              "<rss><channel><item><title>&g;</title></item></channel></rss>\n");
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 0);
+	result_free(r);
+}
+
+static void
+test_unknown_nesting_and_namespaces(void **state)
+{
+	result *r;
+
+	(void)state;
+	r = read_data(
+	    "<rss xmlns:g=\"http://base.google.com/ns/1.0\" "
+	    "xmlns:c=\"http://base.google.com/cns/1.0\" "
+	    "xmlns:media=\"http://search.yahoo.com/mrss/\"><channel>\n"
+	    "<item>\n"
+	    " <g:structured_title><g:content>Not the title</g:content>"
+	    "<g:title>nor this</g:title></g:structured_title>\n"
+	    " <c:title>custom namespace: not the title</c:title>\n"
+	    " <media:title>nor this one</media:title>\n"
+	    " <g:title>The <b>real</b> title</g:title>\n"
+	    " <g:mpn>M-1</g:mpn><g:mpn>M-2</g:mpn>\n"
+	    " <g:ads_redirect>https://shop.test/ad</g:ads_redirect>\n"
+	    " <g:shipping>US:NY:Ground:3 USD</g:shipping>\n"
+	    " <g:shipping><g:country>US</g:country><g:price>0 USD</g:price></g:shipping>\n"
+	    "</item>\n"
+	    "<entry><title>an entry in RSS counts too</title></entry>\n"
+	    "</channel></rss>");
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 2);
+	assert_string_equal(V(r, 0, TITLE), "The real title");
+	assert_string_equal(V(r, 0, MPN), "M-1"); /* first wins */
+	assert_string_equal(V(r, 0, AD_LINK), "https://shop.test/ad");
+	assert_string_equal(V(r, 0, SHIPPING), "US:NY:Ground:3 USD,US:::0 USD");
+	assert_string_equal(V(r, 1, TITLE), "an entry in RSS counts too");
+	result_free(r);
+}
+
+static void
+test_odd_documents(void **state)
+{
+	result *r;
+
+	(void)state;
+	/* Blank lines before the declaration: tolerated, lines still right. */
+	r = read_data("\n\n  \n<?xml version=\"1.0\"?>\n<rss><channel>\n"
+	              "<item><title>x</title></item></channel></rss>");
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 1);
+	assert_int_equal(r->line[0], 6);
+	result_free(r);
+
+	/* BOM, then the document. */
+	r = read_data("\xEF\xBB\xBF<?xml version=\"1.0\"?><rss><channel><item><title>b</title>"
+	              "</item></channel></rss>");
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 1);
+	result_free(r);
+
+	/* An HTML error page is not a feed. */
+	r = read_data("<html><head><title>502 Bad Gateway</title></head><body/></html>");
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_non_null(strstr(r->error, "HTML"));
+	result_free(r);
+
+	/* A well-formed document without items: no items, a warning. */
+	r = read_data("<rss><channel><title>empty shop</title></channel></rss>");
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 0);
+	assert_non_null(strstr(r->warnings, "no <item> or <entry>"));
+	result_free(r);
+
+	/* Garbage after the root. */
+	r = read_data("<rss><channel><item><title>a</title></item></channel></rss><rss/>");
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 1);
+	result_free(r);
+
+	/* Mismatched tags. */
+	r = read_data("<rss><channel><item><title>a</item></channel></rss>");
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_non_null(strstr(r->error, ":1:"));
+	result_free(r);
+
+	/* ISO-8859-1 is converted to UTF-8. */
+	r = read_data("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
+	              "<rss><channel><item><title>Caf\xE9</title></item></channel></rss>");
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_string_equal(V(r, 0, TITLE), "Caf\xC3\xA9");
+	result_free(r);
+}
+
+static void
+test_explicit_format(void **state)
+{
+	ps_feed_options opts = PS_FEED_OPTIONS_INIT;
+	const char *doc = "<rss><channel><item><title>t</title></item></channel></rss>";
+	char *path = write_tmp(doc, strlen(doc));
+	result *r;
+
+	(void)state;
+	opts.format = PS_FORMAT_XML;
+	r = read_path(path, &opts);
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 1);
+	result_free(r);
+	unlink(path);
+	free(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_rss_fixture),
+	    cmocka_unit_test(test_atom_fixture),
+	    cmocka_unit_test(test_undeclared_prefix),
+	    cmocka_unit_test(test_bare_ampersand),
+	    cmocka_unit_test(test_truncated_document),
+	    cmocka_unit_test(test_gzip),
+	    cmocka_unit_test(test_entities_are_safe),
+	    cmocka_unit_test(test_unknown_nesting_and_namespaces),
+	    cmocka_unit_test(test_odd_documents),
+	    cmocka_unit_test(test_explicit_format),
+	};
+
+	return cmocka_run_group_tests_name("feeds_xml", tests, NULL, NULL);
+}
