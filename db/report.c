@@ -40,6 +40,12 @@ ps_db_item_errors(ps_db *db, const char *target, int64_t run_id, ps_item_error *
 	    "   AND jsonb_array_length(bi.errors) > 0 THEN bi.errors"
 	    "   ELSE '[{\"message\": \"rejected by Pinterest without a reason\"}]'::jsonb END) e"
 	    " WHERE bi.status = 'FAILURE'"
+	    " UNION ALL"
+	    /* A batch Pinterest refused whole: its items have no status. */
+	    " SELECT b.run_id, bi.item_id, bi.operation, 'pinterest', NULL, NULL,"
+	    "        coalesce(b.error, 'batch ' || b.state)"
+	    " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk JOIN r ON b.run_id = r.id"
+	    " WHERE bi.status IS NULL AND b.state IN ('failed', 'lost')"
 	    " ORDER BY 2, 5",
 	    2, params);
 	if (res == NULL)

@@ -215,6 +215,7 @@ clean(ps_item *it, int a)
 	const int desc = a == PS_ATTR_DESCRIPTION;
 	const int list = ps_attr_defs[a].type == PS_ATTR_TYPE_LIST;
 	int dirty = 0;
+	unsigned seps = 0;
 	char *out;
 
 	while (n > 0 && ps_is_space(*s)) {
@@ -236,9 +237,12 @@ clean(ps_item *it, int a)
 		c = s[i];
 		if (c < 0x80) {
 			if (c == PS_LIST_SEP && list) {
-				/* a separator next to a blank or another one */
+				/* a separator next to a blank or another one, or
+				 * more images than Pinterest takes */
 				if (i == 0 || i + 1 == n || ps_is_space(s[i - 1]) ||
-				    ps_is_space(s[i + 1]) || s[i + 1] == PS_LIST_SEP)
+				    ps_is_space(s[i + 1]) || s[i + 1] == PS_LIST_SEP ||
+				    (++seps >= PS_MAX_ADDITIONAL_IMAGES &&
+				     a == PS_ATTR_ADDITIONAL_IMAGE_LINK))
 					dirty = 1;
 			} else if (!(c == '\n' && desc)) {
 				dirty = 1;

@@ -38,12 +38,14 @@
  */
 #include "feeds_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
 
 #include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <libxml/globals.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlversion.h>
 
@@ -115,6 +117,13 @@ typedef struct xml_state {
 	int err_col;
 	char err_msg[200];
 
+	/* libxml2 also reports some errors (encoding conversion) through
+	 * its generic handler, and then halts the parser. */
+	int halted;
+	char gen_msg[200];
+	size_t gen_len;
+	int gen_done;
+
 	/*
 	 * Telling a cut document from a broken one. libxml2 reports some
 	 * errors only once it has seen the end of the data (it waits for the
@@ -129,6 +138,16 @@ typedef struct xml_state {
 
 static const char *const shipping_parts[NPARTS] = {"country", "region", "service", "price"};
 static const char *const tax_parts[NPARTS] = {"country", "region", "rate", "tax_ship"};
+
+/* Error texts go on one line. */
+static void
+one_line(char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\n' || *s == '\r' || *s == '\t')
+			*s = ' ';
+	}
+}
 
 static uint64_t
 cur_line(const xml_state *st)
@@ -581,6 +600,56 @@ on_error(void *ud, xml_error_ptr e)
 	n = strlen(st->err_msg);
 	while (n > 0 && ps_is_space((unsigned char)st->err_msg[n - 1]))
 		st->err_msg[--n] = '\0';
+	one_line(st->err_msg);
+}
+
+/*
+ * libxml2's generic error handler, installed (for this thread only) just
+ * around xmlParseChunk(): keeps the first line for the error message
+ * instead of letting libxml2 print to stderr.
+ */
+static void on_generic_error(void *ctx, const char *fmt, ...) PS_PRINTF(2, 3);
+
+static void
+on_generic_error(void *ctx, const char *fmt, ...)
+{
+	xml_state *st = ctx;
+	va_list ap;
+	int w;
+
+	if (st->gen_done || st->gen_len + 1 >= sizeof(st->gen_msg))
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(st->gen_msg + st->gen_len, sizeof(st->gen_msg) - st->gen_len, fmt, ap);
+	va_end(ap);
+	if (w < 0)
+		return;
+	st->gen_len += (size_t)w;
+	if (st->gen_len >= sizeof(st->gen_msg))
+		st->gen_len = sizeof(st->gen_msg) - 1;
+	if (memchr(st->gen_msg, '\n', st->gen_len) != NULL) {
+		st->gen_done = 1;
+		while (st->gen_len > 0 && ps_is_space((unsigned char)st->gen_msg[st->gen_len - 1]))
+			st->gen_msg[--st->gen_len] = '\0';
+		one_line(st->gen_msg);
+	}
+}
+
+/* xmlParseChunk() with libxml2's generic errors caught, not printed. */
+static void
+parse(xml_state *st, const char *buf, size_t n, int terminate)
+{
+	xmlGenericErrorFunc old = xmlGenericError;
+	void *old_ctx = xmlGenericErrorContext;
+	int ret;
+
+	xmlSetGenericErrorFunc(st, on_generic_error);
+	ret = xmlParseChunk(st->ctxt, buf, (int)n, terminate);
+	xmlSetGenericErrorFunc(old_ctx, old);
+	/* A parser halted (instate EOF) before the root closed has failed;
+	 * namespace errors also make ret non-zero but never halt it. */
+	if (ret != 0 && st->ctxt->instate == XML_PARSER_EOF && !st->root_closed)
+		st->halted = 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -593,8 +662,12 @@ check(xml_state *st)
 
 	if (f->failed)
 		return f->failed;
-	if (!st->err_fatal && st->ctxt->wellFormed)
+	if (!st->err_fatal && st->ctxt->wellFormed && !st->halted)
 		return 0;
+	if (!st->err_have && st->halted)
+		return ps_feed__fail(f, PS_EFEED, "%s:%llu: XML parser stopped: %s", f->name,
+		                     (unsigned long long)cur_line(st),
+		                     st->gen_len ? st->gen_msg : "unknown error");
 	if (st->err_have)
 		return ps_feed__fail(
 		    f, PS_EFEED, "%s:%llu:%d: not well-formed: %s", f->name,
@@ -727,7 +800,7 @@ xml_push(ps_feed *f, const char *buf, size_t len, int last)
 		size_t n = len < XML_MAX_PUSH ? len : XML_MAX_PUSH;
 
 		keep_tail(st, buf, n);
-		xmlParseChunk(st->ctxt, buf, (int)n, 0);
+		parse(st, buf, n, 0);
 		if ((rc = check(st)) != 0)
 			return rc;
 		buf += n;
@@ -736,7 +809,7 @@ xml_push(ps_feed *f, const char *buf, size_t len, int last)
 	if (!last)
 		return 0;
 
-	xmlParseChunk(st->ctxt, NULL, 0, 1);
+	parse(st, NULL, 0, 1);
 	if (f->failed)
 		return f->failed;
 	if (st->root_closed || ends_with_root_end(st)) {

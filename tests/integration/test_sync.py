@@ -286,6 +286,21 @@ class SyncTest(unittest.TestCase):
         st = self.ps.run("status", "trunc", check=0).stdout
         self.assertIn("failed", st)
 
+    def test_batch_refused_whole_is_reported(self):
+        # A language outside Pinterest's enums: the spec rejects the body.
+        path = os.path.join(self.tmp.name, "lang.csv")
+        write_csv(path, [make_item(i) for i in range(3)])
+        self.sim.add_catalog("2010")
+        self.ps.run("target", "add", "lang", "--feed", path, "--catalog-id", "2010",
+                    "--country", "US", "--language", "xx-XX", check=0)
+        r = self.ps.run("run", "lang", check=6)
+        self.assertIn("failed 3", r.stdout)
+        self.assertEqual(self.snapshot_ids("lang"), [])
+        errs = self.ps.run("errors", "lang", "--format", "csv", check=0).stdout.splitlines()
+        self.assertEqual(len(errs), 4, errs)
+        self.assertIn("HTTP 400", errs[1])
+        self.assertIn("language", errs[1])
+
     def test_status_lists_runs(self):
         path = os.path.join(self.tmp.name, "st.csv")
         write_csv(path, [make_item(i) for i in range(2)])

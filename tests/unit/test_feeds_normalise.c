@@ -383,6 +383,18 @@ test_text_cleaning(void **state)
 	assert_null(value(t, PS_ATTR_BRAND));
 	free(t);
 
+	/* LIST: at most ten images, even when otherwise clean */
+	t = one(PS_ATTR_ADDITIONAL_IMAGE_LINK,
+	        "https://a.test/1\x1fhttps://a.test/2\x1fhttps://a.test/3\x1f"
+	        "https://a.test/4\x1fhttps://a.test/5\x1fhttps://a.test/6\x1f"
+	        "https://a.test/7\x1fhttps://a.test/8\x1fhttps://a.test/9\x1f"
+	        "https://a.test/10\x1fhttps://a.test/11\x1fhttps://a.test/12",
+	        NULL);
+	assert_int_equal(t->it.nproblems, 0);
+	assert_null(strstr(value(t, PS_ATTR_ADDITIONAL_IMAGE_LINK), "/11"));
+	assert_non_null(strstr(value(t, PS_ATTR_ADDITIONAL_IMAGE_LINK), "/10"));
+	free(t);
+
 	/* LIST: pieces trimmed, empty ones dropped, at most ten images */
 	t = one(PS_ATTR_ADDITIONAL_IMAGE_LINK,
 	        " https://a.test/1 \x1f\x1f https://a.test/2\x1f https://a.test/3\x1f"

@@ -389,6 +389,30 @@ test_truncated_document(void **state)
 	assert_non_null(strstr(r->error, "document ends before its end (truncated?)"));
 	result_free(r);
 
+	/* Cut anywhere in a real-looking feed: never a clean end. */
+	{
+		char *xml = slurp(FIXTURES "rss-basic.xml");
+		size_t len = strlen(xml), end = len, cut;
+		ps_feed_options opts = PS_FEED_OPTIONS_INIT;
+
+		while (end > 0 && (xml[end - 1] == '\n' || xml[end - 1] == ' '))
+			end--; /* the data is whole from "</rss>" on */
+		opts.chunk_size = 64;
+		for (cut = 1; cut < end; cut += 13) {
+			char *path = write_tmp(xml, cut);
+
+			r = read_path(path, &opts);
+			if (r->rc != PS_EFEED)
+				print_error("cut at %zu: rc %d\n", cut, r->rc);
+			assert_int_equal(r->rc, PS_EFEED);
+			assert_true(r->n <= 3);
+			result_free(r);
+			unlink(path);
+			free(path);
+		}
+		free(xml);
+	}
+
 	/* Cut right after an item: still truncated, items still returned. */
 	r = read_data("<rss><channel><item><title>x</title></item>");
 	assert_int_equal(r->rc, PS_EFEED);
@@ -598,6 +622,29 @@ test_odd_documents(void **state)
 	r = read_data("<rss><channel><item><title>a</item></channel></rss>");
 	assert_int_equal(r->rc, PS_EFEED);
 	assert_non_null(strstr(r->error, ":1:"));
+	result_free(r);
+
+	/* Bytes that do not fit the declared encoding: fatal, quietly (no
+	 * libxml2 chatter on stderr), with libxml2's reason. */
+	{
+		/* one chunk size: libxml2 quotes the bytes it had at hand */
+		const char *doc =
+		    "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n"
+		    "<rss><channel><item><title>a\xE3/b</title></item></channel></rss>\n";
+		char *path = write_tmp(doc, strlen(doc));
+
+		r = read_path(path, NULL);
+		assert_int_equal(r->rc, PS_EFEED);
+		assert_non_null(strstr(r->error, "conversion failed"));
+		result_free(r);
+		unlink(path);
+		free(path);
+	}
+	r = read_data("<rss><channel><item><title>a\xE3/b</title></item></channel></rss>\n");
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_non_null(strstr(r->error, ":1:"));
+	assert_non_null(strstr(r->error, "UTF-8"));
+	assert_null(strchr(r->error, '\n'));
 	result_free(r);
 
 	/* ISO-8859-1 is converted to UTF-8. */
