@@ -135,9 +135,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openapi_validate  # the sibling module: the script's folder is on sys.path
 
-DEFAULT_SPEC = os.path.normpath(os.path.join(
-    os.path.dirname(os.path.abspath(__file__)),
-    "..", "..", "..", "shared", "pinterest-api", "openapi.json"))
+# The spec lives in the shared folder beside the checkout (PINSYNC_SHARED_DIR
+# names it elsewhere); it is read at run time, never copied into the project.
+DEFAULT_SPEC = os.path.join(
+    os.environ.get("PINSYNC_SHARED_DIR") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared"),
+    "pinterest-api", "openapi.json")
+DEFAULT_SPEC = os.path.normpath(DEFAULT_SPEC)
 
 # Item attribute objects that pinsim closes (see openapi_validate's "closed").
 CLOSED_SCHEMAS = ("ItemAttributesRequest", "UpdatableItemAttributes")
