@@ -42,8 +42,9 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 		}
 		len = snprintf(num, sizeof(num), "\t%" PRId64 "\t", (int64_t)it->hash);
 		if (db_buf_append(&b, num, (size_t)len) < 0 ||
-		    (it->attributes ? db_buf_append_copy_text(&b, it->attributes, it->attributes_len)
-		                    : db_buf_append(&b, "\\N", 2)) < 0 ||
+		    (it->attributes
+		         ? db_buf_append_copy_text(&b, it->attributes, it->attributes_len)
+		         : db_buf_append(&b, "\\N", 2)) < 0 ||
 		    db_buf_append(&b, "\n", 1) < 0) {
 			rc = db_fail(db, "out of memory");
 			break;
@@ -62,8 +63,8 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 }
 
 int
-ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq,
-                 const ps_batch_item *items, size_t count, int64_t *batch_pk)
+ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq, const ps_batch_item *items,
+                 size_t count, int64_t *batch_pk)
 {
 	char v[4][32];
 	const char *params[4] = {v[0], v[1], v[2], v[3]};
@@ -101,10 +102,11 @@ ps_db_batch_sent(ps_db *db, int64_t batch_pk, const char *batch_id)
 	PGresult *res;
 
 	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
-	res = db_query(db, "recording batch id",
-	               "UPDATE batches SET state = 'sent', batch_id = $2, sent_at = clock_timestamp(),"
-	               " attempts = attempts + 1 WHERE id = $1",
-	               2, params);
+	res = db_query(
+	    db, "recording batch id",
+	    "UPDATE batches SET state = 'sent', batch_id = $2, sent_at = clock_timestamp(),"
+	    " attempts = attempts + 1 WHERE id = $1",
+	    2, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);
@@ -136,24 +138,26 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 	PQclear(res);
 
 	/* Invariant 1: only SUCCESS moves the snapshot. */
-	res = db_query(db, "advancing snapshot",
-	               "INSERT INTO snapshot_items (target_id, item_id, hash, attributes, updated_at)"
-	               " SELECT b.target_id, bi.item_id, bi.hash, bi.attributes, now()"
-	               " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
-	               " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS'"
-	               "   AND bi.operation <> 'DELETE'"
-	               " ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"
-	               " attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at",
-	               1, params);
+	res =
+	    db_query(db, "advancing snapshot",
+	             "INSERT INTO snapshot_items (target_id, item_id, hash, attributes, updated_at)"
+	             " SELECT b.target_id, bi.item_id, bi.hash, bi.attributes, now()"
+	             " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
+	             " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS'"
+	             "   AND bi.operation <> 'DELETE'"
+	             " ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"
+	             " attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at",
+	             1, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);
-	res = db_query(db, "advancing snapshot",
-	               "DELETE FROM snapshot_items s USING batch_items bi JOIN batches b"
-	               " ON b.id = bi.batch_pk"
-	               " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS' AND bi.operation = 'DELETE'"
-	               "   AND s.target_id = b.target_id AND s.item_id = bi.item_id",
-	               1, params);
+	res =
+	    db_query(db, "advancing snapshot",
+	             "DELETE FROM snapshot_items s USING batch_items bi JOIN batches b"
+	             " ON b.id = bi.batch_pk"
+	             " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS' AND bi.operation = 'DELETE'"
+	             "   AND s.target_id = b.target_id AND s.item_id = bi.item_id",
+	             1, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);

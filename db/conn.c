@@ -30,8 +30,8 @@ db_fail_result(ps_db *db, const PGresult *res, const char *what)
 
 	if (msg == NULL)
 		msg = PQerrorMessage(db->conn);
-	snprintf(db->error, sizeof(db->error), "%s: %s%s%s%s", what, msg, state ? " (SQLSTATE " : "",
-	         state ? state : "", state ? ")" : "");
+	snprintf(db->error, sizeof(db->error), "%s: %s%s%s%s", what, msg,
+	         state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 	/* libpq messages end with a newline: drop it. */
 	db->error[strcspn(db->error, "\n")] = '\0';
 	if (state && strcmp(state, "23505") == 0)

@@ -23,11 +23,11 @@
 #include <time.h>
 
 #define PS_DB_OK 0
-#define PS_DB_ERROR -1      /* a query failed; see ps_db_error() */
-#define PS_DB_NOTFOUND -3   /* no such row */
-#define PS_DB_CONNECT -50   /* cannot connect */
-#define PS_DB_EXISTS -51    /* unique violation, e.g. target name taken */
-#define PS_DB_BUSY -52      /* a lock is held by another process */
+#define PS_DB_ERROR -1    /* a query failed; see ps_db_error() */
+#define PS_DB_NOTFOUND -3 /* no such row */
+#define PS_DB_CONNECT -50 /* cannot connect */
+#define PS_DB_EXISTS -51  /* unique violation, e.g. target name taken */
+#define PS_DB_BUSY -52    /* a lock is held by another process */
 
 typedef struct ps_db ps_db;
 
@@ -71,7 +71,7 @@ typedef struct ps_target {
 	int64_t id;
 	char *name;
 	char *feed;
-	char *format;        /* auto | xml | csv | tsv */
+	char *format; /* auto | xml | csv | tsv */
 	char *catalog_id;
 	char *country;
 	char *language;
@@ -120,11 +120,12 @@ typedef struct ps_run_row {
 	char *started_at;  /* text, as PostgreSQL prints it */
 	char *finished_at; /* NULL while running */
 	char *outcome;
-	char *error;       /* NULL when none */
+	char *error; /* NULL when none */
 	ps_run_counts counts;
 } ps_run_row;
 
-int ps_db_run_start(ps_db *db, int64_t target_id, const char *trigger, int dry_run, int64_t *run_id);
+int ps_db_run_start(ps_db *db, int64_t target_id, const char *trigger, int dry_run,
+                    int64_t *run_id);
 /* Records the end of a run: outcome is one of ok, partial, failed, held,
  * interrupted; error may be NULL. */
 int ps_db_run_finish(ps_db *db, int64_t run_id, const char *outcome, const char *error,

@@ -201,7 +201,8 @@ ps_db_migrate(ps_db *db, const ps_migration *list, int *applied)
 	int rc = PS_DB_ERROR;
 
 	*applied = 0;
-	if (db_command(db, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK ")") < 0)
+	if (db_command(db, "taking the migration lock",
+	               "SELECT pg_advisory_lock(" MIGRATE_LOCK ")") < 0)
 		return PS_DB_ERROR;
 	if (db_command(db, "creating schema_migrations",
 	               "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -12,8 +12,7 @@
 #include "db_int.h"
 
 int
-ps_db_item_errors(ps_db *db, const char *target, int64_t run_id, ps_item_error **out,
-                  size_t *count)
+ps_db_item_errors(ps_db *db, const char *target, int64_t run_id, ps_item_error **out, size_t *count)
 {
 	char id[32];
 	const char *params[2] = {target, id};

@@ -18,9 +18,10 @@ ps_db_run_start(ps_db *db, int64_t target_id, const char *trigger, int dry_run, 
 	PGresult *res;
 
 	snprintf(id, sizeof(id), "%" PRId64, target_id);
-	res = db_query(db, "starting run",
-	               "INSERT INTO runs (target_id, trigger, dry_run) VALUES ($1, $2, $3) RETURNING id",
-	               3, params);
+	res = db_query(
+	    db, "starting run",
+	    "INSERT INTO runs (target_id, trigger, dry_run) VALUES ($1, $2, $3) RETURNING id", 3,
+	    params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	*run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -53,8 +53,9 @@ target_from_row(ps_target *t, const PGresult *res, int row)
 int
 ps_db_target_add(ps_db *db, ps_target *t)
 {
-	const char *params[7] = {t->name,    t->feed,     t->format ? t->format : "auto",
-	                         t->catalog_id, t->country, t->language, t->ad_account_id};
+	const char *params[7] = {t->name,         t->feed,    t->format ? t->format : "auto",
+	                         t->catalog_id,   t->country, t->language,
+	                         t->ad_account_id};
 	PGresult *res;
 
 	res = PQexecParams(db->conn,
@@ -65,7 +66,8 @@ ps_db_target_add(ps_db *db, ps_target *t)
 		int rc = db_fail_result(db, res, "adding target");
 
 		if (rc == PS_DB_EXISTS)
-			snprintf(db->error, sizeof(db->error), "target \"%s\" already exists", t->name);
+			snprintf(db->error, sizeof(db->error), "target \"%s\" already exists",
+			         t->name);
 		PQclear(res);
 		return rc;
 	}
@@ -82,14 +84,14 @@ ps_db_target_get(ps_db *db, const char *name, ps_target *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	res = db_query(db, "reading target", "SELECT " TARGET_COLUMNS " FROM targets WHERE name = $1",
-	               1, params);
+	res = db_query(db, "reading target",
+	               "SELECT " TARGET_COLUMNS " FROM targets WHERE name = $1", 1, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		snprintf(db->error, sizeof(db->error), "no target named \"%s\" (see: pinsync target list)",
-		         name);
+		snprintf(db->error, sizeof(db->error),
+		         "no target named \"%s\" (see: pinsync target list)", name);
 		return PS_DB_NOTFOUND;
 	}
 	rc = target_from_row(out, res, 0);
@@ -106,8 +108,8 @@ ps_db_target_list(ps_db *db, ps_target **out, size_t *count)
 
 	*out = NULL;
 	*count = 0;
-	res = db_query(db, "listing targets", "SELECT " TARGET_COLUMNS " FROM targets ORDER BY name", 0,
-	               NULL);
+	res = db_query(db, "listing targets",
+	               "SELECT " TARGET_COLUMNS " FROM targets ORDER BY name", 0, NULL);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	n = PQntuples(res);

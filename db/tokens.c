@@ -30,15 +30,16 @@ ps_db_tokens_set(ps_db *db, const char *client_id, const ps_tokens *t)
 
 	snprintf(aexp, sizeof(aexp), "%lld", (long long)t->access_expires_at);
 	snprintf(rexp, sizeof(rexp), "%lld", (long long)t->refresh_expires_at);
-	res = db_query(db, "storing tokens",
-	               "INSERT INTO oauth_tokens (client_id, access_token, refresh_token,"
-	               " access_expires_at, refresh_expires_at, updated_at)"
-	               " VALUES ($1, $2, $3, to_timestamp($4::bigint), to_timestamp($5::bigint), now())"
-	               " ON CONFLICT (client_id) DO UPDATE SET access_token = EXCLUDED.access_token,"
-	               " refresh_token = EXCLUDED.refresh_token,"
-	               " access_expires_at = EXCLUDED.access_expires_at,"
-	               " refresh_expires_at = EXCLUDED.refresh_expires_at, updated_at = now()",
-	               5, params);
+	res = db_query(
+	    db, "storing tokens",
+	    "INSERT INTO oauth_tokens (client_id, access_token, refresh_token,"
+	    " access_expires_at, refresh_expires_at, updated_at)"
+	    " VALUES ($1, $2, $3, to_timestamp($4::bigint), to_timestamp($5::bigint), now())"
+	    " ON CONFLICT (client_id) DO UPDATE SET access_token = EXCLUDED.access_token,"
+	    " refresh_token = EXCLUDED.refresh_token,"
+	    " access_expires_at = EXCLUDED.access_expires_at,"
+	    " refresh_expires_at = EXCLUDED.refresh_expires_at, updated_at = now()",
+	    5, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);

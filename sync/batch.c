@@ -108,7 +108,8 @@ gen_value(yajl_gen g, ps_attr_type type, const char *v, size_t len)
 			const char *sep = memchr(p, PS_LIST_SEP, (size_t)(end - p));
 			size_t n = sep ? (size_t)(sep - p) : (size_t)(end - p);
 
-			if (n && yajl_gen_string(g, (const unsigned char *)p, n) != yajl_gen_status_ok)
+			if (n &&
+			    yajl_gen_string(g, (const unsigned char *)p, n) != yajl_gen_status_ok)
 				return -1;
 			if (sep == NULL)
 				break;
@@ -136,8 +137,7 @@ gen_value(yajl_gen g, ps_attr_type type, const char *v, size_t len)
 			return yajl_gen_number(g, v, len) == yajl_gen_status_ok ? 0 : -1;
 		break; /* not a number: send it as text and let Pinterest say why */
 	}
-	case PS_ATTR_TYPE_STRING:
-		break;
+	case PS_ATTR_TYPE_STRING: break;
 	}
 	return yajl_gen_string(g, (const unsigned char *)v, len) == yajl_gen_status_ok ? 0 : -1;
 }

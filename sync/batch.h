@@ -26,10 +26,10 @@
 #define PS_BATCH_HARD_BYTES (32 * 1024 * 1024)
 
 typedef struct ps_batch_entry {
-	size_t id_off;      /* in ids */
-	const char *op;     /* static string: CREATE, UPDATE, UPSERT, DELETE */
+	size_t id_off;  /* in ids */
+	const char *op; /* static string: CREATE, UPDATE, UPSERT, DELETE */
 	uint64_t hash;
-	size_t attr_off;    /* in body; attr_len 0 for DELETE */
+	size_t attr_off; /* in body; attr_len 0 for DELETE */
 	size_t attr_len;
 } ps_batch_entry;
 
@@ -47,8 +47,7 @@ typedef struct ps_batch {
 
 /* Prepares an empty batch for one catalog, country and language (the
  * strings are borrowed and must outlive the batch). */
-int ps_batch_init(ps_batch *b, const char *catalog_id, const char *country,
-                  const char *language);
+int ps_batch_init(ps_batch *b, const char *catalog_id, const char *country, const char *language);
 void ps_batch_free(ps_batch *b);
 
 /* Adds an item with all its attributes under op (CREATE or UPSERT).

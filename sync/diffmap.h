@@ -17,10 +17,10 @@
 typedef struct ps_diffmap ps_diffmap;
 
 typedef enum ps_diff {
-	PS_DIFF_NEW,       /* not in the snapshot */
-	PS_DIFF_CHANGED,   /* in the snapshot with another hash */
-	PS_DIFF_SAME,      /* in the snapshot with this hash */
-	PS_DIFF_DUPLICATE  /* already seen in this feed: the first one wins */
+	PS_DIFF_NEW,      /* not in the snapshot */
+	PS_DIFF_CHANGED,  /* in the snapshot with another hash */
+	PS_DIFF_SAME,     /* in the snapshot with this hash */
+	PS_DIFF_DUPLICATE /* already seen in this feed: the first one wins */
 } ps_diff;
 
 /* expected: number of snapshot rows to size for (may be 0). */

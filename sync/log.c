@@ -143,8 +143,8 @@ emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
 
 	flockfile(stderr);
 	if (L.json) {
-		fprintf(stderr, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\"", ts, (int)(tv.tv_usec / 1000),
-		        level_names[level]);
+		fprintf(stderr, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\"", ts,
+		        (int)(tv.tv_usec / 1000), level_names[level]);
 		if (L.target[0]) {
 			fputs(",\"target\":", stderr);
 			json_string(stderr, L.target);

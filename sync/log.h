@@ -12,12 +12,7 @@
 
 #include <stdint.h>
 
-typedef enum ps_log_level {
-	PS_LOG_DEBUG,
-	PS_LOG_INFO,
-	PS_LOG_WARN,
-	PS_LOG_ERROR
-} ps_log_level;
+typedef enum ps_log_level { PS_LOG_DEBUG, PS_LOG_INFO, PS_LOG_WARN, PS_LOG_ERROR } ps_log_level;
 
 /* json: 1 JSON lines, 0 text, -1 decide from isatty(stderr). */
 void ps_log_init(ps_log_level min, int json);

@@ -35,9 +35,9 @@ struct ps_pin {
 	time_t refresh_expires_at;
 	ps_pin_status last;
 	/* Headers of the answer being received. */
-	double retry_after_s;      /* Retry-After, 0 when absent */
-	long ratelimit_remaining;  /* x-ratelimit-remaining, -1 when absent */
-	double ratelimit_reset_s;  /* x-ratelimit-reset, 0 when absent */
+	double retry_after_s;     /* Retry-After, 0 when absent */
+	long ratelimit_remaining; /* x-ratelimit-remaining, -1 when absent */
+	double ratelimit_reset_s; /* x-ratelimit-reset, 0 when absent */
 	unsigned seed;
 };
 
@@ -254,7 +254,8 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &pin->last.http_status);
 	else
-		snprintf(pin->last.message, sizeof(pin->last.message), "%s", curl_easy_strerror(cc));
+		snprintf(pin->last.message, sizeof(pin->last.message), "%s",
+		         curl_easy_strerror(cc));
 	return cc;
 }
 
@@ -326,7 +327,8 @@ static int
 refresh_due(const ps_pin *pin)
 {
 	return pin->refresh_token && pin->client_id && pin->client_secret &&
-	       pin->access_expires_at != 0 && time(NULL) + REFRESH_MARGIN_S >= pin->access_expires_at;
+	       pin->access_expires_at != 0 &&
+	       time(NULL) + REFRESH_MARGIN_S >= pin->access_expires_at;
 }
 
 int
@@ -429,8 +431,8 @@ done:
 }
 
 int
-ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *body,
-               size_t body_len, ps_buf *resp)
+ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *body, size_t body_len,
+               ps_buf *resp)
 {
 	struct curl_slist *headers = NULL;
 	char url[2048];
@@ -446,7 +448,8 @@ ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *bo
 		if (rc == PS_PIN_EHTTP && pin->last.http_status == 401 && !refreshed) {
 			/* Once per request: a second 401 is not a token problem. */
 			refreshed = 1;
-			ps_info("access token refused (HTTP 401, code %ld): refreshing", pin->last.code);
+			ps_info("access token refused (HTTP 401, code %ld): refreshing",
+			        pin->last.code);
 			if ((rc = ps_pin_refresh(pin)) != 0)
 				break;
 			continue;

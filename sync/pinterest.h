@@ -28,13 +28,13 @@
 #include "buf.h"
 
 /* Return codes (negative; 0 = ok). */
-#define PS_PIN_EHTTP -60    /* an answer with an unexpected HTTP status */
-#define PS_PIN_ENET -61     /* network error after retries */
-#define PS_PIN_EAUTH -62    /* authentication failed and could not be fixed */
-#define PS_PIN_EGRANT -63   /* refresh token invalid (code 283) or expired */
-#define PS_PIN_ELOST -64    /* batch unknown to Pinterest (404 code 4331) */
-#define PS_PIN_ESTORE -65   /* the token store callback failed */
-#define PS_PIN_EPROTO -66   /* an answer pinsync cannot read */
+#define PS_PIN_EHTTP -60  /* an answer with an unexpected HTTP status */
+#define PS_PIN_ENET -61   /* network error after retries */
+#define PS_PIN_EAUTH -62  /* authentication failed and could not be fixed */
+#define PS_PIN_EGRANT -63 /* refresh token invalid (code 283) or expired */
+#define PS_PIN_ELOST -64  /* batch unknown to Pinterest (404 code 4331) */
+#define PS_PIN_ESTORE -65 /* the token store callback failed */
+#define PS_PIN_EPROTO -66 /* an answer pinsync cannot read */
 
 /* Size caps of what Pinterest sends back. */
 #define PS_PIN_MAX_RESPONSE (64 * 1024 * 1024)
@@ -50,29 +50,31 @@ typedef struct ps_pin_tokens {
 typedef int (*ps_pin_store_fn)(void *ctx, const ps_pin_tokens *tokens);
 
 typedef struct ps_pin_options {
-	const char *api_base;      /* "https://api.pinterest.com/v5" */
-	const char *client_id;     /* for the refresh grant; NULL: no refresh */
+	const char *api_base;  /* "https://api.pinterest.com/v5" */
+	const char *client_id; /* for the refresh grant; NULL: no refresh */
 	const char *client_secret;
 	long connect_timeout_ms;
-	long timeout_ms;           /* whole request */
-	double max_retry_s;        /* total time spent waiting to retry */
+	long timeout_ms;    /* whole request */
+	double max_retry_s; /* total time spent waiting to retry */
 	ps_pin_store_fn store;
 	void *store_ctx;
 } ps_pin_options;
 
-#define PS_PIN_OPTIONS_INIT \
-	{"https://api.pinterest.com/v5", NULL, NULL, 10000, 60000, 300.0, NULL, NULL}
+#define PS_PIN_OPTIONS_INIT                                                                 \
+	{                                                                                   \
+		"https://api.pinterest.com/v5", NULL, NULL, 10000, 60000, 300.0, NULL, NULL \
+	}
 
 typedef struct ps_pin ps_pin;
 
 /* What the last request's answer said. */
 typedef struct ps_pin_status {
-	long http_status;     /* 0: no answer */
-	long code;            /* Pinterest error code, -1 when none */
-	char message[512];    /* Pinterest's message or the transport error */
-	char request_id[80];  /* x-pinterest-rid */
-	int retries;          /* retries made by the last call */
-	double retry_wait_s;  /* time spent waiting to retry, all calls */
+	long http_status;    /* 0: no answer */
+	long code;           /* Pinterest error code, -1 when none */
+	char message[512];   /* Pinterest's message or the transport error */
+	char request_id[80]; /* x-pinterest-rid */
+	int retries;         /* retries made by the last call */
+	double retry_wait_s; /* time spent waiting to retry, all calls */
 } ps_pin_status;
 
 /* Creates a client; tokens are copied. Returns 0, or -1 when out of memory

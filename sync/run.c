@@ -48,8 +48,8 @@ typedef struct run_state {
 	int exit_code; /* first fatal outcome, PS_EXIT_OK until then */
 } run_state;
 
-static void
-run_fail(run_state *rs, int exit_code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void run_fail(run_state *rs, int exit_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 run_fail(run_state *rs, int exit_code, const char *fmt, ...)
@@ -102,7 +102,8 @@ send_batch(run_state *rs)
 	if (b->count == 0)
 		return 0;
 	if (ps_batch_close(b) < 0) {
-		run_fail(rs, PS_EXIT_INTERNAL, "encoding batch %d failed (out of memory)", rs->seq + 1);
+		run_fail(rs, PS_EXIT_INTERNAL, "encoding batch %d failed (out of memory)",
+		         rs->seq + 1);
 		return -1;
 	}
 	rs->seq++;
@@ -118,8 +119,8 @@ send_batch(run_state *rs)
 		const ps_pin_status *st = ps_pin_last(rs->pin);
 		char why[700];
 
-		snprintf(why, sizeof(why), "POST /catalogs/items/batch: HTTP %ld code %ld: %s", st->http_status,
-		         st->code, st->message);
+		snprintf(why, sizeof(why), "POST /catalogs/items/batch: HTTP %ld code %ld: %s",
+		         st->http_status, st->code, st->message);
 		ps_db_batch_mark(rs->db, batch_pk, "failed", why);
 		rs->counts.failed += (int64_t)b->count;
 		if (rc == PS_PIN_EHTTP && st->http_status >= 400 && st->http_status < 500 &&
@@ -220,7 +221,8 @@ record_answer(run_state *rs, inflight *f, const char *body)
 
 	status = root ? obj_get(root, "status") : NULL;
 	if (status == NULL || !YAJL_IS_STRING(status)) {
-		run_fail(rs, PS_EXIT_API, "batch %s: unreadable answer from Pinterest", f->batch_id);
+		run_fail(rs, PS_EXIT_API, "batch %s: unreadable answer from Pinterest",
+		         f->batch_id);
 		goto done;
 	}
 	if (strcmp(status->u.string, "COMPLETED") != 0 && strcmp(status->u.string, "FAILED") != 0) {
@@ -291,8 +293,8 @@ poll_all(run_state *rs)
 	while (pending > 0 && rs->exit_code == PS_EXIT_OK) {
 		if (time(NULL) >= deadline) {
 			run_fail(rs, PS_EXIT_API,
-			         "%zu batches still processing after %ld s: run pinsync poll later", pending,
-			         rs->settings->poll_timeout_s);
+			         "%zu batches still processing after %ld s: run pinsync poll later",
+			         pending, rs->settings->poll_timeout_s);
 			break;
 		}
 		sleep_ms(wait);
@@ -307,9 +309,11 @@ poll_all(run_state *rs)
 			if (rc == PS_PIN_ELOST) {
 				/* The items were not applied: the snapshot did not move,
 				 * so the next run sends them again. */
-				ps_log_batch(PS_LOG_WARN, f->batch_id,
-				             "Pinterest does not know this batch (code 4331): marked lost");
-				if (ps_db_batch_mark(rs->db, f->batch_pk, "lost", "404 code 4331") < 0)
+				ps_log_batch(
+				    PS_LOG_WARN, f->batch_id,
+				    "Pinterest does not know this batch (code 4331): marked lost");
+				if (ps_db_batch_mark(rs->db, f->batch_pk, "lost", "404 code 4331") <
+				    0)
 					run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 				f->done = 1;
 				pending--;
@@ -351,8 +355,9 @@ record_problems(run_state *rs, const ps_item *item)
 	for (i = 0; i < item->nproblems; i++) {
 		const ps_problem *p = &item->problems[i];
 
-		if (ps_db_problems_add(rs->db, id->ptr, place, p->attr >= 0 ? ps_attr_defs[p->attr].name : NULL,
-		                       p->code, p->message) < 0) {
+		if (ps_db_problems_add(rs->db, id->ptr, place,
+		                       p->attr >= 0 ? ps_attr_defs[p->attr].name : NULL, p->code,
+		                       p->message) < 0) {
 			run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 			return -1;
 		}
@@ -369,10 +374,10 @@ plan_op(run_state *rs, const char *op, const ps_item *item, const char *id, size
 	}
 	if (ps_batch_full(&rs->batch) && send_batch(rs) < 0)
 		return -1;
-	if ((item ? ps_batch_add_item(&rs->batch, op, item) : ps_batch_add_delete(&rs->batch, id, len)) <
-	    0) {
-		run_fail(rs, PS_EXIT_INTERNAL, "item %.*s: cannot add it to a batch (out of memory)",
-		         (int)len, id);
+	if ((item ? ps_batch_add_item(&rs->batch, op, item)
+	          : ps_batch_add_delete(&rs->batch, id, len)) < 0) {
+		run_fail(rs, PS_EXIT_INTERNAL,
+		         "item %.*s: cannot add it to a batch (out of memory)", (int)len, id);
 		return -1;
 	}
 	return 0;
@@ -402,16 +407,15 @@ plan_feed(run_state *rs)
 		}
 		d = ps_diffmap_see(rs->map, id->ptr, id->len, item->hash);
 		switch (d) {
-		case PS_DIFF_SAME:
-			rs->counts.unchanged++;
-			break;
+		case PS_DIFF_SAME: rs->counts.unchanged++; break;
 		case PS_DIFF_DUPLICATE: {
 			char place[96];
 
 			rs->counts.invalid++;
 			place_of(rs, item, place, sizeof(place));
 			if (ps_db_problems_add(rs->db, id->ptr, place, "id", "duplicate",
-			                       "duplicate id: an earlier item with this id wins") < 0) {
+			                       "duplicate id: an earlier item with this id wins") <
+			    0) {
 				run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 				return -1;
 			}
@@ -429,9 +433,7 @@ plan_feed(run_state *rs)
 			if (plan_op(rs, "UPSERT", item, id->ptr, id->len) < 0)
 				return -1;
 			break;
-		default:
-			run_fail(rs, PS_EXIT_INTERNAL, "out of memory in the diff map");
-			return -1;
+		default: run_fail(rs, PS_EXIT_INTERNAL, "out of memory in the diff map"); return -1;
 		}
 	}
 	if (rc != PS_ITEROVER) {
@@ -497,8 +499,8 @@ open_everything(run_state *rs)
 		po.store = store_tokens;
 		po.store_ctx = rs;
 		{
-			ps_pin_tokens pt = {tok.access_token, tok.refresh_token, tok.access_expires_at,
-			                    tok.refresh_expires_at};
+			ps_pin_tokens pt = {tok.access_token, tok.refresh_token,
+			                    tok.access_expires_at, tok.refresh_expires_at};
 
 			rc = ps_pin_new(&rs->pin, &po, &pt);
 		}
@@ -528,8 +530,7 @@ static const char *
 outcome_of(const run_state *rs)
 {
 	switch (rs->exit_code) {
-	case PS_EXIT_OK:
-		return rs->counts.failed || rs->counts.invalid ? "partial" : "ok";
+	case PS_EXIT_OK: return rs->counts.failed || rs->counts.invalid ? "partial" : "ok";
 	case PS_EXIT_HELD: return "held";
 	case PS_EXIT_INTERRUPTED: return "interrupted";
 	default: return "failed";
@@ -544,23 +545,24 @@ print_summary(const run_state *rs, const char *outcome)
 
 	if (rs->opts->dry_run) {
 		fprintf(out,
-		        "plan for %s (dry run): %" PRId64 " to create, %" PRId64 " to update, %" PRId64
-		        " to delete, %" PRId64 " unchanged, %" PRId64 " invalid, of %" PRId64
-		        " items parsed\n",
+		        "plan for %s (dry run): %" PRId64 " to create, %" PRId64
+		        " to update, %" PRId64 " to delete, %" PRId64 " unchanged, %" PRId64
+		        " invalid, of %" PRId64 " items parsed\n",
 		        rs->target.name, rs->planned_create, rs->planned_update, rs->planned_delete,
 		        c->unchanged, c->invalid, c->parsed);
 		return;
 	}
 	fprintf(out,
-	        "run %" PRId64 " of %s: %s\n  parsed %" PRId64 ", invalid %" PRId64 ", created %" PRId64
-	        ", updated %" PRId64 ", deleted %" PRId64 ", unchanged %" PRId64 ", failed %" PRId64
-	        ", batches %d\n",
+	        "run %" PRId64 " of %s: %s\n  parsed %" PRId64 ", invalid %" PRId64
+	        ", created %" PRId64 ", updated %" PRId64 ", deleted %" PRId64
+	        ", unchanged %" PRId64 ", failed %" PRId64 ", batches %d\n",
 	        rs->run_id, rs->target.name, outcome, c->parsed, c->invalid, c->created, c->updated,
 	        c->deleted, c->unchanged, c->failed, c->batches);
 	if (rs->error[0])
 		fprintf(out, "  error: %s\n", rs->error);
 	if (c->failed || c->invalid)
-		fprintf(out, "  see: pinsync errors %s --run %" PRId64 "\n", rs->target.name, rs->run_id);
+		fprintf(out, "  see: pinsync errors %s --run %" PRId64 "\n", rs->target.name,
+		        rs->run_id);
 }
 
 int
@@ -595,7 +597,8 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	}
 	rc = ps_db_target_trylock(rs.db, rs.target.id);
 	if (rc != PS_DB_OK) {
-		run_fail(&rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s", ps_db_error(rs.db));
+		run_fail(&rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s",
+		         ps_db_error(rs.db));
 		goto done;
 	}
 	locked = 1;
@@ -630,8 +633,8 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 done:
 	if (started) {
 		if (!opts->dry_run &&
-		    ps_db_run_operation_counts(rs.db, rs.run_id, &rs.counts.created, &rs.counts.updated,
-		                               &rs.counts.deleted) < 0)
+		    ps_db_run_operation_counts(rs.db, rs.run_id, &rs.counts.created,
+		                               &rs.counts.updated, &rs.counts.deleted) < 0)
 			run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
 		if (opts->dry_run) {
 			rs.counts.created = rs.planned_create;

@@ -27,8 +27,8 @@ typedef struct setting_def {
 static const setting_def defs[] = {
     {"database_url", "PINSYNC_DATABASE_URL", T_STRING, OFF(database_url), "", 0, 0, 1,
      "libpq connection string or URI of pinsync's database"},
-    {"api_base", "PINSYNC_API_BASE", T_STRING, OFF(api_base), "https://api.pinterest.com/v5", 0,
-     0, 0, "base URL of the Pinterest API"},
+    {"api_base", "PINSYNC_API_BASE", T_STRING, OFF(api_base), "https://api.pinterest.com/v5", 0, 0,
+     0, "base URL of the Pinterest API"},
     {"client_id", "PINSYNC_CLIENT_ID", T_STRING, OFF(client_id), "", 0, 0, 0,
      "Pinterest app id, for refreshing tokens"},
     {"client_secret", "PINSYNC_CLIENT_SECRET", T_STRING, OFF(client_secret), "", 0, 0, 1,
@@ -39,8 +39,8 @@ static const setting_def defs[] = {
      3600000, 0, "total time per request"},
     {"max_retry_s", "PINSYNC_MAX_RETRY_S", T_DOUBLE, OFF(max_retry_s), "300", 0, 86400, 0,
      "total time a run may wait to retry API calls before it stops"},
-    {"poll_initial_ms", "PINSYNC_POLL_INITIAL_MS", T_LONG, OFF(poll_initial_ms), "1000", 10,
-     600000, 0, "first wait before polling a batch"},
+    {"poll_initial_ms", "PINSYNC_POLL_INITIAL_MS", T_LONG, OFF(poll_initial_ms), "1000", 10, 600000,
+     0, "first wait before polling a batch"},
     {"poll_max_ms", "PINSYNC_POLL_MAX_MS", T_LONG, OFF(poll_max_ms), "30000", 10, 3600000, 0,
      "longest wait between two polls"},
     {"poll_timeout_s", "PINSYNC_POLL_TIMEOUT_S", T_LONG, OFF(poll_timeout_s), "1800", 1, 86400, 0,
@@ -77,8 +77,8 @@ assign(ps_settings *s, const setting_def *d, const char *value, char *err, size_
 		errno = 0;
 		v = strtol(value, &end, 10);
 		if (errno || end == value || *end || v < d->min || v > d->max) {
-			snprintf(err, errlen, "%s: \"%s\" is not a whole number in [%.0f, %.0f]", d->env,
-			         value, d->min, d->max);
+			snprintf(err, errlen, "%s: \"%s\" is not a whole number in [%.0f, %.0f]",
+			         d->env, value, d->min, d->max);
 			return -1;
 		}
 		*(long *)p = v;
@@ -90,8 +90,8 @@ assign(ps_settings *s, const setting_def *d, const char *value, char *err, size_
 		errno = 0;
 		v = strtod(value, &end);
 		if (errno || end == value || *end || v < d->min || v > d->max) {
-			snprintf(err, errlen, "%s: \"%s\" is not a number in [%g, %g]", d->env, value,
-			         d->min, d->max);
+			snprintf(err, errlen, "%s: \"%s\" is not a number in [%g, %g]", d->env,
+			         value, d->min, d->max);
 			return -1;
 		}
 		*(double *)p = v;

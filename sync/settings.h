@@ -13,10 +13,10 @@
 #include <stdio.h>
 
 typedef struct ps_settings {
-	char *database_url;   /* PINSYNC_DATABASE_URL */
-	char *api_base;       /* PINSYNC_API_BASE */
-	char *client_id;      /* PINSYNC_CLIENT_ID */
-	char *client_secret;  /* PINSYNC_CLIENT_SECRET (secret) */
+	char *database_url;  /* PINSYNC_DATABASE_URL */
+	char *api_base;      /* PINSYNC_API_BASE */
+	char *client_id;     /* PINSYNC_CLIENT_ID */
+	char *client_secret; /* PINSYNC_CLIENT_SECRET (secret) */
 	long http_connect_timeout_ms;
 	long http_timeout_ms;
 	double max_retry_s;
@@ -24,7 +24,7 @@ typedef struct ps_settings {
 	long poll_max_ms;
 	long poll_timeout_s;
 	char *log_level;
-	char *log_format;     /* auto | text | json */
+	char *log_format; /* auto | text | json */
 } ps_settings;
 
 /* Fills s from the defaults and the environment. On a bad value returns -1
@@ -32,8 +32,7 @@ typedef struct ps_settings {
 int ps_settings_load(ps_settings *s, char *err, size_t errlen);
 
 /* Sets one setting by name (e.g. from a flag); same validation. */
-int ps_settings_set(ps_settings *s, const char *name, const char *value, char *err,
-                    size_t errlen);
+int ps_settings_set(ps_settings *s, const char *name, const char *value, char *err, size_t errlen);
 
 /* Prints "name = value  (source)" for every setting, secrets redacted. */
 void ps_settings_print(const ps_settings *s, FILE *out);

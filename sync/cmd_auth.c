@@ -1,0 +1,152 @@
+/*
+ * cmd_auth.c: pinsync auth set.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_int.h"
+#include "db.h"
+#include "feeds.h"
+#include "log.h"
+
+typedef struct auth_args {
+	const char *access, *refresh, *access_file, *refresh_file;
+	const char *expires_in, *refresh_expires_in;
+} auth_args;
+
+static int
+auth_flag(void *ctx, int opt, const char *arg)
+{
+	auth_args *a = ctx;
+
+	switch (opt) {
+	case 'a': a->access = arg; break;
+	case 'r': a->refresh = arg; break;
+	case 'A': a->access_file = arg; break;
+	case 'R': a->refresh_file = arg; break;
+	case 'e': a->expires_in = arg; break;
+	case 'E': a->refresh_expires_in = arg; break;
+	default: return PS_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static char *
+read_token_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	size_t n;
+
+	if (f == NULL) {
+		ps_error("cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return strdup(buf);
+}
+
+static int
+parse_seconds(const char *s, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && *out > 0 ? 0 : -1;
+}
+
+static int
+auth_set(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"access-token", required_argument, NULL, 'a'},
+	                                     {"refresh-token", required_argument, NULL, 'r'},
+	                                     {"access-token-file", required_argument, NULL, 'A'},
+	                                     {"refresh-token-file", required_argument, NULL, 'R'},
+	                                     {"expires-in", required_argument, NULL, 'e'},
+	                                     {"refresh-expires-in", required_argument, NULL, 'E'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {0}};
+	auth_args a;
+	ps_tokens t;
+	char *access = NULL, *refresh = NULL;
+	long long secs;
+	ps_db *db = NULL;
+	int rc, first;
+
+	memset(&a, 0, sizeof(a));
+	memset(&t, 0, sizeof(t));
+	first = ps_cli_parse_flags(cmd, argc, argv, opts, auth_flag, &a, &rc);
+	if (first < 0)
+		return rc;
+	if (first < argc)
+		return ps_cli_usage_error(cmd, "unexpected argument");
+	if (!a.access && !a.access_file)
+		return ps_cli_usage_error(cmd,
+		                          "missing --access-token T (or --access-token-file PATH)");
+	if (a.expires_in && parse_seconds(a.expires_in, &secs) < 0)
+		return ps_cli_usage_error(cmd, "--expires-in must be a positive number of seconds");
+	if (a.refresh_expires_in && parse_seconds(a.refresh_expires_in, &secs) < 0)
+		return ps_cli_usage_error(
+		    cmd, "--refresh-expires-in must be a positive number of seconds");
+	access = a.access_file ? read_token_file(a.access_file) : strdup(a.access);
+	refresh = a.refresh_file ? read_token_file(a.refresh_file)
+	                         : (a.refresh ? strdup(a.refresh) : NULL);
+	if (access == NULL || ((a.refresh || a.refresh_file) && refresh == NULL)) {
+		rc = PS_EXIT_USAGE;
+		goto done;
+	}
+	ps_log_secret(access);
+	ps_log_secret(refresh);
+	t.access_token = access;
+	t.refresh_token = refresh && refresh[0] ? refresh : NULL;
+	if (a.expires_in && parse_seconds(a.expires_in, &secs) == 0)
+		t.access_expires_at = time(NULL) + (time_t)secs;
+	if (a.refresh_expires_in && parse_seconds(a.refresh_expires_in, &secs) == 0)
+		t.refresh_expires_at = time(NULL) + (time_t)secs;
+	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
+		goto done;
+	if (ps_db_tokens_set(db, s->client_id[0] ? s->client_id : "default", &t) < 0) {
+		ps_error("%s", ps_db_error(db));
+		rc = PS_EXIT_DB;
+		goto done;
+	}
+	printf("tokens stored for app %s\n", s->client_id[0] ? s->client_id : "default");
+	rc = PS_EXIT_OK;
+done:
+	free(access);
+	free(refresh);
+	ps_db_close(db);
+	return rc;
+}
+
+int
+cmd_auth(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const command set = {
+	    "auth set",
+	    "Stores the Pinterest OAuth tokens (the app id and secret come from\n"
+	    "PINSYNC_CLIENT_ID and PINSYNC_CLIENT_SECRET). Prefer the *-file forms:\n"
+	    "a token on a command line is visible to other users of the machine.",
+	    "auth set --access-token T [--refresh-token R] [--expires-in SECONDS]\n"
+	    "       [--refresh-expires-in SECONDS] [--access-token-file PATH]\n"
+	    "       [--refresh-token-file PATH]",
+	    auth_set};
+
+	if (argc < 2)
+		return ps_cli_usage_error(cmd, "missing a subcommand: set");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return ps_cli_help(&set);
+	if (strcmp(argv[1], "set") == 0)
+		return auth_set(&set, s, argc - 1, argv + 1);
+	return ps_cli_usage_error(cmd, "unknown subcommand \"%s\"", argv[1]);
+}

@@ -1,0 +1,260 @@
+/*
+ * cmd_run.c: pinsync run, status and errors: syncs and what they did.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_int.h"
+#include "db.h"
+#include "feeds.h"
+#include "log.h"
+
+typedef struct run_args {
+	int dry_run;
+} run_args;
+
+static int
+run_flag(void *ctx, int opt, const char *arg)
+{
+	(void)arg;
+	if (opt != 'n')
+		return PS_EXIT_USAGE;
+	((run_args *)ctx)->dry_run = 1;
+	return 0;
+}
+
+int
+cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"dry-run", no_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'}, {0}};
+	run_args a = {0};
+	ps_run_options ro;
+	int rc, first;
+
+	first = ps_cli_parse_flags(cmd, argc, argv, opts, run_flag, &a, &rc);
+	if (first < 0)
+		return rc;
+	if (first >= argc)
+		return ps_cli_usage_error(cmd, "missing the target's NAME");
+	if (first + 1 < argc)
+		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	memset(&ro, 0, sizeof(ro));
+	ro.target = argv[first];
+	ro.dry_run = a.dry_run;
+	ro.trigger = "manual";
+	ro.out = stdout;
+	return ps_sync_run(s, &ro);
+}
+
+/* ---- status ---- */
+
+int
+cmd_status(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+	ps_run_row *rows = NULL;
+	size_t n = 0, i;
+	ps_db *db = NULL;
+	int rc, first = ps_cli_parse_flags(cmd, argc, argv, opts, ps_cli_no_flags, NULL, &rc);
+	const char *target;
+
+	if (first < 0)
+		return rc;
+	if (first + 1 < argc)
+		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	target = first < argc ? argv[first] : NULL;
+	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
+		return rc;
+	if (target) {
+		ps_target t;
+
+		rc = ps_db_target_get(db, target, &t);
+		ps_target_clear(&t);
+		if (rc != PS_DB_OK) {
+			ps_error("%s", ps_db_error(db));
+			ps_db_close(db);
+			return rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;
+		}
+	}
+	if (ps_db_run_list(db, target, 20, &rows, &n) < 0) {
+		ps_error("%s", ps_db_error(db));
+		ps_db_close(db);
+		return PS_EXIT_DB;
+	}
+	printf("%-6s %-16s %-19s %-11s %8s %7s %7s %7s %7s %9s %6s %7s\n", "RUN", "TARGET",
+	       "STARTED", "OUTCOME", "PARSED", "INVALID", "CREATED", "UPDATED", "DELETED",
+	       "UNCHANGED", "FAILED", "BATCHES");
+	for (i = 0; i < n; i++) {
+		const ps_run_row *r = &rows[i];
+		char outcome[32];
+
+		snprintf(outcome, sizeof(outcome), "%s%s", r->outcome, r->dry_run ? "*" : "");
+		printf("%-6" PRId64 " %-16s %-19s %-11s %8" PRId64 " %7" PRId64 " %7" PRId64
+		       " %7" PRId64 " %7" PRId64 " %9" PRId64 " %6" PRId64 " %7d\n",
+		       r->id, r->target, r->started_at, outcome, r->counts.parsed,
+		       r->counts.invalid, r->counts.created, r->counts.updated, r->counts.deleted,
+		       r->counts.unchanged, r->counts.failed, r->counts.batches);
+		if (r->error)
+			printf("       error: %s\n", r->error);
+	}
+	if (n == 0)
+		printf("(no runs yet)\n");
+	else
+		printf("(* = dry run)\n");
+	ps_db_runs_free(rows, n);
+	ps_db_close(db);
+	return PS_EXIT_OK;
+}
+
+/* ---- errors ---- */
+
+typedef struct errors_args {
+	int64_t run_id;
+	const char *format;
+} errors_args;
+
+static int
+errors_flag(void *ctx, int opt, const char *arg)
+{
+	errors_args *a = ctx;
+	char *end;
+
+	if (opt == 'r') {
+		errno = 0;
+		a->run_id = strtoll(arg, &end, 10);
+		if (errno || *end || a->run_id <= 0)
+			return ps_cli_usage_error(NULL, "--run must be a run id, not \"%s\"", arg);
+		return 0;
+	}
+	if (opt == 'f') {
+		if (strcmp(arg, "table") && strcmp(arg, "csv") && strcmp(arg, "json"))
+			return ps_cli_usage_error(NULL, "--format must be table, csv or json");
+		a->format = arg;
+		return 0;
+	}
+	return PS_EXIT_USAGE;
+}
+
+static void
+csv_field(const char *s, int last)
+{
+	const char *p;
+
+	if (s == NULL)
+		s = "";
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		fputs(s, stdout);
+	} else {
+		putchar('"');
+		for (p = s; *p; p++) {
+			if (*p == '"')
+				putchar('"');
+			putchar(*p);
+		}
+		putchar('"');
+	}
+	putchar(last ? '\n' : ',');
+}
+
+static void
+json_field(const char *key, const char *s, int last)
+{
+	const unsigned char *p;
+
+	printf("\"%s\":", key);
+	if (s == NULL) {
+		fputs("null", stdout);
+	} else {
+		putchar('"');
+		for (p = (const unsigned char *)s; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				printf("\\%c", *p);
+			else if (*p < 0x20)
+				printf("\\u%04x", *p);
+			else
+				putchar(*p);
+		}
+		putchar('"');
+	}
+	if (!last)
+		putchar(',');
+}
+
+int
+cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"run", required_argument, NULL, 'r'},
+	                                     {"format", required_argument, NULL, 'f'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {0}};
+	errors_args a = {0, "table"};
+	ps_item_error *rows = NULL;
+	size_t n = 0, i;
+	ps_db *db = NULL;
+	int rc, first = ps_cli_parse_flags(cmd, argc, argv, opts, errors_flag, &a, &rc);
+	ps_target t;
+
+	if (first < 0)
+		return rc;
+	if (first >= argc)
+		return ps_cli_usage_error(cmd, "missing the target's NAME");
+	if (first + 1 < argc)
+		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
+		return rc;
+	rc = ps_db_target_get(db, argv[first], &t);
+	ps_target_clear(&t);
+	if (rc != PS_DB_OK || ps_db_item_errors(db, argv[first], a.run_id, &rows, &n) < 0) {
+		ps_error("%s", ps_db_error(db));
+		ps_db_close(db);
+		return rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;
+	}
+	if (strcmp(a.format, "csv") == 0) {
+		printf("run,item_id,operation,source,attribute,code,message\n");
+		for (i = 0; i < n; i++) {
+			char run[32];
+
+			snprintf(run, sizeof(run), "%" PRId64, rows[i].run_id);
+			csv_field(run, 0);
+			csv_field(rows[i].item_id, 0);
+			csv_field(rows[i].operation, 0);
+			csv_field(rows[i].place, 0);
+			csv_field(rows[i].attribute, 0);
+			csv_field(rows[i].code, 0);
+			csv_field(rows[i].message, 1);
+		}
+	} else if (strcmp(a.format, "json") == 0) {
+		putchar('[');
+		for (i = 0; i < n; i++) {
+			printf("%s{\"run\":%" PRId64 ",", i ? ",\n " : "", rows[i].run_id);
+			json_field("item_id", rows[i].item_id, 0);
+			json_field("operation", rows[i].operation, 0);
+			json_field("source", rows[i].place, 0);
+			json_field("attribute", rows[i].attribute, 0);
+			json_field("code", rows[i].code, 0);
+			json_field("message", rows[i].message, 1);
+			putchar('}');
+		}
+		printf("]\n");
+	} else {
+		printf("%-6s %-24s %-9s %-22s %-22s %-8s %s\n", "RUN", "ITEM", "OP", "SOURCE",
+		       "ATTRIBUTE", "CODE", "MESSAGE");
+		for (i = 0; i < n; i++)
+			printf("%-6" PRId64 " %-24s %-9s %-22s %-22s %-8s %s\n", rows[i].run_id,
+			       rows[i].item_id ? rows[i].item_id : "-",
+			       rows[i].operation ? rows[i].operation : "-", rows[i].place,
+			       rows[i].attribute ? rows[i].attribute : "-",
+			       rows[i].code ? rows[i].code : "-", rows[i].message);
+		printf("(%zu error%s)\n", n, n == 1 ? "" : "s");
+	}
+	ps_db_item_errors_free(rows, n);
+	ps_db_close(db);
+	return PS_EXIT_OK;
+}
