@@ -76,6 +76,15 @@ typedef struct ps_target {
 	char *country;
 	char *language;
 	char *ad_account_id; /* NULL when unset */
+	char *on_missing;    /* delete | out-of-stock | keep */
+	double max_delete_ratio;
+	int api_owned;       /* new items go out as UPSERT */
+	char *map_file;      /* NULL when unset, as the four below */
+	char *preset;
+	char *base_url;
+	char *currency;
+	long schedule_s;     /* 0: no schedule */
+	char *webhook_secret_file;
 } ps_target;
 
 void ps_target_clear(ps_target *t);
@@ -83,6 +92,20 @@ void ps_target_clear(ps_target *t);
 /* Inserts t (t->id is set on return). PS_DB_EXISTS when the name is taken. */
 int ps_db_target_add(ps_db *db, ps_target *t);
 int ps_db_target_get(ps_db *db, const char *name, ps_target *out);
+
+/* Sets one option of a target: column is one of the option columns
+ * (on_missing, max_delete_ratio, api_owned, map_file, preset, base_url,
+ * currency, schedule_s, webhook_secret_file, feed, format, catalog_id,
+ * country, language, ad_account_id); value NULL sets SQL NULL. The
+ * database checks the value. PS_DB_NOTFOUND for an unknown target. */
+int ps_db_target_set(ps_db *db, const char *name, const char *column, const char *value);
+
+/* Validators of the target's feed source for conditional GET (NULL when
+ * none); _set records them after a feed read to its end. Strings returned
+ * are malloc'ed. */
+int ps_db_target_source_get(ps_db *db, int64_t target_id, char **etag, char **last_modified);
+int ps_db_target_source_set(ps_db *db, int64_t target_id, const char *etag,
+                            const char *last_modified);
 /* All targets ordered by name; free with ps_db_targets_free(). */
 int ps_db_target_list(ps_db *db, ps_target **out, size_t *count);
 void ps_db_targets_free(ps_target *list, size_t count);
@@ -110,6 +133,9 @@ int ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count);
 typedef struct ps_run_counts {
 	int64_t parsed, invalid, created, updated, deleted, unchanged, failed;
 	int batches;
+	int retries;         /* API calls retried */
+	double retry_wait_s; /* time spent waiting to retry */
+	int64_t feed_bytes;  /* bytes read from the source */
 } ps_run_counts;
 
 typedef struct ps_run_row {
@@ -119,6 +145,7 @@ typedef struct ps_run_row {
 	int dry_run;
 	char *started_at;  /* text, as PostgreSQL prints it */
 	char *finished_at; /* NULL while running */
+	double seconds;    /* duration so far */
 	char *outcome;
 	char *error; /* NULL when none */
 	ps_run_counts counts;

@@ -33,8 +33,8 @@ int
 ps_db_run_finish(ps_db *db, int64_t run_id, const char *outcome, const char *error,
                  const ps_run_counts *c)
 {
-	char v[10][32];
-	const char *params[11];
+	char v[12][32];
+	const char *params[14];
 	PGresult *res;
 	int i;
 
@@ -47,15 +47,19 @@ ps_db_run_finish(ps_db *db, int64_t run_id, const char *outcome, const char *err
 	snprintf(v[6], 32, "%" PRId64, c->unchanged);
 	snprintf(v[7], 32, "%" PRId64, c->failed);
 	snprintf(v[8], 32, "%d", c->batches);
-	for (i = 0; i < 9; i++)
+	snprintf(v[9], 32, "%d", c->retries);
+	snprintf(v[10], 32, "%.3f", c->retry_wait_s);
+	snprintf(v[11], 32, "%" PRId64, c->feed_bytes);
+	for (i = 0; i < 12; i++)
 		params[i] = v[i];
-	params[9] = outcome;
-	params[10] = error;
+	params[12] = outcome;
+	params[13] = error;
 	res = db_query(db, "finishing run",
 	               "UPDATE runs SET finished_at = clock_timestamp(), parsed = $2, invalid = $3,"
 	               " created = $4, updated = $5, deleted = $6, unchanged = $7, failed = $8,"
-	               " batches = $9, outcome = $10, error = $11 WHERE id = $1",
-	               11, params);
+	               " batches = $9, retries = $10, retry_wait_s = $11, feed_bytes = $12,"
+	               " outcome = $13, error = $14 WHERE id = $1",
+	               14, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);
@@ -74,15 +78,17 @@ ps_db_run_list(ps_db *db, const char *target, int limit, ps_run_row **out, size_
 	*out = NULL;
 	*count = 0;
 	snprintf(lim, sizeof(lim), "%d", limit);
-	res = db_query(db, "listing runs",
-	               "SELECT r.id, t.name, r.trigger, r.dry_run,"
-	               " to_char(r.started_at, 'YYYY-MM-DD HH24:MI:SS'),"
-	               " to_char(r.finished_at, 'YYYY-MM-DD HH24:MI:SS'), r.outcome, r.error,"
-	               " r.parsed, r.invalid, r.created, r.updated, r.deleted, r.unchanged,"
-	               " r.failed, r.batches"
-	               " FROM runs r JOIN targets t ON t.id = r.target_id"
-	               " WHERE $1::text IS NULL OR t.name = $1 ORDER BY r.id DESC LIMIT $2",
-	               2, params);
+	res = db_query(
+	    db, "listing runs",
+	    "SELECT r.id, t.name, r.trigger, r.dry_run,"
+	    " to_char(r.started_at, 'YYYY-MM-DD HH24:MI:SS'),"
+	    " to_char(r.finished_at, 'YYYY-MM-DD HH24:MI:SS'), r.outcome, r.error,"
+	    " r.parsed, r.invalid, r.created, r.updated, r.deleted, r.unchanged,"
+	    " r.failed, r.batches, r.retries, r.retry_wait_s, r.feed_bytes,"
+	    " extract(epoch FROM coalesce(r.finished_at, clock_timestamp()) - r.started_at)"
+	    " FROM runs r JOIN targets t ON t.id = r.target_id"
+	    " WHERE $1::text IS NULL OR t.name = $1 ORDER BY r.id DESC LIMIT $2",
+	    2, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	n = PQntuples(res);
@@ -110,6 +116,10 @@ ps_db_run_list(ps_db *db, const char *target, int limit, ps_run_row **out, size_
 		r->counts.unchanged = strtoll(PQgetvalue(res, i, 13), NULL, 10);
 		r->counts.failed = strtoll(PQgetvalue(res, i, 14), NULL, 10);
 		r->counts.batches = (int)strtol(PQgetvalue(res, i, 15), NULL, 10);
+		r->counts.retries = (int)strtol(PQgetvalue(res, i, 16), NULL, 10);
+		r->counts.retry_wait_s = strtod(PQgetvalue(res, i, 17), NULL);
+		r->counts.feed_bytes = strtoll(PQgetvalue(res, i, 18), NULL, 10);
+		r->seconds = strtod(PQgetvalue(res, i, 19), NULL);
 	}
 	PQclear(res);
 	*out = rows;

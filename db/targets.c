@@ -14,7 +14,18 @@
 /* Advisory lock namespace (classid) of the per-target sync lock. */
 #define TARGET_LOCK_CLASS "7405001"
 
-#define TARGET_COLUMNS "id, name, feed, format, catalog_id, country, language, ad_account_id"
+#define TARGET_COLUMNS                                                                      \
+	"id, name, feed, format, catalog_id, country, language, ad_account_id, on_missing," \
+	" max_delete_ratio, api_owned, map_file, preset, base_url, currency,"               \
+	" coalesce(schedule_s, 0), webhook_secret_file"
+
+/* The columns ps_db_target_set() may change. */
+static const char *const settable[] = {"feed",       "format",           "catalog_id",
+                                       "country",    "language",         "ad_account_id",
+                                       "on_missing", "max_delete_ratio", "api_owned",
+                                       "map_file",   "preset",           "base_url",
+                                       "currency",   "schedule_s",       "webhook_secret_file",
+                                       NULL};
 
 void
 ps_target_clear(ps_target *t)
@@ -28,6 +39,12 @@ ps_target_clear(ps_target *t)
 	free(t->country);
 	free(t->language);
 	free(t->ad_account_id);
+	free(t->on_missing);
+	free(t->map_file);
+	free(t->preset);
+	free(t->base_url);
+	free(t->currency);
+	free(t->webhook_secret_file);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -43,7 +60,17 @@ target_from_row(ps_target *t, const PGresult *res, int row)
 	t->country = db_strdup_value(res, row, 5);
 	t->language = db_strdup_value(res, row, 6);
 	t->ad_account_id = db_strdup_value(res, row, 7);
-	if (!t->name || !t->feed || !t->format || !t->catalog_id || !t->country || !t->language) {
+	t->on_missing = db_strdup_value(res, row, 8);
+	t->max_delete_ratio = strtod(PQgetvalue(res, row, 9), NULL);
+	t->api_owned = PQgetvalue(res, row, 10)[0] == 't';
+	t->map_file = db_strdup_value(res, row, 11);
+	t->preset = db_strdup_value(res, row, 12);
+	t->base_url = db_strdup_value(res, row, 13);
+	t->currency = db_strdup_value(res, row, 14);
+	t->schedule_s = strtol(PQgetvalue(res, row, 15), NULL, 10);
+	t->webhook_secret_file = db_strdup_value(res, row, 16);
+	if (!t->name || !t->feed || !t->format || !t->catalog_id || !t->country || !t->language ||
+	    !t->on_missing) {
 		ps_target_clear(t);
 		return PS_DB_ERROR;
 	}
@@ -97,6 +124,73 @@ ps_db_target_get(ps_db *db, const char *name, ps_target *out)
 	rc = target_from_row(out, res, 0);
 	PQclear(res);
 	return rc;
+}
+
+int
+ps_db_target_set(ps_db *db, const char *name, const char *column, const char *value)
+{
+	const char *params[2] = {name, value};
+	char sql[200];
+	PGresult *res;
+	int i;
+
+	for (i = 0; settable[i]; i++)
+		if (strcmp(settable[i], column) == 0)
+			break;
+	if (settable[i] == NULL)
+		return db_fail(db, "target option \"%s\" cannot be set", column);
+	/* column comes from the whitelist above, never from the caller. */
+	snprintf(sql, sizeof(sql), "UPDATE targets SET %s = $2 WHERE name = $1", settable[i]);
+	res = db_query(db, "changing target", sql, 2, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	if (strcmp(PQcmdTuples(res), "0") == 0) {
+		PQclear(res);
+		snprintf(db->error, sizeof(db->error), "no target named \"%s\"", name);
+		return PS_DB_NOTFOUND;
+	}
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_target_source_get(ps_db *db, int64_t target_id, char **etag, char **last_modified)
+{
+	char id[32];
+	const char *params[1] = {id};
+	PGresult *res;
+
+	*etag = *last_modified = NULL;
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res = db_query(db, "reading feed validators",
+	               "SELECT source_etag, source_last_modified FROM targets WHERE id = $1", 1,
+	               params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	if (PQntuples(res) == 1) {
+		*etag = db_strdup_value(res, 0, 0);
+		*last_modified = db_strdup_value(res, 0, 1);
+	}
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_target_source_set(ps_db *db, int64_t target_id, const char *etag, const char *last_modified)
+{
+	char id[32];
+	const char *params[3] = {id, etag, last_modified};
+	PGresult *res;
+
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res =
+	    db_query(db, "recording feed validators",
+	             "UPDATE targets SET source_etag = $2, source_last_modified = $3 WHERE id = $1",
+	             3, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	PQclear(res);
+	return PS_DB_OK;
 }
 
 int

@@ -15,23 +15,185 @@
 #include "feeds.h"
 #include "log.h"
 
+/* An option given on the command line, to store with ps_db_target_set(). */
+typedef struct target_opt {
+	const char *column;
+	char *value; /* NULL: SQL NULL ("" on the command line clears) */
+} target_opt;
+
+#define MAX_TARGET_OPTS 32
+
 typedef struct target_args {
-	ps_target t;
+	ps_target t; /* the columns of target add; strings borrowed from argv */
+	target_opt opts[MAX_TARGET_OPTS];
+	int nopts;
+	char scratch[MAX_TARGET_OPTS][32]; /* values rewritten by the parser */
+	const command *cmd;
 } target_args;
+
+/* Flags shared by target add and target set. */
+static const struct option target_options[] = {
+    {"feed", required_argument, NULL, 'f'},
+    {"catalog-id", required_argument, NULL, 'c'},
+    {"country", required_argument, NULL, 'C'},
+    {"language", required_argument, NULL, 'l'},
+    {"format", required_argument, NULL, 'F'},
+    {"ad-account-id", required_argument, NULL, 'a'},
+    {"on-missing", required_argument, NULL, 'm'},
+    {"max-delete-ratio", required_argument, NULL, 'r'},
+    {"api-owned", required_argument, NULL, 'o'},
+    {"map", required_argument, NULL, 'M'},
+    {"preset", required_argument, NULL, 'p'},
+    {"base-url", required_argument, NULL, 'b'},
+    {"currency", required_argument, NULL, 'u'},
+    {"schedule", required_argument, NULL, 's'},
+    {"webhook-secret-file", required_argument, NULL, 'w'},
+    {"help", no_argument, NULL, 'h'},
+    {0}};
+
+#define TARGET_FLAGS_HELP                                                                      \
+	"  --feed SOURCE            a path, - (stdin), file://, http:// or https:// URL\n"     \
+	"  --catalog-id ID          the Pinterest catalog (digits)\n"                          \
+	"  --country CC             e.g. US; one country and language per target\n"            \
+	"  --language LOCALE        e.g. en-US\n"                                              \
+	"  --format F               auto (default), xml, csv or tsv\n"                         \
+	"  --ad-account-id ID       act on behalf of this ad account\n"                        \
+	"  --on-missing P           items gone from the feed: delete (default),\n"             \
+	"                           out-of-stock or keep\n"                                    \
+	"  --max-delete-ratio R     hold deletes back above this share (default 0.2)\n"        \
+	"  --api-owned yes|no       the catalog has no feed data source: create with UPSERT\n" \
+	"  --map FILE               a mapping file (source_name = pinterest_attribute)\n"      \
+	"  --preset NAME            a mapping preset for store exports\n"                      \
+	"  --base-url URL           base for relative links and image paths\n"                 \
+	"  --currency CUR           currency of prices that have none, e.g. EUR\n"             \
+	"  --schedule DURATION      serve mode syncs this often: 30s, 15m, 2h, 1d\n"           \
+	"  --webhook-secret-file P  the secret that signs this target's webhooks\n"            \
+	"A value of \"\" clears an optional setting (target set).\n"
+
+/* Parses "90", "30s", "15m", "2h", "1d" into seconds; -1 when malformed. */
+static long
+parse_duration(const char *s)
+{
+	char *end;
+	long v, mult = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || v <= 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's': break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	default: return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	if (v > 366L * 86400 / mult)
+		return -1;
+	return v * mult;
+}
+
+static int
+add_opt(target_args *a, const char *column, char *value)
+{
+	if (a->nopts == MAX_TARGET_OPTS)
+		return ps_cli_usage_error(a->cmd, "too many options");
+	a->opts[a->nopts].column = column;
+	a->opts[a->nopts].value = value && value[0] ? value : NULL;
+	a->nopts++;
+	return 0;
+}
 
 static int
 target_flag(void *ctx, int opt, const char *arg)
 {
-	ps_target *t = &((target_args *)ctx)->t;
+	target_args *a = ctx;
+	ps_target *t = &a->t;
+	char *v = (char *)arg;
+	char *sc = a->scratch[a->nopts < MAX_TARGET_OPTS ? a->nopts : 0];
+	ps_feed_format fmt;
+	char *end;
+	double ratio;
+	long secs;
 
 	switch (opt) {
-	case 'f': t->feed = (char *)arg; break;
-	case 'c': t->catalog_id = (char *)arg; break;
-	case 'C': t->country = (char *)arg; break;
-	case 'l': t->language = (char *)arg; break;
-	case 'F': t->format = (char *)arg; break;
-	case 'a': t->ad_account_id = (char *)arg; break;
+	case 'f': t->feed = v; return add_opt(a, "feed", v);
+	case 'c':
+		if (!v[0] || strspn(v, "0123456789") != strlen(v))
+			return ps_cli_usage_error(a->cmd, "--catalog-id must be digits, not \"%s\"",
+			                          v);
+		t->catalog_id = v;
+		return add_opt(a, "catalog_id", v);
+	case 'C': t->country = v; return add_opt(a, "country", v);
+	case 'l': t->language = v; return add_opt(a, "language", v);
+	case 'F':
+		if (ps_feed_format_parse(&fmt, v) < 0)
+			return ps_cli_usage_error(
+			    a->cmd, "--format must be auto, xml, csv or tsv, not \"%s\"", v);
+		t->format = v;
+		return add_opt(a, "format", v);
+	case 'a': t->ad_account_id = v; return add_opt(a, "ad_account_id", v);
+	case 'm':
+		if (strcmp(v, "delete") && strcmp(v, "out-of-stock") && strcmp(v, "keep"))
+			return ps_cli_usage_error(
+			    a->cmd, "--on-missing must be delete, out-of-stock or keep");
+		return add_opt(a, "on_missing", v);
+	case 'r':
+		errno = 0;
+		ratio = strtod(v, &end);
+		if (errno || end == v || *end || ratio < 0 || ratio > 1)
+			return ps_cli_usage_error(a->cmd,
+			                          "--max-delete-ratio must be between 0 and 1");
+		return add_opt(a, "max_delete_ratio", v);
+	case 'o':
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0)
+			return add_opt(a, "api_owned", "true");
+		if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
+			return add_opt(a, "api_owned", "false");
+		return ps_cli_usage_error(a->cmd, "--api-owned must be yes or no");
+	case 'M': return add_opt(a, "map_file", v);
+	case 'p': return add_opt(a, "preset", v);
+	case 'b':
+		if (v[0] && strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			return ps_cli_usage_error(a->cmd,
+			                          "--base-url must start with http:// or https://");
+		return add_opt(a, "base_url", v);
+	case 'u':
+		if (v[0] && (strlen(v) != 3 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 3))
+			return ps_cli_usage_error(a->cmd,
+			                          "--currency must be an ISO 4217 code like EUR");
+		return add_opt(a, "currency", v);
+	case 's':
+		if (!v[0])
+			return add_opt(a, "schedule_s", v);
+		if ((secs = parse_duration(v)) < 0)
+			return ps_cli_usage_error(a->cmd,
+			                          "--schedule must be like 30s, 15m, 2h or 1d");
+		snprintf(sc, 32, "%ld", secs);
+		return add_opt(a, "schedule_s", sc);
+	case 'w': return add_opt(a, "webhook_secret_file", v);
 	default: return PS_EXIT_USAGE;
+	}
+}
+
+/* Applies the options given (add: only those not in the INSERT). */
+static int
+apply_opts(ps_db *db, const char *name, const target_args *a, int skip_basic)
+{
+	int i;
+
+	for (i = 0; i < a->nopts; i++) {
+		const char *c = a->opts[i].column;
+
+		if (skip_basic &&
+		    (!strcmp(c, "feed") || !strcmp(c, "catalog_id") || !strcmp(c, "country") ||
+		     !strcmp(c, "language") || !strcmp(c, "format") || !strcmp(c, "ad_account_id")))
+			continue;
+		if (ps_db_target_set(db, name, c, a->opts[i].value) != PS_DB_OK)
+			return -1;
 	}
 	return 0;
 }
@@ -39,21 +201,13 @@ target_flag(void *ctx, int opt, const char *arg)
 static int
 target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 {
-	static const struct option opts[] = {{"feed", required_argument, NULL, 'f'},
-	                                     {"catalog-id", required_argument, NULL, 'c'},
-	                                     {"country", required_argument, NULL, 'C'},
-	                                     {"language", required_argument, NULL, 'l'},
-	                                     {"format", required_argument, NULL, 'F'},
-	                                     {"ad-account-id", required_argument, NULL, 'a'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {0}};
 	target_args a;
-	ps_feed_format fmt;
 	ps_db *db = NULL;
 	int rc, first;
 
 	memset(&a, 0, sizeof(a));
-	first = ps_cli_parse_flags(cmd, argc, argv, opts, target_flag, &a, &rc);
+	a.cmd = cmd;
+	first = ps_cli_parse_flags(cmd, argc, argv, target_options, target_flag, &a, &rc);
 	if (first < 0)
 		return rc;
 	if (first >= argc)
@@ -69,21 +223,51 @@ target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 		return ps_cli_usage_error(cmd, "missing --country CC");
 	if (!a.t.language)
 		return ps_cli_usage_error(cmd, "missing --language LOCALE");
-	if (a.t.format && ps_feed_format_parse(&fmt, a.t.format) < 0)
-		return ps_cli_usage_error(cmd, "--format must be auto, xml, csv or tsv, not \"%s\"",
-		                          a.t.format);
-	if (strspn(a.t.catalog_id, "0123456789") != strlen(a.t.catalog_id) || !a.t.catalog_id[0])
-		return ps_cli_usage_error(cmd, "--catalog-id must be digits, not \"%s\"",
-		                          a.t.catalog_id);
 	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
 		return rc;
-	rc = ps_db_target_add(db, &a.t);
-	if (rc != PS_DB_OK) {
+	/* One transaction: a target is added with all its options or not at all. */
+	if (ps_db_exec(db, "BEGIN") < 0 || (rc = ps_db_target_add(db, &a.t)) != PS_DB_OK ||
+	    apply_opts(db, a.t.name, &a, 1) < 0 || ps_db_exec(db, "COMMIT") < 0) {
 		ps_error("%s", ps_db_error(db));
+		ps_db_exec(db, "ROLLBACK");
 		rc = rc == PS_DB_EXISTS ? PS_EXIT_USAGE : PS_EXIT_DB;
 	} else {
 		printf("target %s added (feed %s, catalog %s, %s/%s)\n", a.t.name, a.t.feed,
 		       a.t.catalog_id, a.t.country, a.t.language);
+		rc = PS_EXIT_OK;
+	}
+	ps_db_close(db);
+	return rc;
+}
+
+static int
+target_set(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	target_args a;
+	ps_db *db = NULL;
+	int rc, first;
+
+	memset(&a, 0, sizeof(a));
+	a.cmd = cmd;
+	first = ps_cli_parse_flags(cmd, argc, argv, target_options, target_flag, &a, &rc);
+	if (first < 0)
+		return rc;
+	if (first >= argc)
+		return ps_cli_usage_error(cmd, "missing the target's NAME");
+	if (first + 1 < argc)
+		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	if (a.nopts == 0)
+		return ps_cli_usage_error(cmd, "nothing to set");
+	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
+		return rc;
+	if (ps_db_exec(db, "BEGIN") < 0 || apply_opts(db, argv[first], &a, 0) < 0 ||
+	    ps_db_exec(db, "COMMIT") < 0) {
+		ps_error("%s", ps_db_error(db));
+		ps_db_exec(db, "ROLLBACK");
+		rc = strstr(ps_db_error(db), "no target named") ? PS_EXIT_USAGE : PS_EXIT_DB;
+	} else {
+		printf("target %s changed\n", argv[first]);
+		rc = PS_EXIT_OK;
 	}
 	ps_db_close(db);
 	return rc;
@@ -121,11 +305,12 @@ target_list(const command *cmd, ps_settings *s, int argc, char **argv)
 
 static const command target_cmds[] = {
     {"target add",
-     "Adds a sync target: a feed and the Pinterest catalog it keeps in step.\n"
-     "SOURCE is a path or - (stdin). LOCALE is Pinterest's, e.g. en-US.",
+     "Adds a sync target: a feed and the Pinterest catalog it keeps in step.\n\n" TARGET_FLAGS_HELP,
      "target add NAME --feed SOURCE --catalog-id ID --country CC --language LOCALE\n"
-     "       [--format auto|xml|csv|tsv] [--ad-account-id ID]",
+     "       [--format auto|xml|csv|tsv] [--ad-account-id ID] [options]",
      target_add},
+    {"target set", "Changes options of a target.\n\n" TARGET_FLAGS_HELP,
+     "target set NAME [options]", target_set},
     {"target list", "Lists the sync targets.", "target list", target_list},
 };
 
@@ -136,7 +321,7 @@ cmd_target(const command *cmd, ps_settings *s, int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		if (argc < 2)
-			return ps_cli_usage_error(cmd, "missing a subcommand: add or list");
+			return ps_cli_usage_error(cmd, "missing a subcommand: add, set or list");
 		printf("usage:\n");
 		for (i = 0; i < sizeof(target_cmds) / sizeof(target_cmds[0]); i++)
 			printf("  %s %s\n", ps_cli_progname, target_cmds[i].usage);

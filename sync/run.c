@@ -473,6 +473,7 @@ open_everything(run_state *rs)
 
 	if (ps_feed_format_parse(&fo.format, rs->target.format) < 0)
 		fo.format = PS_FORMAT_AUTO;
+	fo.default_currency = rs->target.currency;
 	if (ps_db_snapshot_count(rs->db, rs->target.id, &snap) < 0 ||
 	    ps_diffmap_new(&rs->map, (size_t)snap) < 0 ||
 	    ps_db_snapshot_load(rs->db, rs->target.id, ps_diffmap_add_snapshot, rs->map) < 0) {

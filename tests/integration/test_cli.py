@@ -8,7 +8,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import PgCluster, Pinsync, Simulator  # noqa: E402
 
-COMMANDS = [["migrate"], ["target"], ["target", "add"], ["target", "list"], ["auth"],
+COMMANDS = [["migrate"], ["target"], ["target", "add"], ["target", "set"], ["target", "list"],
+            ["auth"],
             ["auth", "set"], ["run"], ["status"], ["errors"], ["config"]]
 
 
@@ -63,6 +64,29 @@ class CliTest(unittest.TestCase):
         self.assertIn("shop", out)
         self.assertIn("/tmp/shop.csv", out)
         self.ps.run("run", "nosuchtarget", check=2)
+
+    def test_target_set_options(self):
+        self.ps.run("target", "add", "opts", "--feed", "/tmp/o.csv", "--catalog-id", "7",
+                    "--country", "DE", "--language", "de-DE", "--currency", "EUR",
+                    "--schedule", "15m", check=0)
+        self.ps.run("target", "set", "opts", "--on-missing", "out-of-stock",
+                    "--max-delete-ratio", "0.5", "--api-owned", "yes", "--feed", "/tmp/p.csv",
+                    check=0)
+        row = self.pg.psql("SELECT feed, currency, schedule_s, on_missing, max_delete_ratio, "
+                           "api_owned FROM targets WHERE name = 'opts'")
+        self.assertEqual(row, [["/tmp/p.csv", "EUR", "900", "out-of-stock", "0.5", "t"]])
+        self.ps.run("target", "set", "opts", "--currency", "", check=0)
+        self.assertEqual(self.pg.psql("SELECT currency IS NULL FROM targets "
+                                      "WHERE name = 'opts'"), [["t"]])
+        self.assert_usage_error("target", "set", "opts", "--on-missing", "vanish",
+                                want="--on-missing")
+        self.assert_usage_error("target", "set", "opts", "--schedule", "soon",
+                                want="--schedule")
+        self.assert_usage_error("target", "set", "opts", "--currency", "euro",
+                                want="--currency")
+        self.assert_usage_error("target", "set", "opts", want="nothing to set")
+        r = self.ps.run("target", "set", "ghost", "--currency", "EUR", check=2)
+        self.assertIn("no target named", r.stderr)
 
     def test_secrets_never_printed(self):
         ps = Pinsync(self.pg, PINSYNC_CLIENT_SECRET="very-secret-client-value",
