@@ -5,7 +5,9 @@
 #   ./bootstrap.sh          install missing packages and build (build/)
 #   ./bootstrap.sh demo     ... then sync a sample feed into the simulator
 #   ./bootstrap.sh test     ... then run every test (unit tests also under
-#                           AddressSanitizer + UBSan, warnings fatal)
+#                           AddressSanitizer + UBSan, warnings fatal), then
+#                           the fuzz targets for PINSYNC_FUZZ_SECONDS each
+#                           (default 60; build-fuzz/)
 #
 # Idempotent: packages already installed are not touched, builds are
 # incremental. Runs as root, or through sudo when it exists.
@@ -27,6 +29,8 @@ packages=(
 	libcurl4-openssl-dev libyajl-dev libxml2-dev libpq-dev zlib1g-dev libxxhash-dev
 	postgresql-15 postgresql-client-15
 	python3 libcmocka-dev
+	clang-14 libclang-rt-14-dev
+	python3-lxml python3-psycopg2 python3-xxhash time
 )
 
 missing=()
@@ -66,15 +70,21 @@ demo)
 	exec python3 tests/demo/demo.py
 	;;
 test)
-	# Unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+	# Everything again with AddressSanitizer and UndefinedBehaviorSanitizer.
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
 		-DPINSYNC_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j "$jobs"
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	echo "== unit tests under ASan+UBSan"
-	ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
+	# The unit tests, and the integration suite against the sanitized
+	# binary: a leak (LeakSanitizer) or undefined behaviour fails the test.
+	echo "== unit and integration tests under ASan+UBSan"
+	ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j "$jobs"
 	echo "== all tests"
 	ctest --test-dir build --output-on-failure -j "$jobs"
+	# libFuzzer targets (XML reader, CSV reader, normaliser), each for
+	# PINSYNC_FUZZ_SECONDS (default 60): fails on any finding.
+	echo "== fuzzing, ${PINSYNC_FUZZ_SECONDS:-60} s per target"
+	tests/fuzz/run "${PINSYNC_FUZZ_SECONDS:-60}"
 	;;
 esac

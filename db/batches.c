@@ -22,8 +22,8 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 	size_t i;
 	int rc = PS_DB_OK;
 
-	res = PQexec(db->conn, "COPY batch_items (batch_pk, item_id, operation, hash, attributes)"
-	                       " FROM STDIN");
+	res = PQexec(db->conn, "COPY batch_items (batch_pk, item_id, operation, hash, attributes,"
+	                       " update_mask) FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		rc = db_fail_result(db, res, "journaling batch items");
 		PQclear(res);
@@ -44,6 +44,10 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 		if (db_buf_append(&b, num, (size_t)len) < 0 ||
 		    (it->attributes
 		         ? db_buf_append_copy_text(&b, it->attributes, it->attributes_len)
+		         : db_buf_append(&b, "\\N", 2)) < 0 ||
+		    db_buf_append(&b, "\t", 1) < 0 ||
+		    (it->update_mask
+		         ? db_buf_append_copy_text(&b, it->update_mask, it->update_mask_len)
 		         : db_buf_append(&b, "\\N", 2)) < 0 ||
 		    db_buf_append(&b, "\n", 1) < 0) {
 			rc = db_fail(db, "out of memory");
@@ -137,16 +141,34 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 		goto rollback;
 	PQclear(res);
 
-	/* Invariant 1: only SUCCESS moves the snapshot. */
+	if (db->hook)
+		db->hook("record");
+	/* Invariant 1: only SUCCESS moves the snapshot. CREATE and UPSERT
+	 * carry every attribute; an UPDATE carries the changed ones and a mask,
+	 * so the snapshot drops the masked keys and takes what was sent. */
 	res =
 	    db_query(db, "advancing snapshot",
 	             "INSERT INTO snapshot_items (target_id, item_id, hash, attributes, updated_at)"
 	             " SELECT b.target_id, bi.item_id, bi.hash, bi.attributes, now()"
 	             " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
 	             " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS'"
-	             "   AND bi.operation <> 'DELETE'"
+	             "   AND bi.operation IN ('CREATE', 'UPSERT')"
 	             " ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"
 	             " attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at",
+	             1, params);
+	if (res == NULL)
+		goto rollback;
+	PQclear(res);
+	res =
+	    db_query(db, "advancing snapshot",
+	             "UPDATE snapshot_items s SET hash = bi.hash,"
+	             " attributes = (coalesce(s.attributes, '{}'::jsonb) - ARRAY(SELECT"
+	             "   jsonb_array_elements_text(coalesce(bi.update_mask, '[]'::jsonb))))"
+	             "   || coalesce(bi.attributes, '{}'::jsonb),"
+	             " updated_at = now()"
+	             " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
+	             " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS' AND bi.operation = 'UPDATE'"
+	             "   AND s.target_id = b.target_id AND s.item_id = bi.item_id",
 	             1, params);
 	if (res == NULL)
 		goto rollback;
@@ -232,4 +254,224 @@ ps_db_run_operation_counts(ps_db *db, int64_t run_id, int64_t *created, int64_t 
 	*deleted = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	return PS_DB_OK;
+}
+
+int
+ps_db_open_batches(ps_db *db, int64_t target_id, ps_open_batch **out, size_t *count)
+{
+	char id[32];
+	const char *params[1] = {id};
+	ps_open_batch *list;
+	PGresult *res;
+	int i, n;
+
+	*out = NULL;
+	*count = 0;
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res = db_query(db, "listing open batches",
+	               "SELECT id, run_id, batch_id, state, item_count FROM batches"
+	               " WHERE target_id = $1 AND state IN ('planned', 'sent') ORDER BY id",
+	               1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	n = PQntuples(res);
+	list = calloc((size_t)n + 1, sizeof(*list));
+	if (list == NULL) {
+		PQclear(res);
+		return db_fail(db, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		list[i].batch_pk = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		list[i].run_id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		list[i].batch_id = db_strdup_value(res, i, 2);
+		list[i].state = db_strdup_value(res, i, 3);
+		list[i].item_count = (int)strtol(PQgetvalue(res, i, 4), NULL, 10);
+	}
+	PQclear(res);
+	*out = list;
+	*count = (size_t)n;
+	return PS_DB_OK;
+}
+
+void
+ps_db_open_batches_free(ps_open_batch *list, size_t count)
+{
+	size_t i;
+
+	if (list == NULL)
+		return;
+	for (i = 0; i < count; i++) {
+		free(list[i].batch_id);
+		free(list[i].state);
+	}
+	free(list);
+}
+
+int
+ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const char *catalog_id,
+                   const char *country, const char *language, int64_t *batch_pk, char **body,
+                   size_t *count)
+{
+	char v[3][32];
+	const char *params[6] = {v[0], v[1], v[2], catalog_id, country, language};
+	PGresult *res;
+
+	*body = NULL;
+	*count = 0;
+	snprintf(v[0], 32, "%" PRId64, from_pk);
+	snprintf(v[1], 32, "%" PRId64, run_id);
+	snprintf(v[2], 32, "%d", seq);
+	if (db_command(db, "replanning batch", "BEGIN") < 0)
+		return PS_DB_ERROR;
+	res = db_query(db, "replanning batch",
+	               "INSERT INTO batches (run_id, target_id, seq, item_count)"
+	               " SELECT $2, target_id, $3, (SELECT count(*) FROM batch_items"
+	               "   WHERE batch_pk = $1 AND status IS NULL)"
+	               " FROM batches WHERE id = $1 RETURNING id, item_count",
+	               3, params);
+	if (res == NULL)
+		goto rollback;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		db_fail(db, "replanning batch: no batch %s", v[0]);
+		goto rollback;
+	}
+	*batch_pk = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*count = (size_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	if (*count == 0) {
+		PQclear(PQexec(db->conn, "ROLLBACK"));
+		return PS_DB_OK;
+	}
+	snprintf(v[1], 32, "%" PRId64, *batch_pk);
+	res = db_query(db, "replanning batch",
+	               "INSERT INTO batch_items (batch_pk, item_id, operation, hash, attributes,"
+	               " update_mask)"
+	               " SELECT $2, item_id, operation, hash, attributes, update_mask"
+	               " FROM batch_items WHERE batch_pk = $1 AND status IS NULL",
+	               2, params);
+	if (res == NULL)
+		goto rollback;
+	PQclear(res);
+	/* The request body, rebuilt from the journal, which holds each item as
+	 * it was sent. */
+	{
+		const char *p2[4] = {v[1], catalog_id, country, language};
+
+		res = db_query(
+		    db, "replanning batch",
+		    "SELECT jsonb_build_object('catalog_type', 'RETAIL', 'catalog_id', $2::text,"
+		    " 'country', $3::text, 'language', $4::text, 'items', jsonb_agg("
+		    "  CASE bi.operation"
+		    "  WHEN 'DELETE' THEN jsonb_build_object('operation', 'DELETE', 'item_id', "
+		    "bi.item_id)"
+		    "  WHEN 'UPDATE' THEN jsonb_build_object('operation', 'UPDATE', 'item_id', "
+		    "bi.item_id,"
+		    "   'attributes', coalesce(bi.attributes, '{}'::jsonb), 'update_mask', "
+		    "bi.update_mask)"
+		    "  ELSE jsonb_build_object('operation', bi.operation, 'item_id', bi.item_id,"
+		    "   'attributes', bi.attributes) END ORDER BY bi.item_id))::text"
+		    " FROM batch_items bi WHERE bi.batch_pk = $1",
+		    4, p2);
+	}
+	if (res == NULL)
+		goto rollback;
+	*body = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (*body == NULL) {
+		db_fail(db, "out of memory");
+		goto rollback;
+	}
+	if (db_command(db, "replanning batch", "COMMIT") < 0)
+		goto rollback;
+	return PS_DB_OK;
+rollback:
+	free(*body);
+	*body = NULL;
+	PQclear(PQexec(db->conn, "ROLLBACK"));
+	return PS_DB_ERROR;
+}
+
+int
+ps_db_run_recount(ps_db *db, int64_t run_id)
+{
+	char id[32];
+	const char *params[1] = {id};
+	PGresult *res;
+
+	snprintf(id, sizeof(id), "%" PRId64, run_id);
+	res = db_query(
+	    db, "recounting run",
+	    "WITH c AS (SELECT"
+	    "  count(*) FILTER (WHERE bi.status = 'SUCCESS' AND bi.operation = 'CREATE') AS "
+	    "created,"
+	    "  count(*) FILTER (WHERE bi.status = 'SUCCESS' AND bi.operation IN ('UPDATE', "
+	    "'UPSERT'))"
+	    "   AS updated,"
+	    "  count(*) FILTER (WHERE bi.status = 'SUCCESS' AND bi.operation = 'DELETE') AS "
+	    "deleted,"
+	    "  count(*) FILTER (WHERE bi.status = 'FAILURE'"
+	    "   OR (bi.status IS NULL AND b.state = 'failed')) AS failed,"
+	    "  count(*) FILTER (WHERE bi.status IS NULL AND b.state IN ('planned', 'sent'))"
+	    "   AS pending"
+	    " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk WHERE b.run_id = $1)"
+	    " UPDATE runs r SET created = c.created, updated = c.updated, deleted = c.deleted,"
+	    "  failed = c.failed,"
+	    "  outcome = CASE WHEN r.outcome IN ('failed', 'held', 'interrupted') THEN r.outcome"
+	    "   WHEN c.failed > 0 OR r.invalid > 0 OR c.pending > 0 THEN 'partial' ELSE 'ok' END,"
+	    "  error = CASE WHEN c.pending = 0 AND r.outcome = 'partial'"
+	    "   AND r.error LIKE '%pinsync poll%' THEN NULL ELSE r.error END"
+	    " FROM c WHERE r.id = $1",
+	    1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_batch_skip(ps_db *db, int64_t batch_pk, int64_t *count)
+{
+	char pk[32];
+	const char *params[1] = {pk};
+	PGresult *res;
+
+	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
+	res = db_query(
+	    db, "recording a skipped batch",
+	    "WITH s AS (UPDATE batch_items SET status = 'SKIPPED'"
+	    "  WHERE batch_pk = $1 AND status IS NULL RETURNING 1),"
+	    " b AS (UPDATE batches SET state = 'completed', finished_at = clock_timestamp(),"
+	    "  error = 'skipped by Pinterest as a recent duplicate' WHERE id = $1)"
+	    " SELECT count(*) FROM s",
+	    1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_batch_items(ps_db *db, int64_t batch_pk, ps_db_journal_cb cb, void *ctx)
+{
+	char pk[32];
+	const char *params[1] = {pk};
+	PGresult *res;
+	int i, n, rc = PS_DB_OK;
+
+	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
+	res = db_query(db, "reading the journal",
+	               "SELECT item_id, operation, attributes::text, update_mask::text"
+	               " FROM batch_items WHERE batch_pk = $1 AND status IS NULL ORDER BY item_id",
+	               1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	n = PQntuples(res);
+	for (i = 0; i < n && rc == PS_DB_OK; i++)
+		rc = cb(ctx, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		        PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
+		        PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
+	PQclear(res);
+	return rc;
 }

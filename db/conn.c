@@ -193,6 +193,12 @@ ps_db_close(ps_db *db)
 	free(db);
 }
 
+void
+ps_db_set_hook(ps_db *db, ps_db_hook_fn fn)
+{
+	db->hook = fn;
+}
+
 const char *
 ps_db_error(const ps_db *db)
 {

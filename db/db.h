@@ -38,6 +38,11 @@ int ps_db_connect(ps_db **out, const char *conninfo);
 void ps_db_close(ps_db *db);
 const char *ps_db_error(const ps_db *db);
 
+/* A function called at named points inside db/ transactions, for the
+ * fault-injection tests (sync/control.c's crash points); NULL: none. */
+typedef void (*ps_db_hook_fn)(const char *point);
+void ps_db_set_hook(ps_db *db, ps_db_hook_fn fn);
+
 /* Runs sql (no parameters, no result wanted). For tests and admin. */
 int ps_db_exec(ps_db *db, const char *sql);
 
@@ -125,6 +130,15 @@ typedef int (*ps_db_snapshot_cb)(void *ctx, const char *item_id, size_t id_len, 
 /* Streams (item_id, hash) of the target's snapshot with COPY ... TO STDOUT. */
 int ps_db_snapshot_load(ps_db *db, int64_t target_id, ps_db_snapshot_cb cb, void *ctx);
 
+/* Called once per (item_id, attributes JSON or NULL) of ps_db_snapshot_get;
+ * return non-zero to stop. */
+typedef int (*ps_db_attrs_cb)(void *ctx, const char *item_id, const char *attributes);
+
+/* The attributes Pinterest accepted for the given ids (those in the
+ * snapshot; ids missing from it are not reported). */
+int ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t count,
+                       ps_db_attrs_cb cb, void *ctx);
+
 /* Number of items in the target's snapshot. */
 int ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count);
 
@@ -153,6 +167,10 @@ typedef struct ps_run_row {
 
 int ps_db_run_start(ps_db *db, int64_t target_id, const char *trigger, int dry_run,
                     int64_t *run_id);
+/* Closes the target's runs still marked running as interrupted (their
+ * process died): call it holding the target's lock. */
+int ps_db_runs_close_stale(ps_db *db, int64_t target_id);
+
 /* Records the end of a run: outcome is one of ok, partial, failed, held,
  * interrupted; error may be NULL. */
 int ps_db_run_finish(ps_db *db, int64_t run_id, const char *outcome, const char *error,
@@ -177,8 +195,11 @@ typedef struct ps_batch_item {
 	const char *item_id;
 	const char *operation; /* CREATE | UPDATE | UPSERT | DELETE */
 	uint64_t hash;
-	const char *attributes;
+	const char *attributes;  /* JSON object as sent: every attribute for CREATE
+	                            and UPSERT, the changed ones for UPDATE */
 	size_t attributes_len;
+	const char *update_mask; /* JSON array for UPDATE, else NULL */
+	size_t update_mask_len;
 } ps_batch_item;
 
 /* Writes a batch down as 'planned' with all its items, in one transaction,
@@ -194,10 +215,50 @@ int ps_db_batch_sent(ps_db *db, int64_t batch_pk, const char *batch_id);
  * {"item_id","status","errors":[...],"warnings":[...]}; state is
  * "completed" or "failed". Snapshot rows change only for items whose status
  * is SUCCESS (invariant 1): their hash and attributes are taken from the
- * journal, and a successful DELETE removes the row. Counts the outcome per
+ * journal (an UPDATE removes its mask's keys and merges what it sent), and
+ * a successful DELETE removes the row. Counts the outcome per
  * item into *succeeded and *failed (items without a result stay pending). */
 int ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *results_json,
                        int64_t *succeeded, int64_t *failed);
+
+/* Called once per item of a batch whose result is unknown: the journal's
+ * operation, attributes (JSON object or NULL) and update_mask (JSON array
+ * or NULL). Return non-zero to stop. */
+typedef int (*ps_db_journal_cb)(void *ctx, const char *item_id, const char *operation,
+                                const char *attributes, const char *update_mask);
+
+int ps_db_batch_items(ps_db *db, int64_t batch_pk, ps_db_journal_cb cb, void *ctx);
+
+/* Pinterest skipped a batch as a recent duplicate (created_time null):
+ * its items are marked SKIPPED (they stay dirty) and the batch completed.
+ * *count is the number of items marked. */
+int ps_db_batch_skip(ps_db *db, int64_t batch_pk, int64_t *count);
+
+/* A batch of the journal not finished yet. */
+typedef struct ps_open_batch {
+	int64_t batch_pk;
+	int64_t run_id;
+	char *batch_id; /* NULL while only planned */
+	char *state;    /* planned | sent */
+	int item_count;
+} ps_open_batch;
+
+/* The target's batches in state planned or sent, oldest first; free with
+ * ps_db_open_batches_free(). */
+int ps_db_open_batches(ps_db *db, int64_t target_id, ps_open_batch **out, size_t *count);
+void ps_db_open_batches_free(ps_open_batch *list, size_t count);
+
+/* Plans a new batch of run_id holding the items of batch from_pk whose
+ * result is unknown (a lost batch goes out again), and builds its request
+ * body from the journal: *body (malloc'ed JSON) is ready to POST. *count is
+ * the number of items (0: nothing to resend, no batch planned). */
+int ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const char *catalog_id,
+                       const char *country, const char *language, int64_t *batch_pk,
+                       char **body, size_t *count);
+
+/* Recomputes a run's created/updated/deleted/failed counts and its outcome
+ * from the journal (after pinsync poll finished its batches). */
+int ps_db_run_recount(ps_db *db, int64_t run_id);
 
 /* Marks a batch lost (404 code 4331) or failed before sending, with why. */
 int ps_db_batch_mark(ps_db *db, int64_t batch_pk, const char *state, const char *error);
@@ -237,5 +298,119 @@ void ps_tokens_clear(ps_tokens *t);
 /* Stores (replaces) the tokens of client_id, committed when it returns. */
 int ps_db_tokens_set(ps_db *db, const char *client_id, const ps_tokens *t);
 int ps_db_tokens_get(ps_db *db, const char *client_id, ps_tokens *out);
+
+/*
+ * One refresher at a time, across processes (invariant 5):
+ * ps_db_tokens_refresh_begin() opens a transaction, locks client_id's row
+ * (SELECT ... FOR UPDATE, waiting at most lock_timeout_s for another
+ * refresher to finish) and returns the tokens as they are stored now, to
+ * free with ps_tokens_clear(). Then exactly one of:
+ *   ps_db_tokens_refresh_commit(): stores the rotated tokens and COMMITs:
+ *     when it returns 0 they are durable and the lock is released;
+ *   ps_db_tokens_refresh_abort(): ROLLBACK, nothing stored, lock released.
+ * The connection must not be used for anything else in between. begin
+ * returns PS_DB_NOTFOUND (no transaction left open) when no tokens are
+ * stored; commit rolls back and releases the lock when it fails.
+ */
+int ps_db_tokens_refresh_begin(ps_db *db, const char *client_id, double lock_timeout_s,
+                               ps_tokens *out);
+int ps_db_tokens_refresh_commit(ps_db *db, const char *client_id, const ps_tokens *t);
+void ps_db_tokens_refresh_abort(ps_db *db);
+
+/* What `pinsync auth status` shows: never the tokens themselves. */
+typedef struct ps_tokens_info {
+	int has_refresh_token;
+	time_t access_expires_at;  /* 0 when unknown */
+	time_t refresh_expires_at; /* 0 when unknown */
+	time_t updated_at;
+} ps_tokens_info;
+
+/* Reads the expiries of client_id's tokens (no token is read at all).
+ * PS_DB_NOTFOUND when none are stored. */
+int ps_db_tokens_info(ps_db *db, const char *client_id, ps_tokens_info *out);
+
+/* ---- jobs: the queue of serve mode, its scheduler, metrics (jobs.c) ----
+ *
+ * A job asks for one sync of one target (trigger webhook, schedule or
+ * manual). Every `pinsync serve` process shares the table: a worker claims
+ * the oldest due job with FOR UPDATE SKIP LOCKED and holds a lease on it
+ * that it renews while the sync runs; a job whose lease ran out (its worker
+ * died) is claimed again. At most one job per target is queued at a time,
+ * so a burst of requests coalesces into one pending job (plus the one
+ * running). One sync per target at a time is still guaranteed by the
+ * target's advisory lock (invariant 4), not by the queue.
+ */
+
+typedef struct ps_job {
+	int64_t id;
+	int64_t target_id;
+	char *target;  /* the target's name */
+	char *trigger; /* webhook | schedule | manual */
+	int attempts;  /* claims so far, this one included */
+} ps_job;
+
+/* Frees the strings of j (accepts NULL). */
+void ps_job_clear(ps_job *j);
+
+/* Queues a sync of target_id. *job_id is the new job's id, or 0 when a job
+ * of that target was already queued and absorbed this request. */
+int ps_db_job_enqueue(ps_db *db, int64_t target_id, const char *trigger, int64_t *job_id);
+
+/* Claims the next due job for worker (a name unique to the process) with a
+ * lease of lease_s seconds: a queued job whose target has no job running
+ * under a live lease, or a running job whose lease expired. Fills out (free
+ * with ps_job_clear); PS_DB_NOTFOUND when there is none. */
+int ps_db_job_claim(ps_db *db, const char *worker, double lease_s, ps_job *out);
+
+/* Extends the lease of a job worker still holds; PS_DB_NOTFOUND when the
+ * job is no longer running under worker (another claimed it). */
+int ps_db_job_renew(ps_db *db, int64_t job_id, const char *worker, double lease_s);
+
+/* Ends a job worker holds: state is "done" or "failed", exit_code the
+ * run's PS_EXIT_* code, error NULL or a message. Links the job to the run
+ * its sync recorded. PS_DB_NOTFOUND when worker no longer holds it. */
+int ps_db_job_finish(ps_db *db, int64_t job_id, const char *worker, const char *state,
+                     int exit_code, const char *error);
+
+/* Puts a job worker holds back in the queue, due in delay_s seconds (its
+ * target was busy). When another job of the target is already queued, this
+ * one is ended instead ("done", error why) since that job covers it. */
+int ps_db_job_requeue(ps_db *db, int64_t job_id, const char *worker, double delay_s,
+                      const char *why);
+
+/* The scheduler's tick: every target with a schedule whose next_run_at has
+ * passed (or was never set) gets next_run_at moved on by its schedule and
+ * a "schedule" job queued, in one statement, so that however many serve
+ * processes tick at once each due sync is queued once. *count is the
+ * number of targets that were due. */
+int ps_db_schedule_tick(ps_db *db, int *count);
+
+/* The figures /metrics shows, computed from the tables at scrape time (so
+ * they are the same whichever process is scraped). */
+typedef enum ps_db_metric {
+	PS_DB_M_RUNS,             /* target, outcome: runs finished */
+	PS_DB_M_RUNS_RUNNING,     /* target: runs not finished */
+	PS_DB_M_ITEMS,            /* target, operation, result: items sent */
+	PS_DB_M_ITEMS_INVALID,    /* target: items refused locally */
+	PS_DB_M_BATCHES,          /* target, state: batches of the journal */
+	PS_DB_M_BATCHES_INFLIGHT, /* target: batches planned or sent */
+	PS_DB_M_RETRIES,          /* target: API calls retried */
+	PS_DB_M_RETRY_WAIT,       /* target: seconds waited before retries */
+	PS_DB_M_LAST_SUCCESS,     /* target: Unix time of the last ok run */
+	PS_DB_M_LAST_DURATION,    /* target: seconds the last finished run took */
+	PS_DB_M_FEED_BYTES,       /* target: feed bytes read */
+	PS_DB_M_FEED_ITEMS,       /* target: feed items parsed */
+	PS_DB_M_JOBS,             /* state: jobs per state */
+	PS_DB_M_QUEUE_DEPTH,      /* jobs queued */
+	PS_DB_M_COUNT
+} ps_db_metric;
+
+/* Called once per figure; l1 and l2 are the labels named above ("" when
+ * the figure has fewer). Return non-zero to stop with that code. */
+typedef int (*ps_db_metric_cb)(void *ctx, ps_db_metric metric, const char *target,
+                               const char *l1, const char *l2, double value);
+
+/* Reports every figure, grouped by metric in enum order. */
+int ps_db_metrics(ps_db *db, ps_db_metric_cb cb, void *ctx);
 
 #endif /* PS_DB_H */

@@ -20,6 +20,7 @@ struct ps_db {
 	/* Item problems waiting to be written (ps_db_problems_*). */
 	int64_t problems_run_id;
 	db_buf problems;
+	ps_db_hook_fn hook;
 };
 
 /* Records a formatted error message in db->error; returns PS_DB_ERROR. */

@@ -105,3 +105,51 @@ ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count)
 	PQclear(res);
 	return PS_DB_OK;
 }
+
+int
+ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t count,
+                   ps_db_attrs_cb cb, void *ctx)
+{
+	db_buf arr = {0};
+	char id[32];
+	const char *params[2] = {id, NULL};
+	PGresult *res;
+	size_t i;
+	int rc = PS_DB_OK, n, row;
+
+	/* The ids travel as one text[] literal: {"a","b"} with \ and " escaped. */
+	if (db_buf_append(&arr, "{", 1) < 0)
+		goto oom;
+	for (i = 0; i < count; i++) {
+		const char *p;
+
+		if ((i && db_buf_append(&arr, ",", 1) < 0) || db_buf_append(&arr, "\"", 1) < 0)
+			goto oom;
+		for (p = ids[i]; *p; p++)
+			if (((*p == '"' || *p == '\\') && db_buf_append(&arr, "\\", 1) < 0) ||
+			    db_buf_append(&arr, p, 1) < 0)
+				goto oom;
+		if (db_buf_append(&arr, "\"", 1) < 0)
+			goto oom;
+	}
+	if (db_buf_append(&arr, "}", 1) < 0)
+		goto oom;
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	params[1] = arr.data;
+	res = db_query(db, "reading snapshot attributes",
+	               "SELECT item_id, attributes::text FROM snapshot_items"
+	               " WHERE target_id = $1 AND item_id = ANY ($2::text[])",
+	               2, params);
+	db_buf_free(&arr);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	n = PQntuples(res);
+	for (row = 0; row < n && rc == PS_DB_OK; row++)
+		rc = cb(ctx, PQgetvalue(res, row, 0),
+		        PQgetisnull(res, row, 1) ? NULL : PQgetvalue(res, row, 1));
+	PQclear(res);
+	return rc;
+oom:
+	db_buf_free(&arr);
+	return db_fail(db, "out of memory");
+}

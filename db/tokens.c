@@ -77,3 +77,105 @@ ps_db_tokens_get(ps_db *db, const char *client_id, ps_tokens *out)
 	}
 	return PS_DB_OK;
 }
+
+/* Reads access/refresh tokens and expiries from row 0 of res into out. */
+static int
+tokens_from_result(ps_db *db, PGresult *res, ps_tokens *out)
+{
+	out->access_token = db_strdup_value(res, 0, 0);
+	out->refresh_token = db_strdup_value(res, 0, 1);
+	out->access_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	out->refresh_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	if (out->access_token == NULL || (!PQgetisnull(res, 0, 1) && out->refresh_token == NULL)) {
+		ps_tokens_clear(out);
+		return db_fail(db, "out of memory");
+	}
+	return PS_DB_OK;
+}
+
+int
+ps_db_tokens_refresh_begin(ps_db *db, const char *client_id, double lock_timeout_s, ps_tokens *out)
+{
+	const char *params[1] = {client_id};
+	char sql[96];
+	PGresult *res = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* lock_timeout bounds the wait for a refresher that hangs; its
+	 * transaction ends with its connection anyway. */
+	snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = '%ldms'",
+	         (long)(lock_timeout_s * 1000.0));
+	if ((rc = db_command(db, "locking tokens", sql)) < 0)
+		goto done;
+	res = db_query(db, "locking tokens",
+	               "SELECT access_token, refresh_token,"
+	               " coalesce(extract(epoch FROM access_expires_at)::bigint, 0),"
+	               " coalesce(extract(epoch FROM refresh_expires_at)::bigint, 0)"
+	               " FROM oauth_tokens WHERE client_id = $1 FOR UPDATE",
+	               1, params);
+	if (res == NULL) {
+		rc = PS_DB_ERROR;
+		goto done;
+	}
+	if (PQntuples(res) == 0) {
+		db_fail(db, "no Pinterest tokens stored (see: pinsync auth set)");
+		rc = PS_DB_NOTFOUND;
+		goto done;
+	}
+	rc = tokens_from_result(db, res, out);
+done:
+	PQclear(res);
+	if (rc != PS_DB_OK)
+		ps_db_tokens_refresh_abort(db);
+	return rc;
+}
+
+int
+ps_db_tokens_refresh_commit(ps_db *db, const char *client_id, const ps_tokens *t)
+{
+	int rc = ps_db_tokens_set(db, client_id, t);
+
+	if (rc == PS_DB_OK)
+		rc = db_command(db, "committing refreshed tokens", "COMMIT");
+	if (rc != PS_DB_OK)
+		ps_db_tokens_refresh_abort(db);
+	return rc;
+}
+
+void
+ps_db_tokens_refresh_abort(ps_db *db)
+{
+	/* Outside a transaction this only warns, and warnings are off. */
+	PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+int
+ps_db_tokens_info(ps_db *db, const char *client_id, ps_tokens_info *out)
+{
+	const char *params[1] = {client_id};
+	PGresult *res;
+
+	memset(out, 0, sizeof(*out));
+	res = db_query(db, "reading token expiries",
+	               "SELECT refresh_token IS NOT NULL,"
+	               " coalesce(extract(epoch FROM access_expires_at)::bigint, 0),"
+	               " coalesce(extract(epoch FROM refresh_expires_at)::bigint, 0),"
+	               " extract(epoch FROM updated_at)::bigint"
+	               " FROM oauth_tokens WHERE client_id = $1",
+	               1, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		db_fail(db, "no Pinterest tokens stored for app %s (see: pinsync auth set)",
+		        client_id);
+		return PS_DB_NOTFOUND;
+	}
+	out->has_refresh_token = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	out->access_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	out->refresh_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+	out->updated_at = (time_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	PQclear(res);
+	return PS_DB_OK;
+}

@@ -137,6 +137,13 @@ static const struct alias {
     {"ean", PS_ATTR_GTIN},
     {"upc", PS_ATTR_GTIN},
     {"isbn", PS_ATTR_GTIN},
+    /* Atom 1.0: <summary> is the entry's description (a g:description
+     * or <description> element beats it: see xml.c) */
+    {"summary", PS_ATTR_DESCRIPTION},
+    /* Meta (Facebook) catalog columns */
+    {"rich_text_description", PS_ATTR_DESCRIPTION},
+    {"video[0].url", PS_ATTR_VIDEO_LINK},
+    {"image[0].url", PS_ATTR_IMAGE_LINK},
 };
 
 #define NAME_MAX_FOLDED 64
@@ -187,4 +194,30 @@ ps_feed__attr_is_url(int a)
 	case PS_ATTR_AD_LINK: return 1;
 	default: return 0;
 	}
+}
+
+int
+ps_feed__attr_exact(const char *name, size_t len)
+{
+	char buf[NAME_MAX_FOLDED];
+	size_t i, n = 0;
+
+	while (len > 0 && ps_is_space((unsigned char)name[0])) {
+		name++;
+		len--;
+	}
+	while (len > 0 && ps_is_space((unsigned char)name[len - 1]))
+		len--;
+	if (len > 2 && ps_lower((unsigned char)name[0]) == 'g' && name[1] == ':') {
+		name += 2;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		buf[n++] = (c == ' ' || c == '-') ? '_' : (char)ps_lower(c);
+	}
+	return ps_attr_lookup(buf, n);
 }

@@ -17,6 +17,10 @@
  * their bytes are never copied. Rows with fewer columns than the header get
  * the missing ones empty; extra columns are ignored.
  *
+ * With a preset or a mapping file's constants and templates, rows take the
+ * row path (map.c): the fields of the columns some rule reads go to a row
+ * buffer and ps_feed__map_row() makes the items.
+ *
  * Speed: the bytes of a field go straight from the input chunk into the
  * feed's arena with one memcpy per run; runs end at the next special byte,
  * found 16 bytes at a time with SSE2 where available.
@@ -56,6 +60,12 @@ typedef struct csv_state {
 	uint32_t *hlen;
 	int *colmap;
 	size_t ncols;
+
+	/* The row path (map.c): the kept fields of the record being read. */
+	int rowmode;
+	ps_fbuf row;
+	uint32_t *roff, *rlen; /* per slot */
+	uint64_t rec_line;
 } csv_state;
 
 /* First byte in [p, e) equal to a, b or c; e if none. */
@@ -96,6 +106,14 @@ oom(ps_feed *f)
 static inline void
 field_begin(ps_feed *f, csv_state *cs)
 {
+	if (cs->rowmode && cs->header_done) {
+		int s = cs->col < cs->ncols ? f->map->colslot[cs->col] : -1;
+
+		cs->keep = s >= 0 && cs->rlen[s] == PS_ROW_ABSENT;
+		cs->field_off = cs->row.len;
+		cs->field_len = 0;
+		return;
+	}
 	if (!cs->header_done)
 		cs->keep = cs->col < PS_FEED_MAX_COLUMNS;
 	else
@@ -115,6 +133,12 @@ field_put(ps_feed *f, csv_state *cs, const char *p, size_t n)
 		return fail_line(f, cs->line, "field over the 1 MiB cap");
 	if (!cs->keep || n == 0)
 		return 0;
+	if (cs->rowmode && cs->header_done) {
+		if ((rc = fbuf_put(&cs->row, p, n)) != 0)
+			return rc == PS_ENOMEM ? oom(f)
+			                       : fail_line(f, cs->rec_line, "record over the 4 MiB cap");
+		return 0;
+	}
 	if (ps_feed__item_size(f) + n >= PS_FEED_MAX_ITEM)
 		return fail_line(f, f->cur.line, "record over the 4 MiB cap");
 	if ((rc = fbuf_put(&f->arena, p, n)) != 0)
@@ -135,6 +159,13 @@ field_end(ps_feed *f, csv_state *cs)
 	}
 	if (!cs->keep)
 		return 0;
+	if (cs->rowmode) {
+		int slot = f->map->colslot[cs->col];
+
+		cs->roff[slot] = (uint32_t)cs->field_off;
+		cs->rlen[slot] = (uint32_t)(cs->row.len - cs->field_off);
+		return 0;
+	}
 	return ps_feed__item_commit(f, cs->colmap[cs->col], cs->field_off,
 	                            ps_feed__item_size(f) - cs->field_off, 0);
 }
@@ -153,6 +184,27 @@ header_end(ps_feed *f, csv_state *cs)
 	cs->colmap = malloc(cs->ncols * sizeof(*cs->colmap));
 	if (cs->colmap == NULL)
 		return oom(f);
+	if (cs->rowmode) {
+		ps_slice *names = malloc(cs->ncols * sizeof(*names));
+		int rc;
+
+		if (names == NULL)
+			return oom(f);
+		for (i = 0; i < cs->ncols; i++) {
+			names[i].ptr = base + cs->hoff[i];
+			names[i].len = cs->hlen[i];
+		}
+		rc = ps_feed__map_header(f, names, cs->ncols);
+		free(names);
+		if (rc != 0)
+			return rc;
+		cs->roff = malloc((f->map->nslots + 1) * sizeof(*cs->roff));
+		cs->rlen = malloc((f->map->nslots + 1) * sizeof(*cs->rlen));
+		if (cs->roff == NULL || cs->rlen == NULL)
+			return oom(f);
+		for (i = 0; i < f->map->nslots; i++)
+			cs->rlen[i] = PS_ROW_ABSENT;
+	}
 	for (i = 0; i < cs->ncols; i++) {
 		const char *name = base + cs->hoff[i];
 		size_t n = cs->hlen[i];
@@ -164,13 +216,13 @@ header_end(ps_feed *f, csv_state *cs)
 		}
 		while (n > 0 && ps_is_space((unsigned char)name[n - 1]))
 			n--;
-		a = ps_feed__attr_from_name(name, n);
-		cs->colmap[i] = a;
-		if (a >= 0) {
+		a = ps_feed__map_attr(f, name, n);
+		cs->colmap[i] = a < 0 ? -1 : a;
+		if (a >= 0 || (cs->rowmode && f->map->colslot[i] >= 0)) {
 			mapped++;
 			continue;
 		}
-		if (n == 0 || cut)
+		if (n == 0 || cut || a == -2)
 			continue;
 		/* "ignored columns: a, b, ..." */
 		w = snprintf(list + k, room - k, "%s%.*s", nignored ? ", " : "", (int)n, name);
@@ -202,6 +254,21 @@ record_end(ps_feed *f, csv_state *cs)
 	cs->state = S_RECORD;
 	if (!cs->header_done)
 		return header_end(f, cs);
+	if (cs->rowmode) {
+		ps_row row;
+		size_t i;
+		int rc;
+
+		row.text = cs->row.ptr ? cs->row.ptr : "";
+		row.off = cs->roff;
+		row.len = cs->rlen;
+		row.line = cs->rec_line;
+		rc = ps_feed__map_row(f, &row);
+		cs->row.len = 0;
+		for (i = 0; i < f->map->nslots; i++)
+			cs->rlen[i] = PS_ROW_ABSENT;
+		return rc;
+	}
 	return ps_feed__item_end(f);
 }
 
@@ -223,7 +290,7 @@ static int
 csv_push(ps_feed *f, const char *buf, size_t len, int last)
 {
 	csv_state *cs = f->pstate;
-	const char *p = buf, *e = buf + len;
+	const char *p = buf, *e = buf ? buf + len : buf; /* NULL + 0 is UB */
 	const char d = cs->delim;
 	int rc = 0;
 
@@ -246,7 +313,10 @@ csv_push(ps_feed *f, const char *buf, size_t len, int last)
 				p++;
 				continue;
 			}
-			ps_feed__item_begin(f, cs->line);
+			if (cs->rowmode && cs->header_done)
+				cs->rec_line = cs->line;
+			else
+				ps_feed__item_begin(f, cs->line);
 			cs->col = 0;
 			cs->state = S_FIELD;
 			/* fall through */
@@ -356,6 +426,8 @@ csv_push(ps_feed *f, const char *buf, size_t len, int last)
 	}
 	if (!cs->header_done)
 		return ps_feed__fail(f, PS_EFEED, "%s: no header row", f->name);
+	if (cs->rowmode)
+		return ps_feed__map_finish(f);
 	return 0;
 }
 
@@ -369,6 +441,8 @@ csv_init(ps_feed *f)
 	f->pstate = cs;
 	cs->delim = f->delim;
 	cs->line = 1;
+	cs->rowmode = f->map != NULL && f->map->rows;
+	fbuf_init(&cs->row, PS_FEED_MAX_ITEM);
 	cs->state = S_RECORD;
 	cs->hoff = malloc(PS_FEED_MAX_COLUMNS * sizeof(*cs->hoff));
 	cs->hlen = malloc(PS_FEED_MAX_COLUMNS * sizeof(*cs->hlen));
@@ -387,6 +461,9 @@ csv_free(ps_feed *f)
 	free(cs->hoff);
 	free(cs->hlen);
 	free(cs->colmap);
+	free(cs->roff);
+	free(cs->rlen);
+	fbuf_free(&cs->row);
 	free(cs);
 	f->pstate = NULL;
 }

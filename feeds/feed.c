@@ -191,9 +191,13 @@ ps_feed__item_set(ps_feed *f, int a, const char *p, size_t n, int preferred)
 int
 ps_feed__item_commit(ps_feed *f, int a, size_t off, size_t len, int preferred)
 {
-	char *p = f->arena.ptr + f->cur.base + off;
+	char *p;
 	size_t start = off;
 	int rc;
+
+	if (f->arena.ptr == NULL && (rc = fbuf_grow(&f->arena, 1)) != 0)
+		return item_cap_error(f, rc);
+	p = f->arena.ptr + f->cur.base + off;
 
 	while (len > 0 && ps_is_space((unsigned char)*p)) {
 		p++;
@@ -218,6 +222,24 @@ ps_feed__item_commit(ps_feed *f, int a, size_t off, size_t len, int preferred)
 		return item_cap_error(f, rc);
 	item_store(f, a, off, len, preferred);
 	return 0;
+}
+
+int
+ps_feed__item_text(ps_feed *f, int a, const char *p, size_t n, int replace)
+{
+	size_t off;
+	int rc;
+
+	if (replace)
+		f->cur.present &= ~((uint64_t)1 << a);
+	else if (!ps_feed__item_wants(f, a, 0))
+		return 0;
+	off = ps_feed__item_size(f);
+	if (off + n + 1 > PS_FEED_MAX_ITEM)
+		return item_cap_error(f, PS_EFEED);
+	if ((rc = fbuf_put(&f->arena, p, n)) != 0)
+		return item_cap_error(f, rc);
+	return ps_feed__item_commit(f, a, off, n, 0);
 }
 
 static int
@@ -443,6 +465,9 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 	*out = f;
 
 	f->opts = opts ? *opts : defaults;
+	/* Kept only for ps_feed_open(): */
+	f->opts.etag = f->opts.last_modified = f->opts.password_file = NULL;
+	f->opts.ca_file = f->opts.map_file = f->opts.preset = NULL;
 	if (f->opts.chunk_size == 0)
 		f->opts.chunk_size = defaults.chunk_size;
 	if (f->opts.chunk_size > PS_FEED_MAX_CHUNK)
@@ -456,10 +481,42 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 
 	if (source == NULL)
 		source = "-";
-	f->name = strdup(strcmp(source, "-") == 0 ? "stdin" : source);
+	if (ps_feed__is_url(source)) {
+		char shown[1024];
+
+		ps_feed__url_redact(shown, sizeof(shown), source);
+		f->name = strdup(shown);
+	} else {
+		f->name = strdup(strcmp(source, "-") == 0 ? "stdin" : source);
+	}
 	if (f->name == NULL) {
 		rc = PS_ENOMEM;
 		goto done;
+	}
+	if (opts != NULL && opts->base_url != NULL && opts->base_url[0] != '\0') {
+		if (!ps_feed__is_url(opts->base_url)) {
+			rc = ps_feed__fail(f, PS_ERROR, "base URL \"%.64s\" is not an http(s) URL",
+			                   opts->base_url);
+			goto done;
+		}
+		if ((f->base_url = strdup(opts->base_url)) == NULL) {
+			rc = PS_ENOMEM;
+			goto done;
+		}
+		f->opts.base_url = f->base_url;
+	} else {
+		f->opts.base_url = NULL;
+	}
+	if (opts != NULL) {
+		ps_feed_options mo = *opts;
+
+		/* map.c reads these two at open only */
+		f->opts.map_file = mo.map_file;
+		f->opts.preset = mo.preset;
+		rc = ps_feed__map_load(f);
+		f->opts.map_file = f->opts.preset = NULL;
+		if (rc != 0)
+			goto done;
 	}
 
 	if (f->opts.default_currency != NULL) {
@@ -491,9 +548,26 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 		goto done;
 	}
 
-	rc = ps_feed__source_open(&f->src, source, f->name, f->opts.chunk_size, f->error,
-	                          sizeof(f->error));
+	{
+		ps_feed_options so = f->opts;
+
+		if (opts != NULL) {
+			so.etag = opts->etag;
+			so.last_modified = opts->last_modified;
+			so.password_file = opts->password_file;
+			so.ca_file = opts->ca_file;
+		}
+		rc = ps_feed__source_open(&f->src, source, f->name, &so, f->error,
+		                          sizeof(f->error));
+	}
 	f->src_open = 1;
+	if (rc == PS_FEED_UNCHANGED) {
+		f->unchanged = 1;
+		f->failed = rc;
+		snprintf(f->error, sizeof(f->error), "%s: not modified since the last download",
+		         f->name);
+		goto done;
+	}
 	if (rc != 0) {
 		f->failed = rc;
 		goto done;
@@ -502,6 +576,11 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 	if ((rc = detect(f)) != 0)
 		goto done;
 
+	if (f->map != NULL && f->map->preset != NULL && f->format == PS_FORMAT_XML) {
+		rc = ps_feed__fail(f, PS_ERROR, "%s: preset %s reads CSV exports, not XML", f->name,
+		                   f->map->preset->name);
+		goto done;
+	}
 	f->parser = f->format == PS_FORMAT_XML ? &ps_feed__xml_parser : &ps_feed__csv_parser;
 	rc = f->parser->init(f);
 
@@ -540,7 +619,9 @@ hand_out(ps_feed *f, const ps_raw_item *r)
 
 	/* Worst case of normalisation: every byte invalid UTF-8 (3 bytes of
 	 * U+FFFD each), plus a few bytes per value (NUL, currency). */
-	need = 3 * text + 16 * PS_ATTR__COUNT + 64;
+	need = 4 * text + 16 * PS_ATTR__COUNT + 64;
+	if (f->opts.base_url != NULL) /* relative URLs resolved: base per URL */
+		need += (PS_MAX_ADDITIONAL_IMAGES + 8) * (strlen(f->opts.base_url) + 8);
 #if PS_FEED_POISON_ITEMS
 	{
 		char *blk, *p;
@@ -679,6 +760,33 @@ ps_feed_bytes_read(const ps_feed *f)
 }
 
 void
+ps_feed_validators(const ps_feed *f, const char **etag, const char **last_modified)
+{
+	*etag = NULL;
+	*last_modified = NULL;
+	if (f != NULL && f->src_open)
+		ps_feed__url_validators(f->src.url, etag, last_modified);
+}
+
+const char *
+ps_feed_name(const ps_feed *f)
+{
+	return (f && f->name) ? f->name : "";
+}
+
+long
+ps_feed_http_status(const ps_feed *f)
+{
+	return (f && f->src_open) ? ps_feed__url_status(f->src.url) : 0;
+}
+
+uint64_t
+ps_feed_skipped(const ps_feed *f)
+{
+	return f ? f->skipped : 0;
+}
+
+void
 ps_feed_free(ps_feed *f)
 {
 	if (f == NULL)
@@ -691,6 +799,8 @@ ps_feed_free(ps_feed *f)
 	fbuf_free(&f->arena);
 	fbuf_free(&f->scratch);
 	fbuf_free(&f->warnings);
+	ps_feed__map_free(f->map);
+	free(f->base_url);
 	free(f->queue);
 	free(f->poison);
 	free(f->chunk);

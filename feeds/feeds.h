@@ -1,12 +1,15 @@
 /*
  * feeds: product feeds in, normalised Pinterest items out.
  *
- * A ps_feed reads one source (a path, or "-" for stdin; gzip is detected by
- * its magic bytes), detects its format from the content unless told (RSS 2.0
- * or Atom XML with the Google "g:" namespace, CSV or TSV with a header row),
- * streams it through a push parser (libxml2 SAX2, or the CSV state machine in
- * csv.c) and hands out one ps_item at a time, already mapped to Pinterest's
- * attribute names, normalised, validated and hashed.
+ * A ps_feed reads one source (a path, "-" for stdin, a file:// URL, or an
+ * http(s):// URL streamed through libcurl as it downloads; gzip is detected
+ * by its magic bytes whatever the source), detects its format from the
+ * content unless told (RSS 2.0 or Atom XML with the Google "g:" namespace,
+ * CSV or TSV with a header row), streams it through a push parser (libxml2
+ * SAX2, or the CSV state machine in csv.c), maps source names to Pinterest
+ * attributes (built-in names of Pinterest, Google Merchant and Meta feeds,
+ * a per-target mapping file, a store-export preset) and hands out one
+ * ps_item at a time, normalised, validated and hashed.
  *
  * Memory is bounded by the read chunk and the size caps below, never by the
  * size of the feed. Nothing in this module touches the database or the
@@ -14,7 +17,33 @@
  *
  * Ownership: a ps_item returned by ps_feed_next() belongs to the feed and
  * stays valid until the next ps_feed_next() or ps_feed_free(). Copy what you
- * keep.
+ * keep. Strings returned by ps_feed_error(), ps_feed_warnings() and
+ * ps_feed_validators() belong to the feed too. The options are copied by
+ * ps_feed_open() except the strings they point to, which must outlive
+ * ps_feed_open() only (the feed copies what it keeps).
+ *
+ * URL sources (http://, https://):
+ *   - streamed: libcurl's write callback feeds the parser through a small
+ *     buffer (the transfer is paused while the parser catches up), so a
+ *     feed is never written to disk nor held whole in memory;
+ *   - TLS peers are always verified (opts.ca_file may name extra CAs);
+ *     at most opts.max_redirects redirects, to http(s) only; credentials
+ *     are never sent to another host after a redirect;
+ *   - basic auth: "https://user:pass@host/feed.xml", or the user in the URL
+ *     ("https://user@host/...") and the password in the file named by
+ *     opts.password_file (first line, trailing newline and blanks dropped).
+ *     The sync settings map PINSYNC_FEED_PASSWORD_FILE to that option. A
+ *     password never appears in an error message, a warning or
+ *     ps_feed_error(): URLs are shown with it replaced by "***";
+ *   - conditional GET: opts.etag / opts.last_modified (the validators the
+ *     caller stored after the previous successful run) are sent as
+ *     If-None-Match / If-Modified-Since. A 304 answer makes ps_feed_open()
+ *     return PS_FEED_UNCHANGED (and ps_feed_next() too, if called): nothing
+ *     is parsed. The validators of the answer are read with
+ *     ps_feed_validators(); store them only after the run succeeded;
+ *   - any other status than 2xx is a PS_EFEED naming the status; a body
+ *     shorter than its Content-Length, a connection cut mid-body or a
+ *     stall past opts.stall_timeout_s is a fatal PS_EFEED, never an end.
  */
 #ifndef PS_FEEDS_H
 #define PS_FEEDS_H
@@ -30,12 +59,20 @@
 #define PS_ITEROVER -31   /* iteration finished */
 #define PS_EFEED -40      /* the feed is unusable (malformed, truncated, ...) */
 #define PS_ENOMEM -41     /* allocation failed or a size cap was hit */
+/* The URL source answered 304 Not Modified to a conditional GET: the feed
+ * has not changed since the validators given in the options. Not an error:
+ * the caller records "unchanged at source" and parses nothing. */
+#define PS_FEED_UNCHANGED -42
 
 /* Caps: hostile or broken input fails cleanly at these. */
 #define PS_FEED_MAX_FIELD (1024 * 1024)     /* one field / element text */
 #define PS_FEED_MAX_ITEM (4 * 1024 * 1024)  /* all text of one item */
 #define PS_FEED_MAX_COLUMNS 1024            /* CSV header columns */
 #define PS_FEED_MAX_PROBLEMS 8              /* problems kept per item */
+/* Default cap on the bytes a gzip source inflates to (opts.max_inflated):
+ * a gzip bomb stops here with a clear error. 16 GiB is about 8 million
+ * items of a verbose RSS feed. */
+#define PS_FEED_DEFAULT_MAX_INFLATED ((uint64_t)16 << 30)
 
 typedef enum ps_feed_format {
 	PS_FORMAT_AUTO = 0,
@@ -55,9 +92,42 @@ typedef struct ps_feed_options {
 	const char *default_currency;
 	/* Bytes read from the source per parser push. */
 	size_t chunk_size;
+
+	/* Fields below were appended; PS_FEED_OPTIONS_INIT leaves them 0/NULL,
+	 * which means "default" for each. */
+
+	/* Mapping file (see map.c and the README): lines
+	 *   source_name = pinterest_attribute        rename a column / element
+	 *   source_name = -                          ignore it
+	 *   attribute = "constant"                   same value for every item
+	 *   attribute = https://shop/p/{handle}      template over source names
+	 * with # comments. A bad line fails ps_feed_open() with PS_ERROR and
+	 * "FILE:LINE: reason". NULL: none. */
+	const char *map_file;
+	/* Store-export preset: "shopify", "woocommerce", "magento2" (see
+	 * ps_feed_preset_names()), or NULL / "" / "none". Unknown: PS_ERROR. */
+	const char *preset;
+	/* http(s) URL of the shop: relative links and image paths ("/m/a.jpg")
+	 * are resolved against it, and presets build product links from it.
+	 * NULL: relative URLs stay invalid ("bad_url"). */
+	const char *base_url;
+	/* Cap on inflated gzip bytes; 0 = PS_FEED_DEFAULT_MAX_INFLATED. */
+	uint64_t max_inflated;
+
+	/* URL sources only (ignored for paths and stdin). */
+	const char *etag;          /* previous ETag -> If-None-Match */
+	const char *last_modified; /* previous Last-Modified -> If-Modified-Since */
+	const char *password_file; /* basic-auth password, for the user in the URL */
+	const char *ca_file;       /* extra CA bundle (PEM); verification stays on */
+	long connect_timeout_ms;   /* 0 = 30000 */
+	long stall_timeout_s;      /* abort under 1 byte/s for this long; 0 = 120 */
+	long timeout_s;            /* whole download; 0 = no limit */
+	long max_redirects;        /* 0 = 10; -1 = follow none */
 } ps_feed_options;
 
-#define PS_FEED_OPTIONS_INIT {PS_FORMAT_AUTO, NULL, 256 * 1024}
+/* Designated, so that the appended fields need no initialiser (and no
+ * -Wmissing-field-initializers warning) in callers. */
+#define PS_FEED_OPTIONS_INIT {.format = PS_FORMAT_AUTO, .default_currency = NULL, .chunk_size = 256 * 1024}
 
 /* A borrowed slice: ptr is not NUL-terminated unless said so. */
 typedef struct ps_slice {
@@ -101,10 +171,12 @@ typedef struct ps_item {
 typedef struct ps_feed ps_feed;
 
 /*
- * Opens source ("-" = stdin, else a path) and prepares to parse it.
- * Returns 0 and a feed to free with ps_feed_free(), or PS_EFEED (unreadable
- * or empty source) or PS_ERROR (invalid options) with the reason in
- * ps_feed_error() of the returned (still allocated) feed, or PS_ENOMEM.
+ * Opens source ("-" = stdin, "file:///path", "http(s)://...", else a path)
+ * and prepares to parse it. Returns 0 and a feed to free with
+ * ps_feed_free(), or PS_FEED_UNCHANGED (a URL answered 304; see above),
+ * PS_EFEED (unreadable, empty or refused source) or PS_ERROR (invalid
+ * options, bad mapping file) with the reason in ps_feed_error() of the
+ * returned (still allocated) feed, or PS_ENOMEM.
  * *out is set in every case except PS_ENOMEM. A threaded program calls
  * libxml2's xmlInitParser() once before opening feeds in several threads.
  */
@@ -119,7 +191,8 @@ int ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
  */
 int ps_feed_next(ps_item **out, ps_feed *feed);
 
-/* The last fatal error, e.g. "feed.xml:12:7: ...", or "" if none. */
+/* The last fatal error, e.g. "feed.xml:12:7: ...", or "" if none. URLs in
+ * it never show a password. */
 const char *ps_feed_error(const ps_feed *feed);
 
 /* Warnings seen so far that do not stop the feed (undeclared g: prefix, ...)
@@ -131,6 +204,30 @@ ps_feed_format ps_feed_detected_format(const ps_feed *feed);
 
 /* Bytes read from the source so far (compressed bytes for gzip). */
 uint64_t ps_feed_bytes_read(const ps_feed *feed);
+
+/*
+ * The validators of a URL source's answer (200 or 304), for the next
+ * conditional GET: *etag and *last_modified are set to strings owned by the
+ * feed (valid until ps_feed_free()), or NULL when the server sent none or
+ * the source is not a URL. Store them only once the run succeeded: a feed
+ * that failed must be fetched again in full next time.
+ */
+void ps_feed_validators(const ps_feed *feed, const char **etag, const char **last_modified);
+
+/* The source as messages name it: "stdin", the path, or the URL with its
+ * password (if any) replaced by ***. Owned by the feed. */
+const char *ps_feed_name(const ps_feed *feed);
+
+/* The HTTP status of a URL source's final answer, or 0. */
+long ps_feed_http_status(const ps_feed *feed);
+
+/* Items the source held but that make no item by design (a preset's
+ * image-only rows, a variable product's parent row, unpublished products),
+ * so that a count of records can be explained. */
+uint64_t ps_feed_skipped(const ps_feed *feed);
+
+/* NULL-terminated list of the preset names ps_feed_open() accepts. */
+const char *const *ps_feed_preset_names(void);
 
 void ps_feed_free(ps_feed *feed);
 

@@ -4,13 +4,16 @@
  *
  * How the pieces fit:
  *
- *   source.c   bytes from a path or stdin, gunzipped when the magic bytes
- *              say so (ps_source)
+ *   source.c   bytes from a path, stdin or a URL, gunzipped when the
+ *              magic bytes say so (ps_source)
+ *   url.c      http(s) sources streamed through libcurl (ps_url)
  *   feed.c     ps_feed itself: format detection, the pull loop behind
  *              ps_feed_next(), the arena and queue of parsed items
  *   xml.c      libxml2 SAX2 push parser -> raw items
  *   csv.c      RFC 4180 state machine -> raw items
  *   attrs.c    the attribute table, name lookup and aliases
+ *   map.c      mapping files, presets, rows -> items (CSV with a map)
+ *   html.c     HTML to plain text (descriptions)
  *   normalise.c  ps_item_normalise(), ps_item_hash()
  *
  * The parsers are push parsers: ps_feed_next() reads a chunk from the
@@ -40,7 +43,6 @@
 #include "feeds.h"
 
 /* Hard limits beyond those in feeds.h. */
-#define PS_FEED_MAX_INFLATED ((uint64_t)64 << 30) /* gzip bomb guard: 64 GiB */
 #define PS_FEED_MAX_CHUNK ((size_t)64 << 20)      /* opts->chunk_size ceiling */
 #define PS_FEED_MAX_ARENA ((size_t)1 << 30)       /* queued item text */
 #define PS_FEED_SNIFF_MAX ((size_t)1 << 20)       /* bytes read to detect format */
@@ -186,10 +188,13 @@ ps_lower(unsigned char c)
 /* ------------------------------------------------------------------ */
 /* source.c: bytes in, gzip inflated in process.                       */
 
+typedef struct ps_url ps_url;
+
 typedef struct ps_source {
 	const char *name; /* for messages; borrowed from the feed */
 	int fd;
 	int close_fd;
+	ps_url *url;    /* http(s) source, else NULL */
 	int gzip;
 	int z_live;     /* inflateInit2() done, inflateEnd() pending */
 	int in_eof;     /* read() returned 0 */
@@ -199,13 +204,18 @@ typedef struct ps_source {
 	size_t in_cap;
 	size_t in_pos; /* plain: next pre-read byte to hand out */
 	size_t in_len;
-	uint64_t bytes_read; /* from the file, compressed if gzip */
-	uint64_t bytes_out;  /* inflated bytes handed out */
+	uint64_t bytes_read;   /* from the file, compressed if gzip */
+	uint64_t bytes_out;    /* inflated bytes handed out */
+	uint64_t max_inflated; /* cap on bytes_out for gzip */
 } ps_source;
 
-/* Opens path ("-" = stdin) and detects gzip. On failure writes err. */
-int ps_feed__source_open(ps_source *src, const char *path, const char *name, size_t chunk,
-                         char *err, size_t errlen);
+/*
+ * Opens path ("-" = stdin, file://..., http(s)://...) and detects gzip.
+ * On failure writes err. Returns 0, PS_EFEED, PS_ERROR (bad options),
+ * PS_ENOMEM, or PS_FEED_UNCHANGED (a URL answered 304).
+ */
+int ps_feed__source_open(ps_source *src, const char *path, const char *name,
+                         const ps_feed_options *opts, char *err, size_t errlen);
 /*
  * Reads up to cap bytes into buf: 0 with *n > 0, or 0 with *n == 0 at the
  * proper end of the data, or PS_EFEED / PS_ENOMEM with err written.
@@ -213,6 +223,112 @@ int ps_feed__source_open(ps_source *src, const char *path, const char *name, siz
 int ps_feed__source_read(size_t *n, ps_source *src, char *buf, size_t cap, char *err,
                          size_t errlen);
 void ps_feed__source_close(ps_source *src);
+
+/* url.c */
+int ps_feed__is_url(const char *source);
+/* source with its password (if any) shown as ***, for messages. */
+void ps_feed__url_redact(char *out, size_t cap, const char *url);
+int ps_feed__url_open(ps_url **out, const char *url, const ps_feed_options *opts, char *err,
+                      size_t errlen);
+int ps_feed__url_read(size_t *n, ps_url *u, void *buf, size_t cap, char *err, size_t errlen);
+void ps_feed__url_validators(const ps_url *u, const char **etag, const char **last_modified);
+long ps_feed__url_status(const ps_url *u);
+void ps_feed__url_free(ps_url *u);
+
+/* ------------------------------------------------------------------ */
+/* map.c and presets.c: mapping files, presets, the row path.          */
+
+/* A record of a CSV feed on the row path: the fields of the columns some
+ * rule needs ("slots"), as offsets into text. */
+#define PS_ROW_ABSENT UINT32_MAX
+typedef struct ps_row {
+	const char *text;
+	const uint32_t *off; /* per slot */
+	const uint32_t *len; /* per slot; PS_ROW_ABSENT: no such field */
+	uint64_t line;
+} ps_row;
+
+typedef struct ps_map ps_map;
+
+typedef struct ps_preset {
+	const char *name;
+	const char *const *columns; /* the source columns it reads, NULL-ended */
+	/* One row in; items out through ps_feed__item_*; may keep rows. */
+	int (*row)(ps_feed *f, ps_map *m, const ps_row *row);
+	/* End of the data: emits what it kept. */
+	int (*finish)(ps_feed *f, ps_map *m);
+	void (*free)(ps_map *m);
+} ps_preset;
+
+struct ps_map_rename {
+	char *name; /* folded */
+	int attr;   /* -2: ignored */
+	unsigned line;
+};
+
+struct ps_map_rule {
+	int attr;
+	int constant; /* text is the value; else a template */
+	char *text;
+	int *refs; /* names[] index of each {part}, in order */
+	size_t nrefs;
+	unsigned line;
+};
+
+struct ps_map {
+	char *file; /* the mapping file, for messages */
+	struct ps_map_rename *renames;
+	size_t nrenames;
+	struct ps_map_rule *rules;
+	size_t nrules;
+	char **names; /* folded source names rules and the preset read */
+	size_t nnames;
+	int rows; /* CSV takes the row path */
+
+	/* Set from the CSV header. */
+	int *colslot;   /* column -> slot, or -1 */
+	int *slot_attr; /* slot -> attribute it names, or -1 */
+	size_t nslots;
+	int *name_slot; /* names[] index -> slot, or -1 */
+
+	ps_fbuf tmp; /* template expansion */
+
+	const ps_preset *preset;
+	int *pcol;    /* preset column i -> names[] index */
+	void *pstate; /* the preset's */
+};
+
+/* Compiles opts.map_file and opts.preset into f->map (NULL if neither).
+ * PS_ERROR with "FILE:LINE: reason" for a bad mapping file. */
+int ps_feed__map_load(ps_feed *f);
+void ps_feed__map_free(ps_map *m);
+/* Attribute for a column / element name: the mapping file's renames, then
+ * (without a preset) the built-in names. -1: none, -2: ignored. */
+int ps_feed__map_attr(const ps_feed *f, const char *name, size_t len);
+/* CSV on the row path: the header's names -> m->colslot etc. */
+int ps_feed__map_header(ps_feed *f, const ps_slice *names, size_t ncols);
+/* One row -> items; the end of the data. */
+int ps_feed__map_row(ps_feed *f, const ps_row *row);
+int ps_feed__map_finish(ps_feed *f);
+/* Applies the constants and templates to the item in progress; row gives
+ * the {parts} (NULL: only attribute values). */
+int ps_feed__map_apply(ps_feed *f, const ps_row *row);
+/* XML: index of a needed source name for an element's local name, or -1. */
+int ps_feed__map_xml_wants(const ps_feed *f, const char *local, size_t len);
+
+int ps_feed__preset_init(ps_feed *f, ps_map *m, const char *name);
+/* The header is known (m->nslots set). */
+int ps_feed__preset_header(ps_feed *f, ps_map *m);
+/* Adds name to m->names (folded); its index, or -1 out of memory. */
+int ps_feed__map_need(ps_map *m, const char *name, size_t len);
+
+/* html.c: HTML to plain text, in place or into out (out may be in): tags
+ * dropped (block tags and <br> become line breaks), <script> and <style>
+ * dropped with their content, entities decoded. The result is never
+ * longer than the input. Returns its length. */
+size_t ps_feed__html_to_text(char *out, const char *in, size_t n);
+/* Does p[0..n) look like HTML (a tag) or hold an entity? */
+int ps_feed__looks_html(const char *p, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* feed.c: items in progress and queued.                               */
@@ -271,6 +387,11 @@ struct ps_feed {
 	ps_fbuf scratch; /* out.scratch */
 	char *poison;    /* PS_FEED_POISON_ITEMS: out's private copy */
 
+	ps_map *map;      /* NULL: no mapping file, no preset */
+	char *base_url;   /* opts.base_url points here, or is NULL */
+	uint64_t skipped; /* source records that make no item by design */
+	int unchanged;    /* the URL answered 304 */
+
 	ps_fbuf warnings;
 	char error[PS_FEED_ERROR_LEN];
 	int failed; /* 0, or the code ps_feed_next() returns once drained */
@@ -309,6 +430,10 @@ ps_feed__item_wants(const ps_feed *f, int a, int preferred)
 }
 /* Copies p[0..n) trimmed into the arena as the value of a (if wanted). */
 int ps_feed__item_set(ps_feed *f, int a, const char *p, size_t n, int preferred);
+/* Copies p[0..n) into the arena and commits it as the value of a (LIST
+ * values split on ',' as in CSV): if a has no value yet, or always when
+ * replace is set. p must not point into the arena. */
+int ps_feed__item_text(ps_feed *f, int a, const char *p, size_t n, int replace);
 /*
  * Takes arena bytes [cur.base + off, + len) already written by the parser
  * as the value of a: trims them in place, splits LIST values, and writes
@@ -344,5 +469,8 @@ int ps_feed__attr_from_name(const char *name, size_t len);
 
 /* Is a a URL attribute (link, image_link, ...)? */
 int ps_feed__attr_is_url(int a);
+
+/* The attribute whose wire name is name, folded as above (no aliases). */
+int ps_feed__attr_exact(const char *name, size_t len);
 
 #endif /* PS_FEEDS_INT_H */

@@ -26,6 +26,14 @@
  *   required      id, title, description, link, image_link, price,
  *                 availability; else "missing"
  *
+ *   title, description  HTML turned to text when it holds tags or
+ *                 entities (html.c): Pinterest shows plain text
+ *   shipping      "country:region:service:price" blocks joined by ',';
+ *                 each price normalised as above; else "bad_price"
+ *   URLs          a path ("/img/a.jpg") is resolved against
+ *                 opts->base_url, "//host/..." gets https:; without a
+ *                 base URL a path stays and is a "bad_url"
+ *
  * gtin and every other value stay strings as given (leading zeros kept).
  * Rewritten values go to item->scratch; fixed spellings point at static
  * strings. The hash covers the values only, never the problems or the
@@ -671,6 +679,162 @@ check_elements(ps_item *it, int a)
 	}
 }
 
+/* title, description: HTML to text (see html.c). */
+static void
+check_html(ps_item *it, int a)
+{
+	const ps_slice v = it->values[a];
+	size_t n;
+	char *dst;
+
+	if (!ps_feed__looks_html(v.ptr, v.len))
+		return;
+	if (scratch_room(it) < v.len) {
+		problem(it, a, "no_room", "%s does not fit the normalisation buffer",
+		        ps_attr_defs[a].name);
+		return;
+	}
+	dst = it->scratch + it->scratch_len;
+	memmove(dst, v.ptr, v.len);
+	n = ps_feed__html_to_text(dst, dst, v.len);
+	dst[n] = '\0';
+	it->scratch_len += n + 1;
+	it->values[a].ptr = n ? dst : NULL;
+	it->values[a].len = n;
+}
+
+/* Appends p[0..n) to the value being built at the end of the scratch. */
+static int
+scratch_put(ps_item *it, size_t *o, const char *p, size_t n)
+{
+	if (it->scratch == NULL || it->scratch_len + *o + n + 1 > it->scratch_cap)
+		return -1;
+	memmove(it->scratch + it->scratch_len + *o, p, n);
+	*o += n;
+	return 0;
+}
+
+/* Makes the value built at the end of the scratch (o bytes) the value of a. */
+static void
+scratch_take(ps_item *it, int a, size_t o)
+{
+	char *dst = it->scratch + it->scratch_len;
+
+	dst[o] = '\0';
+	it->scratch_len += o + 1;
+	it->values[a].ptr = dst;
+	it->values[a].len = o;
+}
+
+/* URL attributes: relative paths against the base URL (each element of a
+ * LIST). Leaves the value alone when nothing is relative. */
+static void
+resolve_urls(ps_item *it, int a, const ps_feed_options *opts)
+{
+	const ps_slice v = it->values[a];
+	const char *base = opts ? opts->base_url : NULL;
+	size_t blen = base ? strlen(base) : 0, s = 0, o = 0;
+	int relative = 0;
+
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	while (s < v.len) {
+		const char *e = memchr(v.ptr + s, PS_LIST_SEP, v.len - s);
+		size_t n = e ? (size_t)(e - (v.ptr + s)) : v.len - s;
+
+		if (n > 0 && v.ptr[s] == '/')
+			relative = 1;
+		s += n + 1;
+	}
+	if (!relative)
+		return;
+	for (s = 0; s < v.len;) {
+		const char *e = memchr(v.ptr + s, PS_LIST_SEP, v.len - s);
+		size_t n = e ? (size_t)(e - (v.ptr + s)) : v.len - s;
+		const char *p = v.ptr + s;
+		int rc = 0;
+
+		if (o > 0)
+			rc = scratch_put(it, &o, "\x1f", 1);
+		if (rc == 0 && n >= 2 && p[0] == '/' && p[1] == '/')
+			rc = scratch_put(it, &o, "https:", 6);
+		else if (rc == 0 && n >= 1 && p[0] == '/' && blen > 0)
+			rc = scratch_put(it, &o, base, blen);
+		if (rc == 0)
+			rc = scratch_put(it, &o, p, n);
+		if (rc != 0) {
+			problem(it, a, "no_room", "%s does not fit the normalisation buffer",
+			        ps_attr_defs[a].name);
+			return;
+		}
+		s += n + 1;
+	}
+	scratch_take(it, a, o);
+}
+
+/* shipping: "country:region:service:price[,...]": each price normalised. A
+ * block starts after a ',' only where a ':' follows, so "4,90 EUR" stays
+ * one price. Free text without the colons is left as it is. */
+static void
+check_shipping(ps_item *it, int a, const ps_feed_options *opts)
+{
+	const ps_slice v = it->values[a];
+	char price[64], buf[SHOWN_MAX + 4];
+	size_t s = 0, o = 0;
+	int changed = 0;
+
+	if (memchr(v.ptr, ':', v.len) == NULL)
+		return;
+	while (s < v.len) {
+		size_t e = s, colons = 0, last = 0;
+		int n;
+
+		/* the block: up to a ',' that starts another block */
+		while (e < v.len) {
+			if (v.ptr[e] == ':') {
+				colons++;
+				last = e;
+			}
+			if (v.ptr[e] == ',' && colons >= 3 &&
+			    memchr(v.ptr + e + 1, ':', v.len - e - 1) != NULL) {
+				size_t k = e + 1;
+
+				while (k < v.len && v.ptr[k] != ',' && v.ptr[k] != ':')
+					k++;
+				if (k < v.len && v.ptr[k] == ':')
+					break;
+			}
+			e++;
+		}
+		if (o > 0 && scratch_put(it, &o, ",", 1) != 0)
+			goto noroom;
+		if (colons >= 3 && e > last + 1) {
+			n = parse_price(price, v.ptr + last + 1, e - last - 1,
+			                opts ? opts->default_currency : NULL);
+			if (n <= 0) {
+				problem(it, a, "bad_price", "shipping price \"%s\" is %s",
+				        shown(buf, v.ptr + last + 1, e - last - 1),
+				        n == -1 ? "missing its currency" : "not a price");
+				return;
+			}
+			if ((size_t)n != e - last - 1 || memcmp(price, v.ptr + last + 1, (size_t)n))
+				changed = 1;
+			if (scratch_put(it, &o, v.ptr + s, last + 1 - s) != 0 ||
+			    scratch_put(it, &o, price, (size_t)n) != 0)
+				goto noroom;
+		} else if (scratch_put(it, &o, v.ptr + s, e - s) != 0) {
+			goto noroom;
+		}
+		s = e + 1;
+	}
+	if (changed)
+		scratch_take(it, a, o);
+	return;
+noroom:
+	problem(it, a, "no_room", "%s does not fit the normalisation buffer",
+	        ps_attr_defs[a].name);
+}
+
 void
 ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 {
@@ -680,6 +844,10 @@ ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 		if (it->values[a].ptr != NULL)
 			clean(it, a);
 	}
+	if (it->values[PS_ATTR_TITLE].ptr != NULL)
+		check_html(it, PS_ATTR_TITLE);
+	if (it->values[PS_ATTR_DESCRIPTION].ptr != NULL)
+		check_html(it, PS_ATTR_DESCRIPTION);
 
 	for (a = 0; a < PS_ATTR__COUNT; a++) {
 		const ps_attr_def *d = &ps_attr_defs[a];
@@ -694,6 +862,7 @@ ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 		case PS_ATTR_PRICE:
 		case PS_ATTR_SALE_PRICE: check_price(it, a, opts); break;
 		case PS_ATTR_CONDITION: check_condition(it, a); break;
+		case PS_ATTR_SHIPPING: check_shipping(it, a, opts); break;
 		default:
 			if (d->type == PS_ATTR_TYPE_BOOL)
 				check_bool(it, a);
@@ -703,6 +872,8 @@ ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 				check_number(it, a, 0);
 			break;
 		}
+		if (ps_feed__attr_is_url(a))
+			resolve_urls(it, a, opts);
 		if (d->max_chars > 0 || ps_feed__attr_is_url(a))
 			check_elements(it, a);
 	}

@@ -1,5 +1,6 @@
 /*
- * source.c: the bytes of a feed, from a path or stdin, gunzipped in process.
+ * source.c: the bytes of a feed, from a path, stdin, a file:// URL or an
+ * http(s) URL (url.c), gunzipped in process.
  *
  * Gzip is recognised by its magic bytes (1f 8b), not by the file name, and
  * inflated with zlib as it streams (windowBits 15 + 32: gzip or zlib
@@ -7,17 +8,19 @@
  * gzip -d does. The data ends properly only at the end of a gzip member:
  * input that stops inside one is a fatal "gzip stream truncated", so a cut
  * download can never pass for a short feed. Inflated output is capped at
- * PS_FEED_MAX_INFLATED against gzip bombs.
+ * opts->max_inflated (PS_FEED_DEFAULT_MAX_INFLATED) against gzip bombs.
  *
  * Errors are written to the caller's buffer as "name: reason"; nothing is
  * logged here.
  */
 #include "feeds_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,38 +46,104 @@ read_some(int fd, void *buf, size_t cap)
 	return r;
 }
 
+/* Reads up to cap bytes from the fd or the URL: 0 with *got (0 at the
+ * end), or PS_EFEED / PS_ENOMEM with err written. Counts bytes_read. */
+static int
+raw_read(ps_source *src, void *buf, size_t cap, size_t *got, char *err, size_t errlen)
+{
+	ssize_t r;
+	int rc;
+
+	*got = 0;
+	if (src->url != NULL) {
+		if ((rc = ps_feed__url_read(got, src->url, buf, cap, err, errlen)) != 0)
+			return rc;
+	} else {
+		r = read_some(src->fd, buf, cap);
+		if (r < 0) {
+			err_errno(err, errlen, src->name, "read failed", errno);
+			return PS_EFEED;
+		}
+		*got = (size_t)r;
+	}
+	if (*got == 0)
+		src->in_eof = 1;
+	src->bytes_read += (uint64_t)*got;
+	return 0;
+}
+
 /* Fills src->in from in_len on (at most in_cap). 0, or PS_EFEED. */
 static int
 fill_in(ps_source *src, char *err, size_t errlen)
 {
-	ssize_t r;
+	size_t got;
+	int rc;
 
 	if (src->in_eof || src->in_len >= src->in_cap)
 		return 0;
-	r = read_some(src->fd, src->in + src->in_len, src->in_cap - src->in_len);
-	if (r < 0) {
-		err_errno(err, errlen, src->name, "read failed", errno);
-		return PS_EFEED;
+	if ((rc = raw_read(src, src->in + src->in_len, src->in_cap - src->in_len, &got, err,
+	                   errlen)) != 0)
+		return rc;
+	src->in_len += got;
+	return 0;
+}
+
+/* "file:///a/b%20c" -> "/a/b c" (also file://localhost/...). 0, or -1. */
+static int
+file_url_path(char *out, size_t cap, const char *url)
+{
+	const char *p = url + 7;
+	size_t o = 0;
+
+	if (strncasecmp(p, "localhost/", 10) == 0)
+		p += 9;
+	if (*p != '/')
+		return -1;
+	for (; *p && *p != '?' && *p != '#'; p++) {
+		char c = *p;
+
+		if (c == '%' && isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
+			char hex[3] = {p[1], p[2], 0};
+
+			c = (char)strtol(hex, NULL, 16);
+			p += 2;
+		}
+		if (c == '\0' || o + 1 >= cap)
+			return -1;
+		out[o++] = c;
 	}
-	if (r == 0)
-		src->in_eof = 1;
-	src->in_len += (size_t)r;
-	src->bytes_read += (uint64_t)r;
+	out[o] = '\0';
 	return 0;
 }
 
 int
-ps_feed__source_open(ps_source *src, const char *path, const char *name, size_t chunk, char *err,
-                     size_t errlen)
+ps_feed__source_open(ps_source *src, const char *path, const char *name,
+                     const ps_feed_options *opts, char *err, size_t errlen)
 {
+	char fpath[4096];
+	size_t chunk = opts->chunk_size;
 	struct stat st;
 	int rc = PS_EFEED;
 
 	memset(src, 0, sizeof(*src));
 	src->fd = -1;
 	src->name = name;
+	src->max_inflated = opts->max_inflated ? opts->max_inflated : PS_FEED_DEFAULT_MAX_INFLATED;
 
-	if (strcmp(path, "-") == 0) {
+	if (strncasecmp(path, "file://", 7) == 0) {
+		if (file_url_path(fpath, sizeof(fpath), path) != 0) {
+			snprintf(err, errlen, "%s: not a valid file:// URL (file:///absolute/path)",
+			         name);
+			goto done;
+		}
+		path = fpath;
+	}
+	if (ps_feed__is_url(path)) {
+		rc = ps_feed__url_open(&src->url, path, opts, err, errlen);
+		if (rc != 0)
+			goto done;
+		rc = PS_EFEED;
+	} else if (strcmp(path, "-") == 0) {
 		src->fd = STDIN_FILENO;
 	} else {
 		src->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -126,8 +195,6 @@ done:
 static int
 read_plain(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_t errlen)
 {
-	ssize_t r;
-
 	if (src->in_pos < src->in_len) {
 		size_t k = src->in_len - src->in_pos;
 
@@ -140,16 +207,7 @@ read_plain(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_t e
 	}
 	if (src->in_eof)
 		return 0;
-	r = read_some(src->fd, buf, cap);
-	if (r < 0) {
-		err_errno(err, errlen, src->name, "read failed", errno);
-		return PS_EFEED;
-	}
-	if (r == 0)
-		src->in_eof = 1;
-	src->bytes_read += (uint64_t)r;
-	*n = (size_t)r;
-	return 0;
+	return raw_read(src, buf, cap, n, err, errlen);
 }
 
 static int
@@ -214,9 +272,11 @@ read_gzip(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_t er
 
 	*n = cap - src->z.avail_out;
 	src->bytes_out += *n;
-	if (src->bytes_out > PS_FEED_MAX_INFLATED) {
-		snprintf(err, errlen, "%s: gzip inflates to more than %llu GiB (gzip bomb?)",
-		         src->name, (unsigned long long)(PS_FEED_MAX_INFLATED >> 30));
+	if (src->bytes_out > src->max_inflated) {
+		snprintf(err, errlen,
+		         "%s: gzip data inflates to more than the cap of %llu bytes "
+		         "(a gzip bomb?); raise the cap if the feed is really this big",
+		         src->name, (unsigned long long)src->max_inflated);
 		return PS_EFEED;
 	}
 	return 0;
@@ -241,6 +301,8 @@ ps_feed__source_close(ps_source *src)
 	if (src->z_live)
 		inflateEnd(&src->z);
 	src->z_live = 0;
+	ps_feed__url_free(src->url);
+	src->url = NULL;
 	if (src->close_fd && src->fd >= 0)
 		close(src->fd);
 	src->fd = -1;

@@ -61,7 +61,7 @@ typedef const xmlError *xml_error_ptr;
 typedef xmlErrorPtr xml_error_ptr;
 #endif
 
-enum child_mode { C_NONE, C_FIELD, C_CONTAINER, C_SKIP };
+enum child_mode { C_NONE, C_FIELD, C_CONTAINER, C_SKIP, C_EXTRA };
 enum part_mode { P_NONE, P_FIELD, P_SKIP };
 
 #define NPARTS 4
@@ -109,6 +109,13 @@ typedef struct xml_state {
 		int attr;
 		char name[40];
 	} names[NAME_SLOTS];
+
+	/* Elements a mapping file's template reads ({name}): their text by
+	 * names[] index, for ps_feed__map_apply(). */
+	int extra;
+	ps_fbuf extras;
+	uint32_t *xoff, *xlen;
+	size_t nx;
 
 	/* First error libxml2 reported (fatal ones preferred). */
 	int err_have;
@@ -218,6 +225,9 @@ begin_item(xml_state *st)
 		st->multi[i].len = 0;
 		st->multi_n[i] = 0;
 	}
+	st->extras.len = 0;
+	for (i = 0; i < (int)st->nx; i++)
+		st->xlen[i] = PS_ROW_ABSENT;
 }
 
 static void
@@ -239,6 +249,19 @@ end_item(xml_state *st)
 			    a == PS_ATTR_ADDITIONAL_IMAGE_LINK ? PS_MAX_ADDITIONAL_IMAGES : 0);
 		}
 		if ((rc = ps_feed__item_set(st->f, a, m->ptr, m->len, 1)) != 0) {
+			if (st->ctxt)
+				xmlStopParser(st->ctxt);
+			return;
+		}
+	}
+	if (st->f->map != NULL) {
+		ps_row row;
+
+		row.text = st->extras.ptr ? st->extras.ptr : "";
+		row.off = st->xoff;
+		row.len = st->xlen;
+		row.line = st->f->cur.line;
+		if (ps_feed__map_apply(st->f, st->nx ? &row : NULL) != 0) {
 			if (st->ctxt)
 				xmlStopParser(st->ctxt);
 			return;
@@ -320,10 +343,15 @@ attr_of(xml_state *st, const xmlChar *local)
 	if (slot->ptr == local && strcmp(slot->name, l) == 0)
 		return slot->attr;
 	n = strlen(l);
-	if (n >= sizeof(slot->name))
-		return ps_feed__attr_from_name(l, n);
+	if (n >= sizeof(slot->name)) {
+		int a = ps_feed__map_attr(st->f, l, n);
+
+		return a < 0 ? -1 : a;
+	}
 	slot->ptr = local;
-	slot->attr = ps_feed__attr_from_name(l, n);
+	slot->attr = ps_feed__map_attr(st->f, l, n);
+	if (slot->attr < 0)
+		slot->attr = -1;
 	memcpy(slot->name, l, n + 1);
 	return slot->attr;
 }
@@ -338,8 +366,18 @@ start_child(xml_state *st, const xmlChar *local, const xmlChar *prefix, const xm
 	if (!ns_ok(st, prefix, uri, &g))
 		return;
 	a = attr_of(st, local);
-	if (a < 0)
+	if (a < 0) {
+		int x = st->nx ? ps_feed__map_xml_wants(st->f, (const char *)local,
+		                                         strlen((const char *)local))
+		               : -1;
+
+		if (x >= 0 && st->xlen[x] == PS_ROW_ABSENT) {
+			st->child = C_EXTRA;
+			st->extra = x;
+			st->text.len = 0;
+		}
 		return;
+	}
 	st->attr = a;
 	st->preferred = g;
 	st->text.len = 0;
@@ -373,12 +411,24 @@ end_child(xml_state *st)
 {
 	const char *p = st->text.ptr;
 	size_t n = st->text.len;
-	int a = st->attr, slot = st->slot_of[a];
+	int a = st->attr, slot = a >= 0 ? st->slot_of[a] : -1;
+
+	if (st->child == C_EXTRA) {
+		int rc;
+
+		trim(&p, &n);
+		st->xoff[st->extra] = (uint32_t)st->extras.len;
+		st->xlen[st->extra] = (uint32_t)n;
+		if (n > 0 && (rc = fbuf_put(&st->extras, p, n)) != 0)
+			stop(st, rc, "item text over the cap");
+		st->child = C_NONE;
+		return;
+	}
 
 	if (st->child == C_FIELD && st->direct) {
 		ps_feed *f = st->f;
 		size_t len = ps_feed__item_size(f) - st->field_off;
-		const char *v = f->arena.ptr + f->cur.base + st->field_off;
+		const char *v = f->arena.ptr ? f->arena.ptr + f->cur.base + st->field_off : "";
 		size_t k = 0;
 		int rc;
 
@@ -570,7 +620,7 @@ on_text(void *ud, const xmlChar *ch, int len)
 			stop(st, rc, "item text over the cap");
 		return;
 	}
-	if (st->child == C_FIELD)
+	if (st->child == C_FIELD || st->child == C_EXTRA)
 		b = &st->text;
 	else if (st->child == C_CONTAINER && st->part == P_FIELD)
 		b = &st->parttext;
@@ -670,10 +720,15 @@ check(xml_state *st)
 		                     st->gen_len ? st->gen_msg : "unknown error");
 	if (st->err_have)
 		return ps_feed__fail(
-		    f, PS_EFEED, "%s:%llu:%d: not well-formed: %s", f->name,
+		    f, PS_EFEED, "%s:%llu:%d: not well-formed: %s%s", f->name,
 		    (unsigned long long)((uint64_t)(st->err_line > 0 ? st->err_line : 0) +
 		                         f->line_offset),
-		    st->err_col, st->err_msg);
+		    st->err_col, st->err_msg,
+		    (strstr(st->err_msg, "ntity") && (strstr(st->err_msg, "loop") ||
+		                                      strstr(st->err_msg, "amplification") ||
+		                                      strstr(st->err_msg, "xceeded")))
+		        ? " (entity expansion refused: a \"billion laughs\" document?)"
+		        : "");
 	return ps_feed__fail(f, PS_EFEED, "%s:%llu: not well-formed XML", f->name,
 	                     (unsigned long long)cur_line(st));
 }
@@ -733,6 +788,20 @@ xml_init(ps_feed *f)
 	fbuf_init(&st->href, PS_FEED_MAX_FIELD);
 	fbuf_init(&st->parttext, PS_FEED_MAX_FIELD);
 	fbuf_init(&st->parts, PS_FEED_MAX_ITEM);
+	fbuf_init(&st->extras, PS_FEED_MAX_ITEM);
+	if (f->map != NULL && f->map->nnames > 0) {
+		size_t i;
+
+		/* On XML, a template's {name} is an element: slot = index. */
+		st->nx = f->map->nnames;
+		st->xoff = calloc(st->nx, sizeof(*st->xoff));
+		st->xlen = calloc(st->nx, sizeof(*st->xlen));
+		f->map->name_slot = calloc(st->nx, sizeof(*f->map->name_slot));
+		if (st->xoff == NULL || st->xlen == NULL || f->map->name_slot == NULL)
+			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+		for (i = 0; i < st->nx; i++)
+			f->map->name_slot[i] = (int)i;
+	}
 	for (a = 0; a < PS_ATTR__COUNT; a++) {
 		st->slot_of[a] = -1;
 		if ((ps_attr_defs[a].type == PS_ATTR_TYPE_LIST || a == PS_ATTR_SHIPPING ||
@@ -844,6 +913,9 @@ xml_free(ps_feed *f)
 	fbuf_free(&st->href);
 	fbuf_free(&st->parttext);
 	fbuf_free(&st->parts);
+	fbuf_free(&st->extras);
+	free(st->xoff);
+	free(st->xlen);
 	for (i = 0; i < st->nslots; i++)
 		fbuf_free(&st->multi[i]);
 	free(st);

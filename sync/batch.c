@@ -156,12 +156,16 @@ add_entry(ps_batch *b, const char *op, const char *id, size_t len, uint64_t hash
 	e->op = op;
 	e->hash = hash;
 	e->attr_off = e->attr_len = 0;
+	e->mask_off = e->mask_len = 0;
 	*out = e;
 	return 0;
 }
 
-int
-ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item)
+/* Writes {"operation":op,"item_id":id,"attributes":{...}[,"update_mask":[...]]}
+ * for item; with changed non-NULL only the flagged attributes are written
+ * and named in the mask. */
+static int
+add_with_attributes(ps_batch *b, const char *op, const ps_item *item, const unsigned char *changed)
 {
 	yajl_gen g = b->gen;
 	const ps_slice *id = &item->values[PS_ATTR_ID];
@@ -182,7 +186,7 @@ ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item)
 		const ps_slice *v = &item->values[a];
 
 		/* id travels as item_id; Pinterest takes it from there. */
-		if (a == PS_ATTR_ID || v->ptr == NULL)
+		if (a == PS_ATTR_ID || v->ptr == NULL || (changed && !changed[a]))
 			continue;
 		if (GEN_STR(g, ps_attr_defs[a].name) ||
 		    gen_value(g, ps_attr_defs[a].type, v->ptr, v->len) < 0)
@@ -191,6 +195,17 @@ ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item)
 	if (yajl_gen_map_close(g) != yajl_gen_status_ok)
 		goto fail;
 	e->attr_len = b->body.len - e->attr_off;
+	if (changed) {
+		if (GEN_STR(g, "update_mask") || yajl_gen_array_open(g) != yajl_gen_status_ok)
+			goto fail;
+		e->mask_off = b->body.len - 1; /* '[' */
+		for (a = 0; a < PS_ATTR__COUNT; a++)
+			if (changed[a] && GEN_STR(g, ps_attr_defs[a].name))
+				goto fail;
+		if (yajl_gen_array_close(g) != yajl_gen_status_ok)
+			goto fail;
+		e->mask_len = b->body.len - e->mask_off;
+	}
 	if (yajl_gen_map_close(g) != yajl_gen_status_ok || b->oom)
 		goto fail;
 	b->count++;
@@ -203,6 +218,34 @@ fail:
 	b->ids.len = ids_mark;
 	b->oom = 1;
 	return -1;
+}
+
+int
+ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item)
+{
+	return add_with_attributes(b, op, item, NULL);
+}
+
+int
+ps_batch_add_update(ps_batch *b, const ps_item *item, const unsigned char changed[PS_ATTR__COUNT])
+{
+	return add_with_attributes(b, "UPDATE", item, changed);
+}
+
+int
+ps_batch_add_out_of_stock(ps_batch *b, const char *id, size_t len, uint64_t hash)
+{
+	ps_item item;
+	unsigned char changed[PS_ATTR__COUNT] = {0};
+
+	memset(&item, 0, sizeof(item));
+	item.values[PS_ATTR_ID].ptr = id;
+	item.values[PS_ATTR_ID].len = len;
+	item.values[PS_ATTR_AVAILABILITY].ptr = "out of stock";
+	item.values[PS_ATTR_AVAILABILITY].len = 12;
+	item.hash = hash;
+	changed[PS_ATTR_AVAILABILITY] = 1;
+	return add_with_attributes(b, "UPDATE", &item, changed);
 }
 
 int
@@ -247,6 +290,8 @@ ps_batch_journal(ps_batch *b)
 		j->hash = e->hash;
 		j->attributes = e->attr_len ? b->body.data + e->attr_off : NULL;
 		j->attributes_len = e->attr_len;
+		j->update_mask = e->mask_len ? b->body.data + e->mask_off : NULL;
+		j->update_mask_len = e->mask_len;
 	}
 	return b->journal;
 }

@@ -31,6 +31,8 @@ typedef struct ps_batch_entry {
 	uint64_t hash;
 	size_t attr_off; /* in body; attr_len 0 for DELETE */
 	size_t attr_len;
+	size_t mask_off; /* update_mask in body; mask_len 0 unless UPDATE */
+	size_t mask_len;
 } ps_batch_entry;
 
 typedef struct ps_batch {
@@ -55,6 +57,17 @@ void ps_batch_free(ps_batch *b);
  * batch is then unusable and the run must stop. */
 int ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item);
 int ps_batch_add_delete(ps_batch *b, const char *id, size_t len);
+
+/* Adds an UPDATE of the attributes flagged in changed[]: those present in
+ * item are sent, and every flagged one is named in update_mask, so a flagged
+ * attribute the item lacks is cleared on Pinterest. Every flagged attribute
+ * must be updatable (ps_attr_updatable). */
+int ps_batch_add_update(ps_batch *b, const ps_item *item,
+                        const unsigned char changed[PS_ATTR__COUNT]);
+
+/* Adds an UPDATE setting availability to "out of stock" (the on-missing
+ * policy out-of-stock); hash is what the snapshot records for it. */
+int ps_batch_add_out_of_stock(ps_batch *b, const char *id, size_t len, uint64_t hash);
 
 /* Whether the batch must be sent before another item is added. */
 int ps_batch_full(const ps_batch *b);

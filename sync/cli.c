@@ -133,19 +133,29 @@ static const command commands[] = {
      "--dir reads NNNN_name.sql files from DIR instead of those built in.",
      "migrate [--dir DIR]", cmd_migrate},
     {"target", "Adds or lists sync targets.", "target add|list ...", cmd_target},
-    {"auth", "Stores the Pinterest OAuth tokens.", "auth set ...", cmd_auth},
+    {"auth", "Stores the Pinterest OAuth tokens, or shows their expiries.", "auth set|status ...", cmd_auth},
     {"run",
      "Syncs one target: parse the feed, diff it against the snapshot, send the\n"
      "changes, poll every batch to its end and record every item's result.\n"
      "--dry-run prints the plan (counts and item ids per operation) and\n"
-     "changes nothing on Pinterest or in the snapshot.\n\n" EXIT_CODES_HELP,
-     "run [--dry-run] NAME", cmd_run},
+     "changes nothing on Pinterest or in the snapshot.\n"
+     "A run that would delete more than the target's --max-delete-ratio of the\n"
+     "catalog sends its creates and updates but holds the deletes back (exit 7);\n"
+     "--allow-mass-delete releases them.\n\n" EXIT_CODES_HELP,
+     "run [--dry-run] [--allow-mass-delete] NAME", cmd_run},
+    {"poll",
+     "Finishes the batches runs left in flight (still processing at Pinterest\n"
+     "when their run ended, or left by a run that stopped): polls them to their\n"
+     "end, records every item's result and recounts their runs.",
+     "poll [NAME]", cmd_poll},
     {"status", "Shows the last runs, of one target or of all.", "status [NAME]", cmd_status},
     {"errors",
      "Lists every item of a run (default: the last) that failed locally or on\n"
      "Pinterest, with the attribute and the reason.",
      "errors NAME [--run ID] [--format table|csv|json]", cmd_errors},
     {"config", "Prints the effective settings, secrets redacted.", "config", cmd_config},
+    {"serve", SERVE_HELP, "serve [--listen ADDR:PORT] [--config FILE]", cmd_serve},
+    {"check", "Parses and validates a feed locally (no database, no API): counts, the first problems with their place, problems by kind. Exit 0 if usable, 3 if not.", "check FEED [--format auto|xml|csv|tsv] [--map FILE] [--preset shopify|woocommerce|magento2] [--base-url URL] [--currency CUR] [--json] [--show N] [--items N] [--if-none-match ETAG] [--if-modified-since DATE] [--password-file FILE] [--ca-file FILE] [--max-gzip-bytes N]", cmd_check},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -63,7 +63,17 @@ int cmd_target(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_auth(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_run(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_status(const command *cmd, ps_settings *s, int argc, char **argv);
+int cmd_poll(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_config(const command *cmd, ps_settings *s, int argc, char **argv);
+/* serve.c; SERVE_HELP is its summary. */
+#define SERVE_HELP                                                                            \
+	"Runs until SIGTERM: an HTTP listener (POST /hooks/NAME queues a sync of NAME when\n"   \
+	"signed; GET /healthz, /readyz, /metrics), the scheduler (targets with --schedule)\n"   \
+	"and a worker running queued syncs. Several serve processes share one database.\n"     \
+	"--listen overrides PINSYNC_LISTEN (default 127.0.0.1:8080); --config reads a file\n"  \
+	"of name = value settings below the environment (see: pinsync config)."
+int cmd_serve(const command *cmd, ps_settings *s, int argc, char **argv);
+int cmd_check(const command *cmd, ps_settings *s, int argc, char **argv);
 
 #endif /* PS_SYNC_CLI_INT_H */

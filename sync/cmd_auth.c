@@ -1,5 +1,5 @@
 /*
- * cmd_auth.c: pinsync auth set.
+ * cmd_auth.c: pinsync auth set | status.
  */
 #include "cli.h"
 
@@ -129,6 +129,89 @@ done:
 	return rc;
 }
 
+/* "2025-03-01 12:00 UTC (in 29 days)" or "unknown". */
+static void
+print_when(FILE *out, time_t when, time_t now)
+{
+	char stamp[32];
+	struct tm tm;
+	long long d = (long long)when - (long long)now;
+	long long a = d < 0 ? -d : d;
+
+	if (when == 0) {
+		fprintf(out, "unknown\n");
+		return;
+	}
+	gmtime_r(&when, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	fprintf(out, "%s (", stamp);
+	if (d < 0)
+		fprintf(out, "expired ");
+	else
+		fprintf(out, "in ");
+	if (a >= 86400)
+		fprintf(out, "%lld days", (a + 43200) / 86400);
+	else if (a >= 3600)
+		fprintf(out, "%lld hours", (a + 1800) / 3600);
+	else
+		fprintf(out, "%lld minutes", (a + 30) / 60);
+	fprintf(out, "%s)\n", d < 0 ? " ago" : "");
+}
+
+static int
+auth_status(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+	const char *app = s->client_id[0] ? s->client_id : "default";
+	ps_tokens_info info;
+	char stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	ps_db *db = NULL;
+	int rc, first;
+
+	first = ps_cli_parse_flags(cmd, argc, argv, opts, ps_cli_no_flags, NULL, &rc);
+	if (first < 0)
+		return rc;
+	if (first < argc)
+		return ps_cli_usage_error(cmd, "unexpected argument");
+	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
+		goto done;
+	/* Only the expiries are read: no token ever reaches this process. */
+	rc = ps_db_tokens_info(db, app, &info);
+	if (rc != PS_DB_OK) {
+		ps_error("%s", ps_db_error(db));
+		rc = rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;
+		goto done;
+	}
+	printf("client id:      %s\n", app);
+	printf("access token:   expires ");
+	print_when(stdout, info.access_expires_at, now);
+	printf("refresh token:  ");
+	if (!info.has_refresh_token) {
+		printf("none (pinsync cannot renew the access token)\n");
+	} else {
+		printf("expires ");
+		print_when(stdout, info.refresh_expires_at, now);
+	}
+	gmtime_r(&info.updated_at, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	printf("last update:    %s\n", stamp);
+	if (!info.has_refresh_token ||
+	    (info.refresh_expires_at != 0 && info.refresh_expires_at <= now))
+		printf(
+		    "action needed:  re-authorise pinsync in the Pinterest app and store the new "
+		    "tokens with pinsync auth set\n");
+	else if (info.refresh_expires_at != 0 && info.refresh_expires_at - now < 7 * 86400)
+		printf("action needed:  the refresh token expires within 7 days: re-authorise "
+		       "pinsync in the Pinterest app and store the new tokens with pinsync auth "
+		       "set\n");
+	rc = PS_EXIT_OK;
+done:
+	ps_db_close(db);
+	return rc;
+}
+
 int
 cmd_auth(const command *cmd, ps_settings *s, int argc, char **argv)
 {
@@ -141,12 +224,22 @@ cmd_auth(const command *cmd, ps_settings *s, int argc, char **argv)
 	    "       [--refresh-expires-in SECONDS] [--access-token-file PATH]\n"
 	    "       [--refresh-token-file PATH]",
 	    auth_set};
+	static const command status = {
+	    "auth status",
+	    "Shows the app's client id, when the access and refresh tokens expire, and\n"
+	    "when they were last stored. The tokens themselves are never shown.",
+	    "auth status", auth_status};
 
 	if (argc < 2)
-		return ps_cli_usage_error(cmd, "missing a subcommand: set");
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return ps_cli_help(&set);
+		return ps_cli_usage_error(cmd, "missing a subcommand: set or status");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		ps_cli_help(&set);
+		printf("\n");
+		return ps_cli_help(&status);
+	}
 	if (strcmp(argv[1], "set") == 0)
 		return auth_set(&set, s, argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return auth_status(&status, s, argc - 1, argv + 1);
 	return ps_cli_usage_error(cmd, "unknown subcommand \"%s\"", argv[1]);
 }

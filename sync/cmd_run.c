@@ -11,21 +11,26 @@
 #include <time.h>
 
 #include "cli_int.h"
+#include "control.h"
 #include "db.h"
 #include "feeds.h"
 #include "log.h"
 
 typedef struct run_args {
 	int dry_run;
+	int allow_mass_delete;
 } run_args;
 
 static int
 run_flag(void *ctx, int opt, const char *arg)
 {
 	(void)arg;
-	if (opt != 'n')
+	if (opt == 'n')
+		((run_args *)ctx)->dry_run = 1;
+	else if (opt == 'D')
+		((run_args *)ctx)->allow_mass_delete = 1;
+	else
 		return PS_EXIT_USAGE;
-	((run_args *)ctx)->dry_run = 1;
 	return 0;
 }
 
@@ -33,7 +38,10 @@ int
 cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"dry-run", no_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'}, {0}};
+	    {"dry-run", no_argument, NULL, 'n'},
+	    {"allow-mass-delete", no_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0}};
 	run_args a = {0};
 	ps_run_options ro;
 	int rc, first;
@@ -48,7 +56,9 @@ cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 	memset(&ro, 0, sizeof(ro));
 	ro.target = argv[first];
 	ro.dry_run = a.dry_run;
+	ro.allow_mass_delete = a.allow_mass_delete;
 	ro.trigger = "manual";
+	ps_control_install();
 	ro.out = stdout;
 	return ps_sync_run(s, &ro);
 }
@@ -88,19 +98,20 @@ cmd_status(const command *cmd, ps_settings *s, int argc, char **argv)
 		ps_db_close(db);
 		return PS_EXIT_DB;
 	}
-	printf("%-6s %-16s %-19s %-11s %8s %7s %7s %7s %7s %9s %6s %7s\n", "RUN", "TARGET",
+	printf("%-6s %-16s %-19s %-11s %8s %7s %7s %7s %7s %9s %6s %7s %7s %8s\n", "RUN", "TARGET",
 	       "STARTED", "OUTCOME", "PARSED", "INVALID", "CREATED", "UPDATED", "DELETED",
-	       "UNCHANGED", "FAILED", "BATCHES");
+	       "UNCHANGED", "FAILED", "BATCHES", "RETRIES", "TIME");
 	for (i = 0; i < n; i++) {
 		const ps_run_row *r = &rows[i];
 		char outcome[32];
 
 		snprintf(outcome, sizeof(outcome), "%s%s", r->outcome, r->dry_run ? "*" : "");
 		printf("%-6" PRId64 " %-16s %-19s %-11s %8" PRId64 " %7" PRId64 " %7" PRId64
-		       " %7" PRId64 " %7" PRId64 " %9" PRId64 " %6" PRId64 " %7d\n",
+		       " %7" PRId64 " %7" PRId64 " %9" PRId64 " %6" PRId64 " %7d %7d %7.1fs\n",
 		       r->id, r->target, r->started_at, outcome, r->counts.parsed,
 		       r->counts.invalid, r->counts.created, r->counts.updated, r->counts.deleted,
-		       r->counts.unchanged, r->counts.failed, r->counts.batches);
+		       r->counts.unchanged, r->counts.failed, r->counts.batches, r->counts.retries,
+		       r->seconds);
 		if (r->error)
 			printf("       error: %s\n", r->error);
 	}
@@ -257,4 +268,18 @@ cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv)
 	ps_db_item_errors_free(rows, n);
 	ps_db_close(db);
 	return PS_EXIT_OK;
+}
+
+int
+cmd_poll(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+	int rc, first = ps_cli_parse_flags(cmd, argc, argv, opts, ps_cli_no_flags, NULL, &rc);
+
+	if (first < 0)
+		return rc;
+	if (first + 1 < argc)
+		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	ps_control_install();
+	return ps_sync_poll(s, first < argc ? argv[first] : NULL, stdout);
 }

@@ -203,7 +203,8 @@ ps_diffmap_keep(ps_diffmap *m, const char *id, size_t len)
 }
 
 int
-ps_diffmap_next_unseen(ps_diffmap *m, size_t *cursor, const char **id, size_t *len)
+ps_diffmap_next_unseen(ps_diffmap *m, size_t *cursor, const char **id, size_t *len,
+                       uint64_t *hash)
 {
 	size_t i;
 
@@ -213,6 +214,7 @@ ps_diffmap_next_unseen(ps_diffmap *m, size_t *cursor, const char **id, size_t *l
 		if (s->id_off && (s->flags & FLAG_SNAPSHOT) && !(s->flags & FLAG_SEEN)) {
 			*id = m->arena + s->id_off - 1;
 			*len = strlen(*id);
+			*hash = s->hash;
 			*cursor = i + 1;
 			return 1;
 		}

@@ -40,8 +40,10 @@ int ps_diffmap_see(ps_diffmap *m, const char *id, size_t len, uint64_t hash);
 void ps_diffmap_keep(ps_diffmap *m, const char *id, size_t len);
 
 /* Iterates the snapshot entries never seen: start with *cursor = 0; returns
- * 1 with *id (NUL-terminated, owned by the map) or 0 at the end. */
-int ps_diffmap_next_unseen(ps_diffmap *m, size_t *cursor, const char **id, size_t *len);
+ * 1 with *id (NUL-terminated, owned by the map) and the snapshot's *hash,
+ * or 0 at the end. */
+int ps_diffmap_next_unseen(ps_diffmap *m, size_t *cursor, const char **id, size_t *len,
+                           uint64_t *hash);
 
 size_t ps_diffmap_snapshot_count(const ps_diffmap *m);
 /* Bytes the map holds (slots and arena). */

@@ -1,9 +1,15 @@
 /*
  * log.c: text or JSON lines on stderr, with secrets redacted.
+ *
+ * Threads (serve mode runs HTTP threads beside the worker): the context
+ * (target, run id) is per thread, so a webhook line never carries the
+ * target of the sync running meanwhile; the secrets list is shared and
+ * guarded by a mutex; a line is written under the stderr stream's lock.
  */
 #include "log.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,16 +18,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_SECRETS 16
+/* A long-running serve process sees refresh tokens rotate: when the list is
+ * full the oldest secret (a token long replaced) makes room. */
+#define MAX_SECRETS 64
 
 static struct {
 	ps_log_level min;
 	int json;
-	char target[128];
-	int64_t run_id;
 	char *secrets[MAX_SECRETS];
 	int nsecrets;
-} L = {PS_LOG_INFO, 0, "", 0, {NULL}, 0};
+} L = {PS_LOG_INFO, 0, {NULL}, 0};
+
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The context of the calling thread. */
+static _Thread_local struct {
+	char target[128];
+	int64_t run_id;
+} C;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -46,13 +60,13 @@ ps_log_level_parse(const char *name)
 void
 ps_log_set_target(const char *target)
 {
-	snprintf(L.target, sizeof(L.target), "%s", target ? target : "");
+	snprintf(C.target, sizeof(C.target), "%s", target ? target : "");
 }
 
 void
 ps_log_set_run(int64_t run_id)
 {
-	L.run_id = run_id;
+	C.run_id = run_id;
 }
 
 void
@@ -60,14 +74,22 @@ ps_log_secret(const char *secret)
 {
 	int i;
 
-	if (secret == NULL || secret[0] == '\0' || L.nsecrets == MAX_SECRETS)
+	if (secret == NULL || secret[0] == '\0')
 		return;
+	pthread_mutex_lock(&secrets_lock);
 	for (i = 0; i < L.nsecrets; i++)
 		if (strcmp(L.secrets[i], secret) == 0)
-			return;
+			goto done;
+	if (L.nsecrets == MAX_SECRETS) {
+		free(L.secrets[0]);
+		memmove(L.secrets, L.secrets + 1, (MAX_SECRETS - 1) * sizeof(L.secrets[0]));
+		L.nsecrets--;
+	}
 	L.secrets[L.nsecrets] = strdup(secret);
 	if (L.secrets[L.nsecrets])
 		L.nsecrets++;
+done:
+	pthread_mutex_unlock(&secrets_lock);
 }
 
 void
@@ -75,9 +97,11 @@ ps_log_secrets_clear(void)
 {
 	int i;
 
+	pthread_mutex_lock(&secrets_lock);
 	for (i = 0; i < L.nsecrets; i++)
 		free(L.secrets[i]);
 	L.nsecrets = 0;
+	pthread_mutex_unlock(&secrets_lock);
 }
 
 /* Replaces every registered secret in msg (in place; the result is never
@@ -136,7 +160,9 @@ emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
 	if (level < L.min)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pthread_mutex_lock(&secrets_lock);
 	redact(msg);
+	pthread_mutex_unlock(&secrets_lock);
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -145,12 +171,12 @@ emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
 	if (L.json) {
 		fprintf(stderr, "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\"", ts,
 		        (int)(tv.tv_usec / 1000), level_names[level]);
-		if (L.target[0]) {
+		if (C.target[0]) {
 			fputs(",\"target\":", stderr);
-			json_string(stderr, L.target);
+			json_string(stderr, C.target);
 		}
-		if (L.run_id)
-			fprintf(stderr, ",\"run_id\":%" PRId64, L.run_id);
+		if (C.run_id)
+			fprintf(stderr, ",\"run_id\":%" PRId64, C.run_id);
 		if (batch_id) {
 			fputs(",\"batch_id\":", stderr);
 			json_string(stderr, batch_id);
@@ -160,11 +186,11 @@ emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
 		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "%s %-5s ", ts + 11, level_names[level]);
-		if (L.target[0])
-			fprintf(stderr, "[%s", L.target);
-		if (L.target[0] && L.run_id)
-			fprintf(stderr, " run %" PRId64, L.run_id);
-		if (L.target[0])
+		if (C.target[0])
+			fprintf(stderr, "[%s", C.target);
+		if (C.target[0] && C.run_id)
+			fprintf(stderr, " run %" PRId64, C.run_id);
+		if (C.target[0])
 			fputs("] ", stderr);
 		if (batch_id)
 			fprintf(stderr, "batch %s: ", batch_id);

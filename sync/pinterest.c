@@ -16,12 +16,23 @@
 #include <yajl/yajl_tree.h>
 
 #include "log.h"
+#include "ratelimit.h"
 
 /* Refresh the access token when it expires within this many seconds. */
 #define REFRESH_MARGIN_S 300
+/* Warn when the refresh token expires within this many seconds. */
+#define REFRESH_WARN_S (7 * 86400)
 /* Backoff: first wait, growth cap. */
 #define BACKOFF_FIRST_S 0.5
 #define BACKOFF_CAP_S 30.0
+/* How long a refresher waits for another process's refresh to finish. */
+#define TOKEN_LOCK_TIMEOUT_S 120.0
+
+#define REAUTHORISE                                                                      \
+	"re-authorise pinsync in the Pinterest app (OAuth consent for the account that " \
+	"owns the catalog), then store the new tokens with: pinsync auth set "           \
+	"--access-token-file FILE --refresh-token-file FILE --expires-in SECONDS "       \
+	"--refresh-expires-in SECONDS"
 
 struct ps_pin {
 	CURL *curl;
@@ -33,13 +44,27 @@ struct ps_pin {
 	char *refresh_token;
 	time_t access_expires_at;
 	time_t refresh_expires_at;
+	int expiry_warned;
 	ps_pin_status last;
-	/* Headers of the answer being received. */
-	double retry_after_s;     /* Retry-After, 0 when absent */
-	long ratelimit_remaining; /* x-ratelimit-remaining, -1 when absent */
-	double ratelimit_reset_s; /* x-ratelimit-reset, 0 when absent */
+	ps_pin_stats stats;
+	ps_rl *rl;
+	/* Rate-limit headers of the answer being received ("" when absent). */
+	char h_limit[256];
+	char h_remaining[32];
+	char h_reset[32];
+	char h_retry_after[64];
+	char curl_error[CURL_ERROR_SIZE]; /* libcurl's detail of a transport error */
 	unsigned seed;
 };
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void
 sleep_s(double s)
@@ -66,6 +91,53 @@ replace_str(char **dst, const char *src)
 	return 0;
 }
 
+static const char *
+rid_of(const ps_pin *pin)
+{
+	return pin->last.request_id[0] ? pin->last.request_id : "none";
+}
+
+/* Warns (once) when the refresh token is close to its end: after it, only a
+ * human can give pinsync access again. */
+static void
+warn_refresh_expiry(ps_pin *pin)
+{
+	time_t now = time(NULL);
+	char when[32];
+	struct tm tm;
+
+	if (pin->expiry_warned || pin->refresh_expires_at == 0 || pin->refresh_token == NULL ||
+	    now + REFRESH_WARN_S < pin->refresh_expires_at)
+		return;
+	pin->expiry_warned = 1;
+	gmtime_r(&pin->refresh_expires_at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+	if (now >= pin->refresh_expires_at)
+		ps_warn("the Pinterest refresh token expired at %s: %s", when, REAUTHORISE);
+	else
+		ps_warn("the Pinterest refresh token expires at %s (in %ld days): before then, %s",
+		        when, (long)((pin->refresh_expires_at - now + 43200) / 86400), REAUTHORISE);
+}
+
+/* Takes tokens as the client's own (copied); registers them as secrets. */
+static int
+adopt_tokens(ps_pin *pin, const ps_pin_tokens *t)
+{
+	if (replace_str(&pin->access_token, t->access_token) < 0 ||
+	    (t->refresh_token && replace_str(&pin->refresh_token, t->refresh_token) < 0))
+		return -1;
+	ps_log_secret(pin->access_token);
+	ps_log_secret(pin->refresh_token);
+	pin->access_expires_at = t->access_expires_at;
+	if (t->refresh_token) {
+		if (t->refresh_expires_at != pin->refresh_expires_at)
+			pin->expiry_warned = 0;
+		pin->refresh_expires_at = t->refresh_expires_at;
+	}
+	warn_refresh_expiry(pin);
+	return 0;
+}
+
 int
 ps_pin_new(ps_pin **out, const ps_pin_options *opts, const ps_pin_tokens *tokens)
 {
@@ -76,7 +148,8 @@ ps_pin_new(ps_pin **out, const ps_pin_options *opts, const ps_pin_tokens *tokens
 		return -1;
 	pin->opts = *opts;
 	pin->curl = curl_easy_init();
-	if (pin->curl == NULL || replace_str(&pin->api_base, opts->api_base) < 0 ||
+	if (pin->curl == NULL || ps_rl_new(&pin->rl) < 0 ||
+	    replace_str(&pin->api_base, opts->api_base) < 0 ||
 	    replace_str(&pin->client_id, opts->client_id) < 0 ||
 	    replace_str(&pin->client_secret, opts->client_secret) < 0 ||
 	    replace_str(&pin->access_token, tokens->access_token) < 0 ||
@@ -97,6 +170,7 @@ ps_pin_new(ps_pin **out, const ps_pin_options *opts, const ps_pin_tokens *tokens
 	ps_log_secret(pin->client_secret);
 	ps_log_secret(pin->access_token);
 	ps_log_secret(pin->refresh_token);
+	warn_refresh_expiry(pin);
 	*out = pin;
 	return 0;
 }
@@ -106,8 +180,16 @@ ps_pin_free(ps_pin *pin)
 {
 	if (pin == NULL)
 		return;
+	if (pin->stats.requests > 0)
+		ps_info("HTTP client: %ld requests over %ld connections, %d retries "
+		        "(%.1f s waiting to retry), %.1f s paced by the rate limit, "
+		        "%d token refreshes (%d done by another process)",
+		        pin->stats.requests, pin->stats.connections, pin->stats.retries,
+		        pin->stats.retry_wait_s, pin->stats.rate_wait_s, pin->stats.refreshes,
+		        pin->stats.refreshes_adopted);
 	if (pin->curl)
 		curl_easy_cleanup(pin->curl);
+	ps_rl_free(pin->rl);
 	free(pin->api_base);
 	free(pin->client_id);
 	free(pin->client_secret);
@@ -120,6 +202,12 @@ const ps_pin_status *
 ps_pin_last(const ps_pin *pin)
 {
 	return &pin->last;
+}
+
+const ps_pin_stats *
+ps_pin_get_stats(const ps_pin *pin)
+{
+	return &pin->stats;
 }
 
 static size_t
@@ -154,22 +242,32 @@ header_value(const char *line, size_t len, const char *name, char *dst, size_t d
 	return 1;
 }
 
+static void
+clear_headers(ps_pin *pin)
+{
+	pin->last.request_id[0] = '\0';
+	pin->h_limit[0] = pin->h_remaining[0] = pin->h_reset[0] = pin->h_retry_after[0] = '\0';
+}
+
 static size_t
 on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
 	ps_pin *pin = userp;
 	size_t len = size * nmemb;
-	char value[80];
 
-	if (header_value(line, len, "x-pinterest-rid", pin->last.request_id,
-	                 sizeof(pin->last.request_id)))
-		return len;
-	if (header_value(line, len, "retry-after", value, sizeof(value)))
-		pin->retry_after_s = strtod(value, NULL);
-	else if (header_value(line, len, "x-ratelimit-remaining", value, sizeof(value)))
-		pin->ratelimit_remaining = strtol(value, NULL, 10);
-	else if (header_value(line, len, "x-ratelimit-reset", value, sizeof(value)))
-		pin->ratelimit_reset_s = strtod(value, NULL);
+	/* A status line starts a new answer (after a 100 Continue): only the
+	 * final answer's headers count. */
+	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0)
+		clear_headers(pin);
+	else if (!header_value(line, len, "x-pinterest-rid", pin->last.request_id,
+	                       sizeof(pin->last.request_id)) &&
+	         !header_value(line, len, "retry-after", pin->h_retry_after,
+	                       sizeof(pin->h_retry_after)) &&
+	         !header_value(line, len, "x-ratelimit-limit", pin->h_limit,
+	                       sizeof(pin->h_limit)) &&
+	         !header_value(line, len, "x-ratelimit-remaining", pin->h_remaining,
+	                       sizeof(pin->h_remaining)))
+		header_value(line, len, "x-ratelimit-reset", pin->h_reset, sizeof(pin->h_reset));
 	return len;
 }
 
@@ -198,7 +296,19 @@ parse_error(ps_pin *pin, const char *body)
 	yajl_tree_free(root);
 }
 
-/* One HTTP exchange, no retry: basic_auth non-NULL sends the app's
+/* Feeds the answer's rate-limit headers to the limiter. */
+static void
+feed_limiter(ps_pin *pin)
+{
+	ps_rl_headers h = {pin->h_limit[0] ? pin->h_limit : NULL,
+	                   pin->h_remaining[0] ? pin->h_remaining : NULL,
+	                   pin->h_reset[0] ? pin->h_reset : NULL,
+	                   pin->h_retry_after[0] ? pin->h_retry_after : NULL};
+
+	ps_rl_update(pin->rl, now_mono(), time(NULL), &h);
+}
+
+/* One HTTP exchange, no retry: basic_auth non-zero sends the app's
  * credentials instead of a bearer token. Returns the CURLcode. */
 static CURLcode
 perform(ps_pin *pin, const char *method, const char *url, const char *body, size_t body_len,
@@ -206,6 +316,7 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 {
 	CURL *c = pin->curl;
 	char ua[64];
+	long conns = 0;
 	CURLcode cc;
 
 	curl_easy_reset(c); /* keeps the connection cache */
@@ -214,11 +325,10 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	pin->last.http_status = 0;
 	pin->last.code = -1;
 	pin->last.message[0] = '\0';
-	pin->last.request_id[0] = '\0';
-	pin->retry_after_s = 0;
-	pin->ratelimit_remaining = -1;
-	pin->ratelimit_reset_s = 0;
+	clear_headers(pin);
 
+	pin->curl_error[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, pin->curl_error);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -229,9 +339,11 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, pin->opts.connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, pin->opts.timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* TLS verification is always on: there is no setting to turn it off. */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* HTTP/2 when the server offers it in the TLS handshake (ALPN). */
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
@@ -250,36 +362,64 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	if (method && strcmp(method, body ? "POST" : "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 
+	ps_rl_sent(pin->rl, now_mono());
 	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
+	pin->stats.requests++;
+	if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK)
+		pin->stats.connections += conns;
+	if (cc == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &pin->last.http_status);
-	else
+		feed_limiter(pin);
+	} else {
+		/* The detail ("SSL certificate problem: self-signed certificate")
+		 * when libcurl gives one. */
 		snprintf(pin->last.message, sizeof(pin->last.message), "%s",
-		         curl_easy_strerror(cc));
+		         pin->curl_error[0] ? pin->curl_error : curl_easy_strerror(cc));
+	}
 	return cc;
 }
 
-/* Waits before the next retry; -1 when the retry budget is spent. */
+/* Waits as the rate limiter says before a request. Returns 0, or -1 (with
+ * the reason in last) when the wait would exceed the retry budget. */
 static int
-backoff(ps_pin *pin, int attempt)
+pace(ps_pin *pin, const char *method, const char *path)
+{
+	double wait = ps_rl_delay(pin->rl, now_mono());
+
+	if (wait <= 0)
+		return 0;
+	if (wait > pin->opts.max_retry_s) {
+		/* Nothing is sent: no answer to describe but this. */
+		pin->last.http_status = 0;
+		pin->last.code = -1;
+		pin->last.request_id[0] = '\0';
+		snprintf(pin->last.message, sizeof(pin->last.message),
+		         "the rate limit asks to wait %.0f s before the next request, more than "
+		         "the retry budget of %g s (PINSYNC_MAX_RETRY_S)",
+		         wait, pin->opts.max_retry_s);
+		return -1;
+	}
+	if (wait >= 1.0)
+		ps_debug("%s %s: waiting %.2f s for the rate limit", method, path, wait);
+	pin->stats.rate_wait_s += wait;
+	sleep_s(wait);
+	return 0;
+}
+
+/* The wait before retry number attempt+1: jittered exponential backoff,
+ * never shorter than what the server asked for (Retry-After, a spent quota
+ * until its reset), both as the limiter now knows them. */
+static double
+backoff_wait(ps_pin *pin, int attempt)
 {
 	double wait = BACKOFF_FIRST_S * pow(2.0, attempt);
+	double asked = ps_rl_delay(pin->rl, now_mono());
 
 	if (wait > BACKOFF_CAP_S)
 		wait = BACKOFF_CAP_S;
 	/* Jitter in [wait/2, wait): spreads a herd of workers, keeps a floor. */
 	wait = wait / 2 + (wait / 2) * ((double)rand_r(&pin->seed) / ((double)RAND_MAX + 1.0));
-	if (pin->retry_after_s > wait)
-		wait = pin->retry_after_s;
-	/* A spent quota binds until its window resets. */
-	if (pin->ratelimit_remaining == 0 && pin->ratelimit_reset_s > wait)
-		wait = pin->ratelimit_reset_s;
-	if (pin->last.retry_wait_s + wait > pin->opts.max_retry_s)
-		return -1;
-	pin->last.retry_wait_s += wait;
-	pin->last.retries++;
-	sleep_s(wait);
-	return 0;
+	return asked > wait ? asked : wait;
 }
 
 static int
@@ -287,8 +427,24 @@ retryable(CURLcode cc, long status)
 {
 	if (cc != CURLE_OK)
 		return cc != CURLE_WRITE_ERROR && cc != CURLE_URL_MALFORMAT &&
-		       cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_PEER_FAILED_VERIFICATION;
+		       cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_PEER_FAILED_VERIFICATION &&
+		       cc != CURLE_SSL_CACERT_BADFILE && cc != CURLE_SSL_CERTPROBLEM &&
+		       cc != CURLE_SSL_PINNEDPUBKEYNOTMATCH;
 	return status == 429 || status >= 500;
+}
+
+/* "HTTP 503 code 3: message" or the transport error, for messages. */
+static void
+describe(const ps_pin *pin, CURLcode cc, char *buf, size_t len)
+{
+	/* Pinterest's message is cut to leave room for what surrounds it. */
+	if (cc != CURLE_OK)
+		snprintf(buf, len, "%.300s", pin->last.message);
+	else if (pin->last.code >= 0)
+		snprintf(buf, len, "HTTP %ld code %ld: %.300s", pin->last.http_status,
+		         pin->last.code, pin->last.message);
+	else
+		snprintf(buf, len, "HTTP %ld: %.300s", pin->last.http_status, pin->last.message);
 }
 
 /* Runs one exchange with retries. Returns 0 for 2xx, else PS_PIN_*. */
@@ -296,30 +452,44 @@ static int
 exchange(ps_pin *pin, const char *method, const char *url, const char *body, size_t body_len,
          struct curl_slist *headers, int basic_auth, ps_buf *resp)
 {
+	const char *path = url + strlen(pin->api_base);
+	char what[400];
 	int attempt;
 
 	pin->last.retries = 0;
 	for (attempt = 0;; attempt++) {
-		CURLcode cc = perform(pin, method, url, body, body_len, headers, basic_auth, resp);
-		long st = pin->last.http_status;
+		CURLcode cc;
+		long st;
+		double wait;
 
+		if (pace(pin, method, path) < 0)
+			return PS_PIN_ERATE;
+		cc = perform(pin, method, url, body, body_len, headers, basic_auth, resp);
+		st = pin->last.http_status;
 		if (cc == CURLE_OK && st >= 200 && st < 300)
 			return 0;
 		if (cc == CURLE_OK)
 			parse_error(pin, ps_buf_str(resp));
 		if (!retryable(cc, st))
 			return cc != CURLE_OK ? PS_PIN_ENET : PS_PIN_EHTTP;
-		ps_warn("%s %s: %s%s%s, retrying", method, url + strlen(pin->api_base),
-		        cc != CURLE_OK ? "" : "HTTP ", cc != CURLE_OK ? pin->last.message : "",
-		        cc != CURLE_OK ? "" : (st == 429 ? "429 rate limited" : "5xx"));
-		if (backoff(pin, attempt) < 0) {
-			ps_error("%s %s: giving up after %d retries (%.1f s waited); last: %s "
-			         "(x-pinterest-rid %s)",
-			         method, url + strlen(pin->api_base), pin->last.retries,
-			         pin->last.retry_wait_s, pin->last.message,
-			         pin->last.request_id[0] ? pin->last.request_id : "none");
+		describe(pin, cc, what, sizeof(what));
+		wait = backoff_wait(pin, attempt);
+		if (pin->last.retry_wait_s + wait > pin->opts.max_retry_s) {
+			/* The cause, the effort and the budget: what an operator needs. */
+			snprintf(pin->last.message, sizeof(pin->last.message),
+			         "%.340s; gave up after %d retries and %.1f s of waiting (retry "
+			         "budget %g s, PINSYNC_MAX_RETRY_S)",
+			         what, pin->last.retries, pin->last.retry_wait_s,
+			         pin->opts.max_retry_s);
 			return cc != CURLE_OK ? PS_PIN_ENET : PS_PIN_EHTTP;
 		}
+		ps_warn("%s %s: %s (x-pinterest-rid %s); retry %d in %.2f s", method, path, what,
+		        rid_of(pin), attempt + 1, wait);
+		pin->last.retry_wait_s += wait;
+		pin->last.retries++;
+		pin->stats.retry_wait_s += wait;
+		pin->stats.retries++;
+		sleep_s(wait);
 	}
 }
 
@@ -331,42 +501,33 @@ refresh_due(const ps_pin *pin)
 	       time(NULL) + REFRESH_MARGIN_S >= pin->access_expires_at;
 }
 
-int
-ps_pin_refresh(ps_pin *pin)
+/* POST /oauth/token with the refresh grant; the new tokens in *out, with
+ * strings owned by *root (free with yajl_tree_free). */
+static int
+refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root)
 {
 	ps_buf resp;
 	char url[1024];
 	char *esc = NULL, *form = NULL;
 	struct curl_slist *headers = NULL;
-	yajl_val root = NULL, v;
+	yajl_val v;
 	char err[128];
 	const char *p_access[] = {"access_token", NULL};
 	const char *p_refresh[] = {"refresh_token", NULL};
 	const char *p_exp[] = {"expires_in", NULL};
 	const char *p_rexp[] = {"refresh_token_expires_in", NULL};
-	ps_pin_tokens tokens;
+	const char *p_rat[] = {"refresh_token_expires_at", NULL};
 	time_t now = time(NULL);
 	size_t formlen;
 	int rc;
 
-	if (!pin->refresh_token || !pin->client_id || !pin->client_secret) {
-		snprintf(pin->last.message, sizeof(pin->last.message),
-		         "the access token was refused and cannot be refreshed: set "
-		         "PINSYNC_CLIENT_ID, PINSYNC_CLIENT_SECRET and a refresh token "
-		         "(pinsync auth set)");
-		return PS_PIN_EAUTH;
-	}
-	if (pin->refresh_expires_at != 0 && now >= pin->refresh_expires_at) {
-		snprintf(pin->last.message, sizeof(pin->last.message),
-		         "the refresh token has expired: re-authorise the Pinterest app and store "
-		         "the new tokens with pinsync auth set");
-		return PS_PIN_EGRANT;
-	}
+	*root = NULL;
 	ps_buf_init(&resp, 1024 * 1024);
 	snprintf(url, sizeof(url), "%s/oauth/token", pin->api_base);
 	esc = curl_easy_escape(pin->curl, pin->refresh_token, 0);
 	formlen = esc ? strlen(esc) + 64 : 0;
 	if (esc == NULL || (form = malloc(formlen)) == NULL) {
+		snprintf(pin->last.message, sizeof(pin->last.message), "out of memory");
 		rc = PS_PIN_EPROTO;
 		goto done;
 	}
@@ -374,58 +535,139 @@ ps_pin_refresh(ps_pin *pin)
 	headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
 	rc = exchange(pin, "POST", url, form, strlen(form), headers, 1, &resp);
 	if (rc != 0) {
-		if (pin->last.code == 283 || pin->last.http_status == 400) {
+		if (rc == PS_PIN_EHTTP && (pin->last.code == 283 || pin->last.http_status == 400)) {
+			long code = pin->last.code;
+
 			snprintf(pin->last.message, sizeof(pin->last.message),
-			         "Pinterest refused the refresh token (code %ld): re-authorise the "
-			         "Pinterest app and store the new tokens with pinsync auth set",
-			         pin->last.code);
+			         "Pinterest refused the refresh token (code %ld, x-pinterest-rid "
+			         "%s): %s",
+			         code, rid_of(pin), REAUTHORISE);
 			rc = PS_PIN_EGRANT;
 		} else if (rc == PS_PIN_EHTTP) {
+			/* 401 here: the app's id or secret is wrong. */
+			char what[400];
+
+			describe(pin, CURLE_OK, what, sizeof(what));
+			snprintf(pin->last.message, sizeof(pin->last.message),
+			         "token refresh refused: %.340s (check PINSYNC_CLIENT_ID and "
+			         "PINSYNC_CLIENT_SECRET)",
+			         what);
 			rc = PS_PIN_EAUTH;
 		}
 		goto done;
 	}
-	root = yajl_tree_parse(ps_buf_str(&resp), err, sizeof(err));
-	v = root ? yajl_tree_get(root, p_access, yajl_t_string) : NULL;
+	*root = yajl_tree_parse(ps_buf_str(&resp), err, sizeof(err));
+	v = *root ? yajl_tree_get(*root, p_access, yajl_t_string) : NULL;
 	if (v == NULL) {
 		snprintf(pin->last.message, sizeof(pin->last.message),
-		         "unreadable answer to the token refresh");
+		         "unreadable answer to the token refresh (x-pinterest-rid %s)",
+		         rid_of(pin));
 		rc = PS_PIN_EPROTO;
 		goto done;
 	}
-	memset(&tokens, 0, sizeof(tokens));
-	tokens.access_token = YAJL_GET_STRING(v);
-	v = yajl_tree_get(root, p_refresh, yajl_t_string);
-	tokens.refresh_token = v ? YAJL_GET_STRING(v) : pin->refresh_token;
-	v = yajl_tree_get(root, p_exp, yajl_t_number);
-	tokens.access_expires_at = v && YAJL_IS_INTEGER(v) ? now + YAJL_GET_INTEGER(v) : 0;
-	v = yajl_tree_get(root, p_rexp, yajl_t_number);
-	tokens.refresh_expires_at =
-	    v && YAJL_IS_INTEGER(v) ? now + YAJL_GET_INTEGER(v) : pin->refresh_expires_at;
-	ps_log_secret(tokens.access_token);
-	ps_log_secret(tokens.refresh_token);
-
-	/* Invariant 5: the rotated refresh token is stored before use. */
-	if (pin->opts.store && pin->opts.store(pin->opts.store_ctx, &tokens) != 0) {
-		snprintf(pin->last.message, sizeof(pin->last.message),
-		         "could not store the refreshed tokens");
-		rc = PS_PIN_ESTORE;
-		goto done;
-	}
-	if (replace_str(&pin->access_token, tokens.access_token) < 0 ||
-	    replace_str(&pin->refresh_token, tokens.refresh_token) < 0) {
-		rc = PS_PIN_EPROTO;
-		goto done;
-	}
-	pin->access_expires_at = tokens.access_expires_at;
-	pin->refresh_expires_at = tokens.refresh_expires_at;
-	ps_info("access token refreshed; refresh token rotated");
+	memset(out, 0, sizeof(*out));
+	out->access_token = YAJL_GET_STRING(v);
+	v = yajl_tree_get(*root, p_refresh, yajl_t_string);
+	out->refresh_token = v ? YAJL_GET_STRING(v) : pin->refresh_token;
+	v = yajl_tree_get(*root, p_exp, yajl_t_number);
+	out->access_expires_at = v && YAJL_IS_INTEGER(v) ? now + YAJL_GET_INTEGER(v) : 0;
+	out->refresh_expires_at = pin->refresh_expires_at;
+	if ((v = yajl_tree_get(*root, p_rat, yajl_t_number)) && YAJL_IS_INTEGER(v))
+		out->refresh_expires_at = (time_t)YAJL_GET_INTEGER(v);
+	else if ((v = yajl_tree_get(*root, p_rexp, yajl_t_number)) && YAJL_IS_INTEGER(v))
+		out->refresh_expires_at = now + YAJL_GET_INTEGER(v);
+	ps_log_secret(out->access_token);
+	ps_log_secret(out->refresh_token);
 	rc = 0;
 done:
 	curl_free(esc);
 	free(form);
 	curl_slist_free_all(headers);
 	ps_buf_free(&resp);
+	return rc;
+}
+
+int
+ps_pin_refresh(ps_pin *pin)
+{
+	const ps_pin_token_store *ts = pin->opts.token_store;
+	ps_pin_tokens cur, fresh;
+	yajl_val root = NULL;
+	int locked = 0, rc;
+
+	if (!pin->client_id || !pin->client_secret) {
+		snprintf(pin->last.message, sizeof(pin->last.message),
+		         "the access token was refused or expired and cannot be refreshed: set "
+		         "PINSYNC_CLIENT_ID and PINSYNC_CLIENT_SECRET");
+		return PS_PIN_EAUTH;
+	}
+	if (ts) {
+		/* Invariant 5: one refresher at a time, across processes. */
+		if (ts->lock(ts->ctx, &cur) != 0) {
+			snprintf(pin->last.message, sizeof(pin->last.message),
+			         "could not lock the stored tokens to refresh them");
+			return PS_PIN_ESTORE;
+		}
+		locked = 1;
+		if (cur.access_token && strcmp(cur.access_token, pin->access_token) != 0 &&
+		    (cur.access_expires_at == 0 ||
+		     cur.access_expires_at > time(NULL) + REFRESH_MARGIN_S)) {
+			/* Another process refreshed while we waited: use its tokens. */
+			rc = adopt_tokens(pin, &cur) < 0 ? PS_PIN_EPROTO : 0;
+			if (rc == 0) {
+				pin->stats.refreshes_adopted++;
+				ps_info("access token refreshed by another pinsync: using it");
+			}
+			goto done;
+		}
+		/* Its refresh token is the one that is current now. */
+		if (cur.refresh_token && adopt_tokens(pin, &cur) < 0) {
+			rc = PS_PIN_EPROTO;
+			goto done;
+		}
+	}
+	if (!pin->refresh_token) {
+		snprintf(
+		    pin->last.message, sizeof(pin->last.message),
+		    "the access token was refused or expired and there is no refresh token: %s",
+		    REAUTHORISE);
+		rc = PS_PIN_EGRANT;
+		goto done;
+	}
+	if (pin->refresh_expires_at != 0 && time(NULL) >= pin->refresh_expires_at) {
+		snprintf(pin->last.message, sizeof(pin->last.message),
+		         "the Pinterest refresh token has expired: %s", REAUTHORISE);
+		rc = PS_PIN_EGRANT;
+		goto done;
+	}
+	if ((rc = refresh_grant(pin, &fresh, &root)) != 0)
+		goto done;
+	/* Invariant 5: the rotated refresh token is committed before use; the
+	 * old one no longer works, so losing the new one would lock us out. */
+	if (ts) {
+		locked = 0; /* commit releases the lock, also when it fails */
+		if (ts->commit(ts->ctx, &fresh) != 0)
+			rc = PS_PIN_ESTORE;
+	}
+	if (rc == PS_PIN_ESTORE) {
+		snprintf(pin->last.message, sizeof(pin->last.message),
+		         "could not store the refreshed tokens: the new refresh token is lost and "
+		         "the old one no longer works; %s",
+		         REAUTHORISE);
+		goto done;
+	}
+	if (adopt_tokens(pin, &fresh) < 0) {
+		snprintf(pin->last.message, sizeof(pin->last.message), "out of memory");
+		rc = PS_PIN_EPROTO;
+		goto done;
+	}
+	pin->stats.refreshes++;
+	ps_info("access token refreshed; refresh token rotated and stored (x-pinterest-rid %s)",
+	        rid_of(pin));
+	rc = 0;
+done:
+	if (locked)
+		ts->unlock(ts->ctx);
 	yajl_tree_free(root);
 	return rc;
 }
@@ -438,8 +680,11 @@ ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *bo
 	char url[2048];
 	int rc, refreshed = 0;
 
-	if (refresh_due(pin) && (rc = ps_pin_refresh(pin)) != 0)
-		return rc;
+	if (refresh_due(pin)) {
+		refreshed = 1;
+		if ((rc = ps_pin_refresh(pin)) != 0)
+			return rc;
+	}
 	snprintf(url, sizeof(url), "%s%s", pin->api_base, path);
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
@@ -448,8 +693,9 @@ ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *bo
 		if (rc == PS_PIN_EHTTP && pin->last.http_status == 401 && !refreshed) {
 			/* Once per request: a second 401 is not a token problem. */
 			refreshed = 1;
-			ps_info("access token refused (HTTP 401, code %ld): refreshing",
-			        pin->last.code);
+			ps_info("%s %s: access token refused (HTTP 401, code %ld, x-pinterest-rid "
+			        "%s): refreshing",
+			        method, path, pin->last.code, rid_of(pin));
 			if ((rc = ps_pin_refresh(pin)) != 0)
 				break;
 			continue;
@@ -460,6 +706,62 @@ ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *bo
 	}
 	curl_slist_free_all(headers);
 	return rc;
+}
+
+/* ---- the token store over db/ ---- */
+
+static int
+db_store_lock(void *ctx, ps_pin_tokens *current)
+{
+	ps_pin_db_store *st = ctx;
+
+	if (ps_db_tokens_refresh_begin(st->db, st->client_key, TOKEN_LOCK_TIMEOUT_S, &st->held) !=
+	    PS_DB_OK) {
+		ps_error("locking the stored tokens: %s", ps_db_error(st->db));
+		return -1;
+	}
+	current->access_token = st->held.access_token;
+	current->refresh_token = st->held.refresh_token;
+	current->access_expires_at = st->held.access_expires_at;
+	current->refresh_expires_at = st->held.refresh_expires_at;
+	return 0;
+}
+
+static int
+db_store_commit(void *ctx, const ps_pin_tokens *t)
+{
+	ps_pin_db_store *st = ctx;
+	ps_tokens tok = {(char *)t->access_token, (char *)t->refresh_token, t->access_expires_at,
+	                 t->refresh_expires_at};
+	int rc = ps_db_tokens_refresh_commit(st->db, st->client_key, &tok);
+
+	ps_tokens_clear(&st->held);
+	if (rc != PS_DB_OK) {
+		ps_error("storing the refreshed tokens: %s", ps_db_error(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+db_store_unlock(void *ctx)
+{
+	ps_pin_db_store *st = ctx;
+
+	ps_db_tokens_refresh_abort(st->db);
+	ps_tokens_clear(&st->held);
+}
+
+void
+ps_pin_db_store_init(ps_pin_db_store *st, ps_db *db, const char *client_key)
+{
+	memset(st, 0, sizeof(*st));
+	st->db = db;
+	st->client_key = client_key;
+	st->store.lock = db_store_lock;
+	st->store.commit = db_store_commit;
+	st->store.unlock = db_store_unlock;
+	st->store.ctx = st;
 }
 
 int

@@ -2,21 +2,33 @@
  * pinterest.h: the Pinterest API v5 client (libcurl + yajl).
  *
  * One ps_pin holds one libcurl easy handle, reused for every request so the
- * connection is kept alive, the access token, and what the last answer said
- * (HTTP status, Pinterest error code and message, x-pinterest-rid).
+ * connection is kept alive (HTTP/2 where the server offers it over TLS; TLS
+ * verification is always on), the access token, a rate limiter
+ * (ratelimit.h), what the last answer said (HTTP status, Pinterest error
+ * code and message, x-pinterest-rid) and counters for the whole client.
  *
  * Tokens: the client refreshes the access token shortly before it expires
  * and once after a 401, with the refresh grant of POST /oauth/token. The
- * refresh token rotates: the new pair is handed to the store callback, which
- * must commit it durably BEFORE the client uses the new access token
- * (DESIGN invariant 5); if the store fails, the request fails.
+ * refresh token rotates, so refreshing goes through a token store
+ * (ps_pin_token_store): lock the stored tokens (one refresher at a time,
+ * across processes), use them if another process refreshed meanwhile, else
+ * refresh and commit the new pair durably BEFORE the new access token is
+ * used (DESIGN invariant 5); if the commit fails, the request fails.
+ * ps_pin_db_store_init() makes a store over db/'s oauth_tokens row.
  *
- * Retries: 429, 5xx and network errors are retried with capped, jittered
- * exponential backoff (Retry-After / x-ratelimit-reset respected) up to a
- * total retry time; other 4xx are returned at once.
+ * Rate limits and retries: before each request the client waits as the
+ * limiter says (fed by x-ratelimit-*, Retry-After). 429, 5xx and network
+ * errors are retried with capped, jittered exponential backoff (never
+ * shorter than what the server asked) while the total time spent waiting to
+ * retry stays within max_retry_s (one budget for the client's whole life,
+ * i.e. per run); other 4xx are returned at once.
+ *
+ * Errors are not logged here (the caller logs them once, with
+ * ps_pin_last()); retries and token events are logged as they happen, each
+ * with the x-pinterest-rid of the answer that caused it.
  *
  * Secrets: tokens and the client secret are registered with the log's
- * redactor and never formatted into an error message.
+ * redactor and never formatted into a message.
  */
 #ifndef PS_SYNC_PINTEREST_H
 #define PS_SYNC_PINTEREST_H
@@ -26,6 +38,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "db.h"
 
 /* Return codes (negative; 0 = ok). */
 #define PS_PIN_EHTTP -60  /* an answer with an unexpected HTTP status */
@@ -35,6 +48,7 @@
 #define PS_PIN_ELOST -64  /* batch unknown to Pinterest (404 code 4331) */
 #define PS_PIN_ESTORE -65 /* the token store callback failed */
 #define PS_PIN_EPROTO -66 /* an answer pinsync cannot read */
+#define PS_PIN_ERATE -67  /* the rate limit asks for a longer wait than max_retry_s */
 
 /* Size caps of what Pinterest sends back. */
 #define PS_PIN_MAX_RESPONSE (64 * 1024 * 1024)
@@ -46,23 +60,51 @@ typedef struct ps_pin_tokens {
 	time_t refresh_expires_at; /* 0: unknown */
 } ps_pin_tokens;
 
-/* Stores rotated tokens durably; returns 0 on success. */
-typedef int (*ps_pin_store_fn)(void *ctx, const ps_pin_tokens *tokens);
+/*
+ * Where the tokens live while several processes share them. The client
+ * calls lock() before refreshing, then exactly one of commit() and unlock().
+ *   lock:   makes the caller the only refresher (waiting for another one to
+ *           finish) and reads the tokens as stored now into *current; the
+ *           strings are owned by the store and valid until commit/unlock.
+ *           Returns 0, or non-zero when the tokens cannot be read.
+ *   commit: stores the rotated tokens durably and releases the lock;
+ *           returns 0 only once they are committed (on failure the lock is
+ *           released too).
+ *   unlock: releases the lock without storing anything.
+ */
+typedef struct ps_pin_token_store {
+	int (*lock)(void *ctx, ps_pin_tokens *current);
+	int (*commit)(void *ctx, const ps_pin_tokens *tokens);
+	void (*unlock)(void *ctx);
+	void *ctx;
+} ps_pin_token_store;
+
+/* A token store over the oauth_tokens row of client_key in db (db/tokens.c:
+ * SELECT ... FOR UPDATE in a transaction, COMMIT on store). Hand &st->store
+ * to ps_pin_options.token_store. db and client_key are borrowed and, with
+ * st, must outlive the client; st holds nothing between refreshes. */
+typedef struct ps_pin_db_store {
+	ps_pin_token_store store;
+	ps_db *db;
+	const char *client_key;
+	ps_tokens held; /* the locked row, while a refresh runs */
+} ps_pin_db_store;
+
+void ps_pin_db_store_init(ps_pin_db_store *st, ps_db *db, const char *client_key);
 
 typedef struct ps_pin_options {
 	const char *api_base;  /* "https://api.pinterest.com/v5" */
 	const char *client_id; /* for the refresh grant; NULL: no refresh */
 	const char *client_secret;
 	long connect_timeout_ms;
-	long timeout_ms;    /* whole request */
-	double max_retry_s; /* total time spent waiting to retry */
-	ps_pin_store_fn store;
-	void *store_ctx;
+	long timeout_ms;       /* whole request */
+	double max_retry_s;    /* total time spent waiting to retry, per client */
+	const ps_pin_token_store *token_store; /* borrowed; NULL: tokens live only here */
 } ps_pin_options;
 
-#define PS_PIN_OPTIONS_INIT                                                                 \
-	{                                                                                   \
-		"https://api.pinterest.com/v5", NULL, NULL, 10000, 60000, 300.0, NULL, NULL \
+#define PS_PIN_OPTIONS_INIT                                                                       \
+	{                                                                                         \
+		"https://api.pinterest.com/v5", NULL, NULL, 10000, 60000, 300.0, NULL             \
 	}
 
 typedef struct ps_pin ps_pin;
@@ -77,11 +119,27 @@ typedef struct ps_pin_status {
 	double retry_wait_s; /* time spent waiting to retry, all calls */
 } ps_pin_status;
 
-/* Creates a client; tokens are copied. Returns 0, or -1 when out of memory
- * or libcurl cannot start. */
+/* Counters over the client's whole life (a run's worth). */
+typedef struct ps_pin_stats {
+	long requests;         /* HTTP exchanges attempted */
+	long connections;      /* connections opened (keep-alive keeps this low) */
+	int retries;           /* exchanges retried after 429, 5xx or a network error */
+	double retry_wait_s;   /* time spent waiting to retry (backoff, Retry-After) */
+	double rate_wait_s;    /* time spent pacing requests to the announced limits */
+	int refreshes;         /* token refreshes done by this client */
+	int refreshes_adopted; /* refreshes found already done by another process */
+} ps_pin_stats;
+
+/* Creates a client; options' strings and tokens are copied (token_store is
+ * borrowed). Warns when the refresh token expires within 7 days. Returns 0,
+ * or -1 when out of memory or libcurl cannot start. */
 int ps_pin_new(ps_pin **out, const ps_pin_options *opts, const ps_pin_tokens *tokens);
 void ps_pin_free(ps_pin *pin);
+/* What the last request's answer said (borrowed, valid until the next
+ * request). */
 const ps_pin_status *ps_pin_last(const ps_pin *pin);
+/* The client's counters (borrowed, valid while the client lives). */
+const ps_pin_stats *ps_pin_get_stats(const ps_pin *pin);
 
 /* Sends a request to api_base + path with the bearer token; body may be
  * NULL (then GET unless method says otherwise). The answer's body is left
@@ -97,7 +155,11 @@ int ps_pin_batch_send(ps_pin *pin, const char *body, size_t len, char **out);
  * PS_PIN_ELOST for 404 code 4331. */
 int ps_pin_batch_get(ps_pin *pin, const char *batch_id, ps_buf *resp);
 
-/* Refreshes the access token now (normally done by the client itself). */
+/* Refreshes the access token now (normally done by the client itself),
+ * through the token store when there is one: if another process refreshed
+ * meanwhile, its tokens are used and nothing is sent. PS_PIN_EGRANT when
+ * Pinterest refuses the refresh token (code 283) or it has expired: the
+ * message then says how to re-authorise. */
 int ps_pin_refresh(ps_pin *pin);
 
 #endif /* PS_SYNC_PINTEREST_H */

@@ -1,5 +1,13 @@
 /*
  * run.c: one sync of one target (see run.h for the path of a run).
+ *
+ * The planner reads the feed item by item: invalid items are recorded and
+ * skipped, new items become CREATE (UPSERT for an API-owned catalog),
+ * changed items wait in a set of up to a batch's worth until their
+ * accepted attributes are fetched in one query, then become UPDATE with an
+ * update_mask (or UPSERT when an image changed), and after a feed read to
+ * its end the items it lacked follow the target's on-missing policy.
+ * Batches go to the poller (poller.c) as they fill.
  */
 #include "run.h"
 
@@ -10,22 +18,37 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 #include "batch.h"
+#include "changes.h"
 #include "db.h"
 #include "diffmap.h"
 #include "feeds.h"
+#include "control.h"
 #include "log.h"
 #include "pinterest.h"
+#include "poller.h"
 
-/* A batch sent and not yet finished. */
-typedef struct inflight {
-	int64_t batch_pk;
-	char *batch_id;
-	int done;
-} inflight;
+/* The snapshot hash of an item the feed lost and that the out-of-stock
+ * policy marked out of stock: never a content hash (XXH3 of real content
+ * colliding with it is as likely as any other collision), so the item is
+ * "changed" when it returns, and not marked again while it stays away. */
+#define PS_HASH_GONE UINT64_C(0x676f6e65676f6e65)
+
+/* A changed item's id and index in the set, to find it by id. */
+struct by_id {
+	const char *id;
+	size_t index;
+};
+
+/* One changed item's fate, decided against its snapshot attributes. */
+typedef struct change {
+	int found;
+	int upsert;
+	int nchanged;
+	unsigned char changed[PS_ATTR__COUNT];
+} change;
 
 typedef struct run_state {
 	const ps_settings *settings;
@@ -37,13 +60,16 @@ typedef struct run_state {
 	ps_diffmap *map;
 	ps_feed *feed;
 	ps_pin *pin;
+	ps_pin_db_store tokstore; /* the client refreshes tokens through it */
+	ps_poller *poller;
 	ps_batch batch;
 	int batch_ready;
-	int seq;
-	inflight *inflight;
-	size_t ninflight, capinflight;
+	ps_itemset *changed; /* changed items waiting for their old attributes */
+	change *changes;     /* decisions for them, by index */
+	struct by_id *order; /* their ids sorted, with their indices */
 	ps_run_counts counts;
-	int64_t planned_create, planned_update, planned_delete;
+	int64_t planned_create, planned_update, planned_delete, planned_oos;
+	size_t held; /* deletes held back by the delete guard */
 	char error[1024];
 	int exit_code; /* first fatal outcome, PS_EXIT_OK until then */
 } run_state;
@@ -65,272 +91,15 @@ run_fail(run_state *rs, int exit_code, const char *fmt, ...)
 	ps_error("%s", rs->error);
 }
 
+/* Takes the poller's error as the run's (already logged there). */
 static int
-store_tokens(void *ctx, const ps_pin_tokens *t)
+poller_failed(run_state *rs)
 {
-	run_state *rs = ctx;
-	ps_tokens tok = {(char *)t->access_token, (char *)t->refresh_token, t->access_expires_at,
-	                 t->refresh_expires_at};
-
-	if (ps_db_tokens_set(rs->db, rs->client_key, &tok) < 0) {
-		ps_error("storing refreshed tokens: %s", ps_db_error(rs->db));
-		return -1;
+	if (rs->exit_code == PS_EXIT_OK) {
+		rs->exit_code = ps_poller_exit_code(rs->poller);
+		snprintf(rs->error, sizeof(rs->error), "%s", ps_poller_error(rs->poller));
 	}
-	return 0;
-}
-
-static void
-pin_fail(run_state *rs, const char *what)
-{
-	const ps_pin_status *st = ps_pin_last(rs->pin);
-
-	run_fail(rs, PS_EXIT_API, "%s: %s%s%ld%s%s (x-pinterest-rid %s)", what,
-	         st->http_status ? "HTTP " : "", "", st->http_status, st->http_status ? ": " : "",
-	         st->message, st->request_id[0] ? st->request_id : "none");
-}
-
-/* ---- sending ---- */
-
-static int
-send_batch(run_state *rs)
-{
-	ps_batch *b = &rs->batch;
-	int64_t batch_pk;
-	char *batch_id = NULL;
-	int rc;
-
-	if (b->count == 0)
-		return 0;
-	if (ps_batch_close(b) < 0) {
-		run_fail(rs, PS_EXIT_INTERNAL, "encoding batch %d failed (out of memory)",
-		         rs->seq + 1);
-		return -1;
-	}
-	rs->seq++;
-	/* Invariant 2: written down before it is sent. */
-	if (ps_db_batch_plan(rs->db, rs->run_id, rs->target.id, rs->seq, ps_batch_journal(b),
-	                     b->count, &batch_pk) < 0) {
-		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
-		return -1;
-	}
-	rs->counts.batches++;
-	rc = ps_pin_batch_send(rs->pin, b->body.data, b->body.len, &batch_id);
-	if (rc != 0) {
-		const ps_pin_status *st = ps_pin_last(rs->pin);
-		char why[700];
-
-		snprintf(why, sizeof(why), "POST /catalogs/items/batch: HTTP %ld code %ld: %s",
-		         st->http_status, st->code, st->message);
-		ps_db_batch_mark(rs->db, batch_pk, "failed", why);
-		rs->counts.failed += (int64_t)b->count;
-		if (rc == PS_PIN_EHTTP && st->http_status >= 400 && st->http_status < 500 &&
-		    st->http_status != 401 && st->http_status != 429) {
-			/* Pinterest refused this body: its items stay dirty and are
-			 * reported; later batches may still go through. */
-			ps_error("batch %d refused: %s (x-pinterest-rid %s)", rs->seq, why,
-			         st->request_id[0] ? st->request_id : "none");
-			return ps_batch_reset(b);
-		}
-		pin_fail(rs, "POST /catalogs/items/batch");
-		return -1;
-	}
-	if (ps_db_batch_sent(rs->db, batch_pk, batch_id) < 0) {
-		run_fail(rs, PS_EXIT_DB, "%s (batch %s was sent: pinsync poll will not find it)",
-		         ps_db_error(rs->db), batch_id);
-		free(batch_id);
-		return -1;
-	}
-	ps_log_batch(PS_LOG_INFO, batch_id, "sent %zu items", b->count);
-	if (rs->ninflight == rs->capinflight) {
-		size_t cap = rs->capinflight ? rs->capinflight * 2 : 16;
-		inflight *p = realloc(rs->inflight, cap * sizeof(*p));
-
-		if (p == NULL) {
-			free(batch_id);
-			run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
-			return -1;
-		}
-		rs->inflight = p;
-		rs->capinflight = cap;
-	}
-	rs->inflight[rs->ninflight].batch_pk = batch_pk;
-	rs->inflight[rs->ninflight].batch_id = batch_id;
-	rs->inflight[rs->ninflight].done = 0;
-	rs->ninflight++;
-	return ps_batch_reset(b);
-}
-
-/* ---- polling ---- */
-
-/* Writes v (a yajl tree) with g. */
-static void
-gen_tree(yajl_gen g, yajl_val v)
-{
-	size_t i;
-
-	if (v == NULL || YAJL_IS_NULL(v)) {
-		yajl_gen_null(g);
-	} else if (YAJL_IS_STRING(v)) {
-		yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
-	} else if (YAJL_IS_NUMBER(v)) {
-		yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
-	} else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-		yajl_gen_bool(g, YAJL_IS_TRUE(v));
-	} else if (YAJL_IS_ARRAY(v)) {
-		yajl_gen_array_open(g);
-		for (i = 0; i < v->u.array.len; i++)
-			gen_tree(g, v->u.array.values[i]);
-		yajl_gen_array_close(g);
-	} else if (YAJL_IS_OBJECT(v)) {
-		yajl_gen_map_open(g);
-		for (i = 0; i < v->u.object.len; i++) {
-			yajl_gen_string(g, (const unsigned char *)v->u.object.keys[i],
-			                strlen(v->u.object.keys[i]));
-			gen_tree(g, v->u.object.values[i]);
-		}
-		yajl_gen_map_close(g);
-	}
-}
-
-static yajl_val
-obj_get(yajl_val obj, const char *key)
-{
-	size_t i;
-
-	if (!YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (i = 0; i < obj->u.object.len; i++)
-		if (strcmp(obj->u.object.keys[i], key) == 0)
-			return obj->u.object.values[i];
-	return NULL;
-}
-
-/* Records one finished batch from Pinterest's answer. Returns 1 when the
- * batch is finished, 0 when still processing, -1 on error. */
-static int
-record_answer(run_state *rs, inflight *f, const char *body)
-{
-	char err[256];
-	yajl_val root = yajl_tree_parse(body, err, sizeof(err));
-	yajl_val status, items;
-	yajl_gen g = NULL;
-	const unsigned char *json;
-	size_t len, i;
-	int64_t ok = 0, failed = 0;
-	int rc = -1;
-
-	status = root ? obj_get(root, "status") : NULL;
-	if (status == NULL || !YAJL_IS_STRING(status)) {
-		run_fail(rs, PS_EXIT_API, "batch %s: unreadable answer from Pinterest",
-		         f->batch_id);
-		goto done;
-	}
-	if (strcmp(status->u.string, "COMPLETED") != 0 && strcmp(status->u.string, "FAILED") != 0) {
-		rc = 0;
-		goto done;
-	}
-	items = obj_get(root, "items");
-	g = yajl_gen_alloc(NULL);
-	if (g == NULL)
-		goto done;
-	yajl_gen_array_open(g);
-	for (i = 0; items && YAJL_IS_ARRAY(items) && i < items->u.array.len; i++) {
-		yajl_val it = items->u.array.values[i];
-		yajl_val id = obj_get(it, "item_id"), st = obj_get(it, "status");
-
-		if (id == NULL || !YAJL_IS_STRING(id))
-			continue;
-		yajl_gen_map_open(g);
-		yajl_gen_string(g, (const unsigned char *)"item_id", 7);
-		gen_tree(g, id);
-		yajl_gen_string(g, (const unsigned char *)"status", 6);
-		gen_tree(g, st);
-		yajl_gen_string(g, (const unsigned char *)"errors", 6);
-		gen_tree(g, obj_get(it, "errors"));
-		yajl_gen_string(g, (const unsigned char *)"warnings", 8);
-		gen_tree(g, obj_get(it, "warnings"));
-		yajl_gen_map_close(g);
-	}
-	yajl_gen_array_close(g);
-	yajl_gen_get_buf(g, &json, &len);
-	if (ps_db_batch_finish(rs->db, f->batch_pk,
-	                       strcmp(status->u.string, "COMPLETED") == 0 ? "completed" : "failed",
-	                       (const char *)json, &ok, &failed) < 0) {
-		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
-		goto done;
-	}
-	rs->counts.failed += failed;
-	ps_log_batch(failed ? PS_LOG_WARN : PS_LOG_INFO, f->batch_id,
-	             "%s: %" PRId64 " succeeded, %" PRId64 " failed", status->u.string, ok, failed);
-	rc = 1;
-done:
-	if (g)
-		yajl_gen_free(g);
-	yajl_tree_free(root);
-	return rc;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static void
-poll_all(run_state *rs)
-{
-	ps_buf resp;
-	long wait = rs->settings->poll_initial_ms;
-	time_t deadline = time(NULL) + rs->settings->poll_timeout_s;
-	size_t pending = 0, i;
-
-	for (i = 0; i < rs->ninflight; i++)
-		pending += !rs->inflight[i].done;
-	ps_buf_init(&resp, PS_PIN_MAX_RESPONSE);
-	while (pending > 0 && rs->exit_code == PS_EXIT_OK) {
-		if (time(NULL) >= deadline) {
-			run_fail(rs, PS_EXIT_API,
-			         "%zu batches still processing after %ld s: run pinsync poll later",
-			         pending, rs->settings->poll_timeout_s);
-			break;
-		}
-		sleep_ms(wait);
-		wait = wait * 2 > rs->settings->poll_max_ms ? rs->settings->poll_max_ms : wait * 2;
-		for (i = 0; i < rs->ninflight && rs->exit_code == PS_EXIT_OK; i++) {
-			inflight *f = &rs->inflight[i];
-			int rc;
-
-			if (f->done)
-				continue;
-			rc = ps_pin_batch_get(rs->pin, f->batch_id, &resp);
-			if (rc == PS_PIN_ELOST) {
-				/* The items were not applied: the snapshot did not move,
-				 * so the next run sends them again. */
-				ps_log_batch(
-				    PS_LOG_WARN, f->batch_id,
-				    "Pinterest does not know this batch (code 4331): marked lost");
-				if (ps_db_batch_mark(rs->db, f->batch_pk, "lost", "404 code 4331") <
-				    0)
-					run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
-				f->done = 1;
-				pending--;
-				continue;
-			}
-			if (rc != 0) {
-				pin_fail(rs, "GET /catalogs/items/batch");
-				break;
-			}
-			rc = record_answer(rs, f, ps_buf_str(&resp));
-			if (rc == 1) {
-				f->done = 1;
-				pending--;
-			}
-		}
-	}
-	ps_buf_free(&resp);
+	return -1;
 }
 
 /* ---- planning ---- */
@@ -345,41 +114,157 @@ place_of(run_state *rs, const ps_item *item, char *buf, size_t len)
 }
 
 static int
-record_problems(run_state *rs, const ps_item *item)
+record_problem(run_state *rs, const ps_item *item, const char *attr, const char *code,
+               const char *message)
 {
-	const ps_slice *id = &item->values[PS_ATTR_ID];
 	char place[96];
-	int i;
 
 	place_of(rs, item, place, sizeof(place));
-	for (i = 0; i < item->nproblems; i++) {
-		const ps_problem *p = &item->problems[i];
-
-		if (ps_db_problems_add(rs->db, id->ptr, place,
-		                       p->attr >= 0 ? ps_attr_defs[p->attr].name : NULL, p->code,
-		                       p->message) < 0) {
-			run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
-			return -1;
-		}
+	if (ps_db_problems_add(rs->db, item->values[PS_ATTR_ID].ptr, place, attr, code, message) <
+	    0) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return -1;
 	}
 	return 0;
 }
 
 static int
-plan_op(run_state *rs, const char *op, const ps_item *item, const char *id, size_t len)
+send_if_full(run_state *rs)
 {
+	if (ps_batch_full(&rs->batch) && ps_poller_send(rs->poller, &rs->batch) < 0)
+		return poller_failed(rs);
+	return 0;
+}
+
+static int
+batch_oom(run_state *rs, const char *id, size_t len)
+{
+	run_fail(rs, PS_EXIT_INTERNAL, "item %.*s: cannot add it to a batch (out of memory)",
+	         (int)len, id);
+	return -1;
+}
+
+/* Plans an operation on one item: printed in a dry run, batched else. */
+static int
+plan_item(run_state *rs, const char *op, const ps_item *item, const unsigned char *changed)
+{
+	const ps_slice *id = &item->values[PS_ATTR_ID];
+	int a;
+
 	if (rs->opts->dry_run) {
-		fprintf(rs->opts->out, "%s %.*s\n", op, (int)len, id);
+		fprintf(rs->opts->out, "%s %.*s", op, (int)id->len, id->ptr);
+		if (changed) {
+			const char *sep = " [";
+
+			for (a = 0; a < PS_ATTR__COUNT; a++)
+				if (changed[a]) {
+					fprintf(rs->opts->out, "%s%s", sep, ps_attr_defs[a].name);
+					sep = ", ";
+				}
+			fputs("]", rs->opts->out);
+		}
+		fputc('\n', rs->opts->out);
 		return 0;
 	}
-	if (ps_batch_full(&rs->batch) && send_batch(rs) < 0)
+	if (send_if_full(rs) < 0)
 		return -1;
-	if ((item ? ps_batch_add_item(&rs->batch, op, item)
-	          : ps_batch_add_delete(&rs->batch, id, len)) < 0) {
-		run_fail(rs, PS_EXIT_INTERNAL,
-		         "item %.*s: cannot add it to a batch (out of memory)", (int)len, id);
+	if ((changed ? ps_batch_add_update(&rs->batch, item, changed)
+	             : ps_batch_add_item(&rs->batch, op, item)) < 0)
+		return batch_oom(rs, id->ptr, id->len);
+	return 0;
+}
+
+static int
+cmp_by_id(const void *a, const void *b)
+{
+	return strcmp(((const struct by_id *)a)->id, ((const struct by_id *)b)->id);
+}
+
+static void
+sort_order(run_state *rs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		rs->order[i].id = ps_itemset_id(rs->changed, i);
+		rs->order[i].index = i;
+	}
+	qsort(rs->order, n, sizeof(*rs->order), cmp_by_id);
+}
+
+/* A ps_db_attrs_cb: decides the operation of the changed item item_id. */
+static int
+on_old_attributes(void *ctx, const char *item_id, const char *attributes)
+{
+	run_state *rs = ctx;
+	size_t lo = 0, hi = ps_itemset_count(rs->changed);
+	char err[128];
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2, i = rs->order[mid].index;
+		int c = strcmp(item_id, rs->order[mid].id);
+
+		if (c > 0) {
+			lo = mid + 1;
+		} else if (c < 0) {
+			hi = mid;
+		} else {
+			change *ch = &rs->changes[i];
+			yajl_val old =
+			    attributes ? yajl_tree_parse(attributes, err, sizeof(err)) : NULL;
+			ps_item item;
+
+			ps_itemset_get(rs->changed, i, &item);
+			ch->found = 1;
+			ch->nchanged = ps_changes_compute(&item, old, ch->changed, &ch->upsert);
+			yajl_tree_free(old);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Plans the changed items waiting in rs->changed. */
+static int
+flush_changed(run_state *rs)
+{
+	size_t n = ps_itemset_count(rs->changed), i;
+	const char **ids;
+
+	if (n == 0)
+		return 0;
+	ids = malloc(n * sizeof(*ids));
+	if (ids == NULL) {
+		run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
 		return -1;
 	}
+	for (i = 0; i < n; i++) {
+		ids[i] = ps_itemset_id(rs->changed, i);
+		memset(&rs->changes[i], 0, sizeof(rs->changes[i]));
+	}
+	sort_order(rs, n);
+	if (ps_db_snapshot_get(rs->db, rs->target.id, ids, n, on_old_attributes, rs) < 0) {
+		free(ids);
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return -1;
+	}
+	free(ids);
+	for (i = 0; i < n; i++) {
+		change *ch = &rs->changes[i];
+		ps_item item;
+		int rc;
+
+		ps_itemset_get(rs->changed, i, &item);
+		/* No attribute differs (the hash changed for another reason) or the
+		 * row vanished: a full UPSERT converges either way. */
+		if (!ch->found || ch->upsert || ch->nchanged == 0)
+			rc = plan_item(rs, "UPSERT", &item, NULL);
+		else
+			rc = plan_item(rs, "UPDATE", &item, ch->changed);
+		if (rc < 0)
+			return -1;
+	}
+	ps_itemset_reset(rs->changed);
 	return 0;
 }
 
@@ -392,71 +277,125 @@ plan_feed(run_state *rs)
 
 	while ((rc = ps_feed_next(&item, rs->feed)) == 0) {
 		const ps_slice *id = &item->values[PS_ATTR_ID];
-		int d;
+		int d, i;
 
 		rs->counts.parsed++;
+		ps_crashpoint("parse");
+		if (ps_control_stopping()) {
+			run_fail(
+			    rs, PS_EXIT_INTERRUPTED,
+			    "interrupted while reading the feed; nothing was deleted, the items "
+			    "not yet sent go out with the next run");
+			return -1;
+		}
 		if (item->nproblems > 0) {
 			rs->counts.invalid++;
 			/* An invalid item is not sent, and not deleted either: what
 			 * Pinterest has stays until the feed is fixed. */
 			if (id->ptr && id->len)
 				ps_diffmap_keep(rs->map, id->ptr, id->len);
-			if (record_problems(rs, item) < 0)
-				return -1;
+			for (i = 0; i < item->nproblems; i++) {
+				const ps_problem *p = &item->problems[i];
+
+				if (record_problem(rs, item,
+				                   p->attr >= 0 ? ps_attr_defs[p->attr].name : NULL,
+				                   p->code, p->message) < 0)
+					return -1;
+			}
 			continue;
 		}
 		d = ps_diffmap_see(rs->map, id->ptr, id->len, item->hash);
 		switch (d) {
 		case PS_DIFF_SAME: rs->counts.unchanged++; break;
-		case PS_DIFF_DUPLICATE: {
-			char place[96];
-
+		case PS_DIFF_DUPLICATE:
 			rs->counts.invalid++;
-			place_of(rs, item, place, sizeof(place));
-			if (ps_db_problems_add(rs->db, id->ptr, place, "id", "duplicate",
-			                       "duplicate id: an earlier item with this id wins") <
-			    0) {
-				run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+			if (record_problem(rs, item, "id", "duplicate",
+			                   "duplicate id: an earlier item with this id wins") < 0)
 				return -1;
-			}
 			break;
-		}
 		case PS_DIFF_NEW:
 			rs->planned_create++;
-			if (plan_op(rs, "CREATE", item, id->ptr, id->len) < 0)
+			/* CREATE is refused for an existing item, which is what we
+			 * want unless the catalog is the API's alone. */
+			if (plan_item(rs, rs->target.api_owned ? "UPSERT" : "CREATE", item, NULL) <
+			    0)
 				return -1;
 			break;
 		case PS_DIFF_CHANGED:
 			rs->planned_update++;
-			/* UPSERT replaces every attribute, so one that left the feed
-			 * (an ended sale_price) is cleared on Pinterest too. */
-			if (plan_op(rs, "UPSERT", item, id->ptr, id->len) < 0)
+			if (ps_itemset_add(rs->changed, item) < 0) {
+				run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
+				return -1;
+			}
+			if (ps_itemset_count(rs->changed) == PS_BATCH_MAX_ITEMS &&
+			    flush_changed(rs) < 0)
 				return -1;
 			break;
 		default: run_fail(rs, PS_EXIT_INTERNAL, "out of memory in the diff map"); return -1;
 		}
 	}
 	if (rc != PS_ITEROVER) {
-		/* Invariant 3: a feed not read to its end deletes nothing. */
+		/* Invariant 3: a feed not read to its end deletes nothing. The
+		 * changes read so far still go out: they are what the feed says. */
 		run_fail(rs, PS_EXIT_FEED, "feed %s: %s; no item was deleted", rs->target.feed,
 		         ps_feed_error(rs->feed));
+		flush_changed(rs);
 		return -1;
 	}
 	if (ps_feed_warnings(rs->feed)[0])
 		ps_warn("feed %s: %s", rs->target.feed, ps_feed_warnings(rs->feed));
-	return 0;
+	return flush_changed(rs);
 }
 
+/* The items the feed lacked, by the target's on-missing policy.
+ *
+ * Delete guard (DESIGN invariant 3): when the items to delete (or to mark
+ * out of stock) are more than the target's max_delete_ratio of the
+ * snapshot, none of them goes out, the run is "held" and exits with
+ * PS_EXIT_HELD, unless the run was started with --allow-mass-delete. A feed
+ * that suddenly lost most of its items, or an empty one, wipes nothing. */
 static int
-plan_deletes(run_state *rs)
+plan_missing(run_state *rs)
 {
-	size_t cursor = 0, len;
+	int oos = strcmp(rs->target.on_missing, "out-of-stock") == 0;
+	size_t cursor = 0, len, snapshot = ps_diffmap_snapshot_count(rs->map), missing = 0;
+	uint64_t hash;
 	const char *id;
 
-	while (ps_diffmap_next_unseen(rs->map, &cursor, &id, &len)) {
-		rs->planned_delete++;
-		if (plan_op(rs, "DELETE", NULL, id, len) < 0)
-			return -1;
+	if (strcmp(rs->target.on_missing, "keep") == 0)
+		return 0;
+	while (ps_diffmap_next_unseen(rs->map, &cursor, &id, &len, &hash))
+		missing += !(oos && hash == PS_HASH_GONE);
+	if (missing > 0 && !rs->opts->allow_mass_delete &&
+	    (double)missing > rs->target.max_delete_ratio * (double)snapshot) {
+		rs->held = missing;
+		run_fail(rs, PS_EXIT_HELD,
+		         "held: the feed lacks %zu of the %zu items in the catalog (%.0f%%, above "
+		         "the target's limit of %.0f%%); nothing was %s. If the feed is right, run "
+		         "pinsync run %s --allow-mass-delete",
+		         missing, snapshot, 100.0 * (double)missing / (double)snapshot,
+		         100.0 * rs->target.max_delete_ratio,
+		         oos ? "marked out of stock" : "deleted", rs->target.name);
+		return -1;
+	}
+	cursor = 0;
+	while (ps_diffmap_next_unseen(rs->map, &cursor, &id, &len, &hash)) {
+		if (oos && hash == PS_HASH_GONE)
+			continue; /* marked out of stock by an earlier run */
+		if (rs->opts->dry_run) {
+			fprintf(rs->opts->out, "%s %.*s%s\n", oos ? "UPDATE" : "DELETE", (int)len,
+			        id, oos ? " [availability: out of stock]" : "");
+		} else {
+			if (send_if_full(rs) < 0)
+				return -1;
+			if ((oos ? ps_batch_add_out_of_stock(&rs->batch, id, len, PS_HASH_GONE)
+			         : ps_batch_add_delete(&rs->batch, id, len)) < 0)
+				return batch_oom(rs, id, len);
+		}
+		if (oos)
+			rs->planned_oos++;
+		else
+			rs->planned_delete++;
 	}
 	return 0;
 }
@@ -464,16 +403,90 @@ plan_deletes(run_state *rs)
 /* ---- the run ---- */
 
 static int
-open_everything(run_state *rs)
+open_client(run_state *rs)
 {
 	const ps_settings *s = rs->settings;
+	ps_pin_options po = PS_PIN_OPTIONS_INIT;
+	ps_pin_tokens pt;
+	ps_tokens tok;
+	int rc;
+
+	if (ps_db_tokens_get(rs->db, rs->client_key, &tok) < 0) {
+		run_fail(rs, PS_EXIT_USAGE, "%s", ps_db_error(rs->db));
+		return -1;
+	}
+	po.api_base = s->api_base;
+	po.client_id = s->client_id[0] ? s->client_id : NULL;
+	po.client_secret = s->client_secret[0] ? s->client_secret : NULL;
+	po.connect_timeout_ms = s->http_connect_timeout_ms;
+	po.timeout_ms = s->http_timeout_ms;
+	po.max_retry_s = s->max_retry_s;
+	/* Invariant 5: one refresher at a time across processes, the rotated
+	 * refresh token committed before the new access token is used. */
+	ps_pin_db_store_init(&rs->tokstore, rs->db, rs->client_key);
+	po.token_store = &rs->tokstore.store;
+	pt.access_token = tok.access_token;
+	pt.refresh_token = tok.refresh_token;
+	pt.access_expires_at = tok.access_expires_at;
+	pt.refresh_expires_at = tok.refresh_expires_at;
+	rc = ps_pin_new(&rs->pin, &po, &pt);
+	ps_tokens_clear(&tok);
+	if (rc < 0 || ps_poller_new(&rs->poller, rs->db, rs->pin, &rs->target, rs->run_id, s) < 0) {
+		run_fail(rs, PS_EXIT_INTERNAL, "cannot start the HTTP client");
+		return -1;
+	}
+	if (ps_batch_init(&rs->batch, rs->target.catalog_id, rs->target.country,
+	                  rs->target.language) < 0) {
+		run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
+		return -1;
+	}
+	rs->batch_ready = 1;
+	return 0;
+}
+
+/* Finishes the batches earlier runs left in flight, so that the snapshot
+ * the diff starts from holds their results. */
+static int
+finish_earlier_batches(run_state *rs)
+{
+	ps_open_batch *open = NULL;
+	size_t n = 0, i, adopted = 0;
+	int rc = 0;
+
+	if (ps_db_open_batches(rs->db, rs->target.id, &open, &n) < 0) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return -1;
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		if (open[i].batch_id == NULL)
+			rc = ps_poller_recover(rs->poller, open[i].batch_pk);
+		else
+			rc = ps_poller_adopt(rs->poller, open[i].batch_pk, open[i].batch_id);
+		adopted++;
+	}
+	ps_db_open_batches_free(open, n);
+	if (rc == 0 && adopted > 0) {
+		ps_info("finishing %zu batches left in flight by earlier runs", adopted);
+		rc = ps_poller_wait(rs->poller, 0);
+	}
+	return rc < 0 ? poller_failed(rs) : 0;
+}
+
+static int
+open_everything(run_state *rs)
+{
 	ps_feed_options fo = PS_FEED_OPTIONS_INIT;
 	int64_t snap = 0;
 	int rc;
 
-	if (ps_feed_format_parse(&fo.format, rs->target.format) < 0)
-		fo.format = PS_FORMAT_AUTO;
-	fo.default_currency = rs->target.currency;
+	if (ps_itemset_new(&rs->changed) < 0 ||
+	    (rs->changes = calloc(PS_BATCH_MAX_ITEMS, sizeof(*rs->changes))) == NULL ||
+	    (rs->order = calloc(PS_BATCH_MAX_ITEMS, sizeof(*rs->order))) == NULL) {
+		run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
+		return -1;
+	}
+	if (!rs->opts->dry_run && (open_client(rs) < 0 || finish_earlier_batches(rs) < 0))
+		return -1;
 	if (ps_db_snapshot_count(rs->db, rs->target.id, &snap) < 0 ||
 	    ps_diffmap_new(&rs->map, (size_t)snap) < 0 ||
 	    ps_db_snapshot_load(rs->db, rs->target.id, ps_diffmap_add_snapshot, rs->map) < 0) {
@@ -483,40 +496,9 @@ open_everything(run_state *rs)
 	ps_debug("snapshot: %" PRId64 " items, %zu bytes in memory", snap,
 	         ps_diffmap_memory(rs->map));
 
-	if (!rs->opts->dry_run) {
-		ps_pin_options po = PS_PIN_OPTIONS_INIT;
-		ps_tokens tok;
-
-		if (ps_db_tokens_get(rs->db, rs->client_key, &tok) < 0) {
-			run_fail(rs, PS_EXIT_USAGE, "%s", ps_db_error(rs->db));
-			return -1;
-		}
-		po.api_base = s->api_base;
-		po.client_id = s->client_id[0] ? s->client_id : NULL;
-		po.client_secret = s->client_secret[0] ? s->client_secret : NULL;
-		po.connect_timeout_ms = s->http_connect_timeout_ms;
-		po.timeout_ms = s->http_timeout_ms;
-		po.max_retry_s = s->max_retry_s;
-		po.store = store_tokens;
-		po.store_ctx = rs;
-		{
-			ps_pin_tokens pt = {tok.access_token, tok.refresh_token,
-			                    tok.access_expires_at, tok.refresh_expires_at};
-
-			rc = ps_pin_new(&rs->pin, &po, &pt);
-		}
-		ps_tokens_clear(&tok);
-		if (rc < 0) {
-			run_fail(rs, PS_EXIT_INTERNAL, "cannot start the HTTP client");
-			return -1;
-		}
-		if (ps_batch_init(&rs->batch, rs->target.catalog_id, rs->target.country,
-		                  rs->target.language) < 0) {
-			run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
-			return -1;
-		}
-		rs->batch_ready = 1;
-	}
+	if (ps_feed_format_parse(&fo.format, rs->target.format) < 0)
+		fo.format = PS_FORMAT_AUTO;
+	fo.default_currency = rs->target.currency;
 	rc = ps_feed_open(&rs->feed, rs->target.feed, &fo);
 	if (rc != 0) {
 		run_fail(rs, rc == PS_EFEED ? PS_EXIT_FEED : PS_EXIT_INTERNAL,
@@ -531,7 +513,8 @@ static const char *
 outcome_of(const run_state *rs)
 {
 	switch (rs->exit_code) {
-	case PS_EXIT_OK: return rs->counts.failed || rs->counts.invalid ? "partial" : "ok";
+	case PS_EXIT_OK:
+		return rs->counts.failed || rs->counts.invalid || rs->error[0] ? "partial" : "ok";
 	case PS_EXIT_HELD: return "held";
 	case PS_EXIT_INTERRUPTED: return "interrupted";
 	default: return "failed";
@@ -547,23 +530,92 @@ print_summary(const run_state *rs, const char *outcome)
 	if (rs->opts->dry_run) {
 		fprintf(out,
 		        "plan for %s (dry run): %" PRId64 " to create, %" PRId64
-		        " to update, %" PRId64 " to delete, %" PRId64 " unchanged, %" PRId64
+		        " to update, %" PRId64 " to delete, %" PRId64
+		        " to mark out of stock, %" PRId64 " unchanged, %" PRId64
 		        " invalid, of %" PRId64 " items parsed\n",
 		        rs->target.name, rs->planned_create, rs->planned_update, rs->planned_delete,
-		        c->unchanged, c->invalid, c->parsed);
+		        rs->planned_oos, c->unchanged, c->invalid, c->parsed);
 		return;
 	}
 	fprintf(out,
 	        "run %" PRId64 " of %s: %s\n  parsed %" PRId64 ", invalid %" PRId64
 	        ", created %" PRId64 ", updated %" PRId64 ", deleted %" PRId64
-	        ", unchanged %" PRId64 ", failed %" PRId64 ", batches %d\n",
+	        ", unchanged %" PRId64 ", failed %" PRId64 ", batches %d, retries %d\n",
 	        rs->run_id, rs->target.name, outcome, c->parsed, c->invalid, c->created, c->updated,
-	        c->deleted, c->unchanged, c->failed, c->batches);
+	        c->deleted, c->unchanged, c->failed, c->batches, c->retries);
 	if (rs->error[0])
 		fprintf(out, "  error: %s\n", rs->error);
 	if (c->failed || c->invalid)
 		fprintf(out, "  see: pinsync errors %s --run %" PRId64 "\n", rs->target.name,
 		        rs->run_id);
+}
+
+/* Sends what is batched and waits for every batch of the run. */
+static void
+finish_sending(run_state *rs)
+{
+	int first = rs->exit_code;
+
+	if (!rs->batch_ready || rs->poller == NULL)
+		return;
+	/* Even after a feed error: what was planned from the part read is
+	 * what the feed says, and what left must be recorded. Not after a stop
+	 * request: batches in flight stay in the journal for the next run. */
+	if (first == PS_EXIT_OK || first == PS_EXIT_FEED || first == PS_EXIT_HELD) {
+		rs->exit_code = PS_EXIT_OK;
+		if (ps_poller_send(rs->poller, &rs->batch) == 0)
+			ps_poller_wait(rs->poller, 0);
+		if (ps_poller_exit_code(rs->poller) != PS_EXIT_OK)
+			poller_failed(rs);
+		if (first != PS_EXIT_OK)
+			rs->exit_code = first;
+	}
+}
+
+static void
+count_results(run_state *rs)
+{
+	const ps_poller_stats *st;
+	const ps_pin_stats *pst;
+
+	if (rs->poller == NULL)
+		return;
+	st = ps_poller_stats_get(rs->poller);
+	rs->counts.batches = st->batches;
+	rs->counts.failed += st->failed;
+	if (st->pending && rs->exit_code == PS_EXIT_OK && !rs->error[0])
+		snprintf(rs->error, sizeof(rs->error),
+		         "%zu batches still processing at Pinterest: pinsync poll %s records them",
+		         st->pending, rs->target.name);
+	if (st->skipped && rs->exit_code == PS_EXIT_OK && !rs->error[0])
+		snprintf(rs->error, sizeof(rs->error),
+		         "%" PRId64
+		         " items were in batches Pinterest skipped as recent duplicates; "
+		         "the next run sends them again",
+		         st->skipped);
+	pst = ps_pin_get_stats(rs->pin);
+	rs->counts.retries = pst->retries;
+	rs->counts.retry_wait_s = pst->retry_wait_s;
+}
+
+/* Invariant 4: one sync per target. Another run holding the target makes
+ * this one wait up to lock_wait_s, then give up with PS_DB_BUSY. */
+static int
+lock_target(run_state *rs)
+{
+	struct timespec start, now, pause = {0, 200 * 1000000L};
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		rc = ps_db_target_trylock(rs->db, rs->target.id);
+		if (rc != PS_DB_BUSY)
+			return rc;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= rs->settings->lock_wait_s || ps_control_stopping())
+			return rc;
+		nanosleep(&pause, NULL);
+	}
 }
 
 int
@@ -572,7 +624,6 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	run_state rs;
 	const char *outcome;
 	int locked = 0, started = 0;
-	size_t i;
 	int rc;
 
 	memset(&rs, 0, sizeof(rs));
@@ -586,6 +637,7 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
 		goto done;
 	}
+	ps_db_set_hook(rs.db, ps_crashpoint);
 	if (ps_db_migrated(rs.db, ps_migrations_embedded) != PS_DB_OK) {
 		run_fail(&rs, PS_EXIT_DB, "the database is not migrated: run pinsync migrate");
 		goto done;
@@ -596,13 +648,18 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 		         ps_db_error(rs.db));
 		goto done;
 	}
-	rc = ps_db_target_trylock(rs.db, rs.target.id);
+	rc = lock_target(&rs);
 	if (rc != PS_DB_OK) {
 		run_fail(&rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s",
 		         ps_db_error(rs.db));
 		goto done;
 	}
 	locked = 1;
+	/* Holding the lock, no other run of this target is alive. */
+	if (ps_db_runs_close_stale(rs.db, rs.target.id) < 0) {
+		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
+		goto done;
+	}
 	if (ps_db_run_start(rs.db, rs.target.id, opts->trigger ? opts->trigger : "manual",
 	                    opts->dry_run, &rs.run_id) < 0) {
 		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
@@ -613,23 +670,13 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	ps_db_problems_begin(rs.db, rs.run_id);
 
 	if (open_everything(&rs) == 0 && plan_feed(&rs) == 0)
-		plan_deletes(&rs);
-	/* Whatever stopped the planning, what is already encoded or sent is
-	 * finished: a batch that left must be polled and recorded. */
-	if (rs.batch_ready && rs.exit_code == PS_EXIT_OK)
-		send_batch(&rs);
-	if (rs.ninflight > 0) {
-		int first = rs.exit_code;
-
-		/* Poll even after a feed error: those results must be kept. */
-		if (first == PS_EXIT_FEED)
-			rs.exit_code = PS_EXIT_OK;
-		poll_all(&rs);
-		if (first != PS_EXIT_OK)
-			rs.exit_code = first;
-	}
+		plan_missing(&rs);
+	finish_sending(&rs);
 	if (ps_db_problems_end(rs.db) < 0)
 		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
+	count_results(&rs);
+	if (rs.feed)
+		rs.counts.feed_bytes = (int64_t)ps_feed_bytes_read(rs.feed);
 
 done:
 	if (started) {
@@ -639,7 +686,7 @@ done:
 			run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
 		if (opts->dry_run) {
 			rs.counts.created = rs.planned_create;
-			rs.counts.updated = rs.planned_update;
+			rs.counts.updated = rs.planned_update + rs.planned_oos;
 			rs.counts.deleted = rs.planned_delete;
 		}
 		outcome = outcome_of(&rs);
@@ -656,11 +703,12 @@ done:
 	}
 	if (locked)
 		ps_db_target_unlock(rs.db, rs.target.id);
-	for (i = 0; i < rs.ninflight; i++)
-		free(rs.inflight[i].batch_id);
-	free(rs.inflight);
 	if (rs.batch_ready)
 		ps_batch_free(&rs.batch);
+	ps_poller_free(rs.poller);
+	ps_itemset_free(rs.changed);
+	free(rs.changes);
+	free(rs.order);
 	ps_feed_free(rs.feed);
 	ps_pin_free(rs.pin);
 	ps_diffmap_free(rs.map);
@@ -671,5 +719,127 @@ done:
 
 	if (rs.exit_code != PS_EXIT_OK)
 		return rs.exit_code;
-	return rs.counts.failed || rs.counts.invalid ? PS_EXIT_PARTIAL : PS_EXIT_OK;
+	return rs.counts.failed || rs.counts.invalid || rs.error[0] ? PS_EXIT_PARTIAL : PS_EXIT_OK;
+}
+
+/* Polls the open batches of one target (rs->target set, db connected). */
+static int
+poll_target(run_state *rs, FILE *out)
+{
+	ps_open_batch *open = NULL;
+	size_t n = 0, i, adopted = 0, planned = 0;
+	const ps_poller_stats *st;
+	int64_t last_run = 0;
+	int rc;
+
+	rc = ps_db_target_trylock(rs->db, rs->target.id);
+	if (rc != PS_DB_OK) {
+		run_fail(rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s",
+		         ps_db_error(rs->db));
+		return -1;
+	}
+	if (ps_db_open_batches(rs->db, rs->target.id, &open, &n) < 0) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		if (adopted + planned == 0 && open_client(rs) < 0)
+			goto done;
+		if (open[i].batch_id == NULL) {
+			planned++;
+			rc = ps_poller_recover(rs->poller, open[i].batch_pk);
+		} else {
+			adopted++;
+			rc = ps_poller_adopt(rs->poller, open[i].batch_pk, open[i].batch_id);
+		}
+		if (rc < 0) {
+			poller_failed(rs);
+			goto done;
+		}
+	}
+	if (adopted && ps_poller_wait(rs->poller, 0) < 0)
+		poller_failed(rs);
+	/* Recount every run whose batches were finished here. */
+	for (i = 0; i < n; i++) {
+		if (open[i].run_id == last_run)
+			continue;
+		last_run = open[i].run_id;
+		if (ps_db_run_recount(rs->db, open[i].run_id) < 0)
+			run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+	}
+	if (adopted) {
+		st = ps_poller_stats_get(rs->poller);
+		fprintf(out,
+		        "%s: %zu batches polled: %" PRId64 " items succeeded, %" PRId64
+		        " failed, %zu batches still processing\n",
+		        rs->target.name, adopted, st->succeeded, st->failed, st->pending);
+		if (st->pending && rs->exit_code == PS_EXIT_OK)
+			rs->exit_code = PS_EXIT_PARTIAL;
+	} else {
+		fprintf(out, "%s: no batch in flight\n", rs->target.name);
+	}
+	if (planned)
+		fprintf(out,
+		        "%s: %zu batches were never confirmed sent: read back from Pinterest, the "
+		        "items not found applied go out with the next run\n",
+		        rs->target.name, planned);
+done:
+	ps_db_open_batches_free(open, n);
+	ps_db_target_unlock(rs->db, rs->target.id);
+	return rs->exit_code == PS_EXIT_OK ? 0 : -1;
+}
+
+int
+ps_sync_poll(const ps_settings *settings, const char *target, FILE *out)
+{
+	ps_target *list = NULL;
+	size_t n = 0, i;
+	ps_db *db = NULL;
+	int exit_code = PS_EXIT_OK;
+
+	if (ps_db_connect(&db, settings->database_url) != PS_DB_OK) {
+		ps_error("%s", ps_db_error(db));
+		ps_db_close(db);
+		return PS_EXIT_DB;
+	}
+	if (ps_db_migrated(db, ps_migrations_embedded) != PS_DB_OK) {
+		ps_error("the database is not migrated: run pinsync migrate");
+		ps_db_close(db);
+		return PS_EXIT_DB;
+	}
+	if (target) {
+		list = calloc(1, sizeof(*list));
+		n = 1;
+		if (list == NULL || ps_db_target_get(db, target, &list[0]) != PS_DB_OK) {
+			ps_error("%s", list ? ps_db_error(db) : "out of memory");
+			free(list);
+			ps_db_close(db);
+			return PS_EXIT_USAGE;
+		}
+	} else if (ps_db_target_list(db, &list, &n) < 0) {
+		ps_error("%s", ps_db_error(db));
+		ps_db_close(db);
+		return PS_EXIT_DB;
+	}
+	for (i = 0; i < n; i++) {
+		run_state rs;
+
+		memset(&rs, 0, sizeof(rs));
+		rs.settings = settings;
+		rs.db = db;
+		rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+		rs.target = list[i]; /* borrowed: freed with the list */
+		ps_log_set_target(rs.target.name);
+		poll_target(&rs, out);
+		if (rs.exit_code != PS_EXIT_OK && exit_code == PS_EXIT_OK)
+			exit_code = rs.exit_code;
+		if (rs.batch_ready)
+			ps_batch_free(&rs.batch);
+		ps_poller_free(rs.poller);
+		ps_pin_free(rs.pin);
+	}
+	ps_log_set_target(NULL);
+	ps_db_targets_free(list, n);
+	ps_db_close(db);
+	return exit_code;
 }

@@ -31,11 +31,17 @@
 typedef struct ps_run_options {
 	const char *target;
 	int dry_run;
-	const char *trigger; /* manual, schedule, webhook */
+	int allow_mass_delete; /* lifts the delete guard for this run */
+	const char *trigger;   /* manual, schedule, webhook */
 	FILE *out;           /* where the plan / summary is printed */
 } ps_run_options;
 
 /* Runs one sync; returns a PS_EXIT_* code. */
 int ps_sync_run(const ps_settings *settings, const ps_run_options *opts);
+
+/* Finishes the batches runs of target (NULL: of every target) left in
+ * flight: polls them to their end, records their results, and recounts
+ * those runs. Returns a PS_EXIT_* code. */
+int ps_sync_poll(const ps_settings *settings, const char *target, FILE *out);
 
 #endif /* PS_SYNC_RUN_H */

@@ -45,13 +45,39 @@ static const setting_def defs[] = {
      "longest wait between two polls"},
     {"poll_timeout_s", "PINSYNC_POLL_TIMEOUT_S", T_LONG, OFF(poll_timeout_s), "1800", 1, 86400, 0,
      "how long a run polls before leaving batches to pinsync poll"},
+    {"max_inflight", "PINSYNC_MAX_INFLIGHT", T_LONG, OFF(max_inflight), "4", 1, 64, 0,
+     "batches a run keeps in flight at once before it waits for one to finish"},
+    {"lock_wait_s", "PINSYNC_LOCK_WAIT_S", T_LONG, OFF(lock_wait_s), "0", 0, 86400, 0,
+     "a run finding its target busy waits this long, then exits with status 9"},
     {"log_level", "PINSYNC_LOG_LEVEL", T_STRING, OFF(log_level), "info", 0, 0, 0,
      "debug, info, warn or error"},
     {"log_format", "PINSYNC_LOG_FORMAT", T_STRING, OFF(log_format), "auto", 0, 0, 0,
      "auto (text on a terminal, JSON lines otherwise), text or json"},
+    {"listen", "PINSYNC_LISTEN", T_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, 0,
+     "serve: ADDR:PORT of the HTTP listener (webhooks, health, metrics)"},
+    {"webhook_secret", "PINSYNC_WEBHOOK_SECRET", T_STRING, OFF(webhook_secret), "", 0, 0, 1,
+     "serve: the webhook secret of targets without --webhook-secret-file"},
+    {"webhook_max_bytes", "PINSYNC_WEBHOOK_MAX_BYTES", T_LONG, OFF(webhook_max_bytes), "1048576",
+     1, 67108864, 0, "serve: largest webhook body accepted (else 413)"},
+    {"webhook_tolerance_s", "PINSYNC_WEBHOOK_TOLERANCE_S", T_LONG, OFF(webhook_tolerance_s),
+     "300", 1, 86400, 0, "serve: how far a signed X-Pinsync-Timestamp may be from now"},
+    {"job_lease_s", "PINSYNC_JOB_LEASE_S", T_LONG, OFF(job_lease_s), "60", 1, 86400, 0,
+     "serve: a running job's lease; another process takes the job over when it lapses"},
+    {"job_max_attempts", "PINSYNC_JOB_MAX_ATTEMPTS", T_LONG, OFF(job_max_attempts), "3", 1, 100,
+     0, "serve: claims of one job (its worker died each time) before it is failed"},
+    {"serve_workers", "PINSYNC_SERVE_WORKERS", T_LONG, OFF(serve_workers), "1", 0, 1, 0,
+     "serve: jobs run at once by one process (0: HTTP and scheduler only)"},
+    {"serve_poll_ms", "PINSYNC_SERVE_POLL_MS", T_LONG, OFF(serve_poll_ms), "500", 10, 60000, 0,
+     "serve: how often idle workers look for jobs and the scheduler ticks"},
+    {"config", "PINSYNC_CONFIG", T_STRING, OFF(config_file), "", 0, 0, 0,
+     "a file of name = value lines, read before the environment"},
 };
 
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
+
+_Static_assert(NDEFS <= PS_SETTINGS_MAX, "raise PS_SETTINGS_MAX");
+
+static const char *const source_names[] = {"default", "file", "env", "flag"};
 
 static int
 assign(ps_settings *s, const setting_def *d, const char *value, char *err, size_t errlen)
@@ -142,11 +168,106 @@ ps_settings_load(ps_settings *s, char *err, size_t errlen)
 			v = fromfile;
 		}
 		rc = assign(s, d, v && v[0] ? v : d->def, err, errlen);
+		s->source[i] = v && v[0] ? PS_SETTING_ENV : PS_SETTING_DEFAULT;
 		free(fromfile);
 		if (rc < 0)
 			return -1;
 	}
+	/* The file fills only what the environment left at its default. */
+	if (s->config_file && s->config_file[0])
+		return ps_settings_load_file(s, s->config_file, err, errlen);
 	return 0;
+}
+
+static char *
+trim(char *p)
+{
+	char *end;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return p;
+}
+
+int
+ps_settings_load_file(ps_settings *s, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096], msg[512];
+	int lineno = 0, rc = -1;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "PINSYNC_CONFIG: cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *name, *value, *eq;
+		char *fromfile = NULL;
+		size_t i, nlen;
+		int is_file = 0, r;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+			goto done;
+		}
+		name = trim(line);
+		if (name[0] == '\0' || name[0] == '#')
+			continue;
+		eq = strchr(name, '=');
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%d: expected name = value", path, lineno);
+			goto done;
+		}
+		*eq = '\0';
+		name = trim(name);
+		value = trim(eq + 1);
+		nlen = strlen(value);
+		if (nlen >= 2 && value[0] == '"' && value[nlen - 1] == '"') {
+			value[nlen - 1] = '\0';
+			value++;
+		}
+		nlen = strlen(name);
+		for (i = 0; i < NDEFS; i++) {
+			if (strcmp(defs[i].name, name) == 0)
+				break;
+			if (defs[i].secret && nlen == strlen(defs[i].name) + 5 &&
+			    strncmp(defs[i].name, name, nlen - 5) == 0 &&
+			    strcmp(name + nlen - 5, "_file") == 0) {
+				is_file = 1;
+				break;
+			}
+		}
+		if (i == NDEFS || defs[i].offset == OFF(config_file)) {
+			snprintf(err, errlen, "%s:%d: unknown setting \"%s\" (see: pinsync config)",
+			         path, lineno, name);
+			goto done;
+		}
+		if (s->source[i] > PS_SETTING_FILE)
+			continue; /* the environment or a flag wins */
+		if (is_file) {
+			fromfile = read_secret_file(value, msg, sizeof(msg), defs[i].env);
+			if (fromfile == NULL) {
+				snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+				goto done;
+			}
+			value = fromfile;
+		}
+		r = assign(s, &defs[i], value, msg, sizeof(msg));
+		free(fromfile);
+		if (r < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+			goto done;
+		}
+		s->source[i] = PS_SETTING_FILE;
+	}
+	rc = 0;
+done:
+	fclose(f);
+	return rc;
 }
 
 int
@@ -155,8 +276,12 @@ ps_settings_set(ps_settings *s, const char *name, const char *value, char *err, 
 	size_t i;
 
 	for (i = 0; i < NDEFS; i++)
-		if (strcmp(defs[i].name, name) == 0)
-			return assign(s, &defs[i], value, err, errlen);
+		if (strcmp(defs[i].name, name) == 0) {
+			if (assign(s, &defs[i], value, err, errlen) < 0)
+				return -1;
+			s->source[i] = PS_SETTING_FLAG;
+			return 0;
+		}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -1;
 }
@@ -184,7 +309,8 @@ ps_settings_print(const ps_settings *s, FILE *out)
 		case T_LONG: fprintf(out, "%ld", *(const long *)p); break;
 		case T_DOUBLE: fprintf(out, "%g", *(const double *)p); break;
 		}
-		fprintf(out, "    # %s (%s)\n", d->help, d->env);
+		fprintf(out, "    # %s (%s; from %s)\n", d->help, d->env,
+		        source_names[s->source[i] < 4 ? s->source[i] : 0]);
 	}
 }
 

@@ -3,14 +3,18 @@
  *
  * One table (settings.c) gives each setting its name, environment variable,
  * type, default, bounds, whether it is a secret, and its help text. It is
- * used to load (defaults < environment < command-line flags), to validate,
- * and to print the effective settings with secrets redacted. A secret may
- * also come from a file named by the variable with "_FILE" appended.
+ * used to load (defaults < config file < environment < command-line flags),
+ * to validate, and to print the effective settings with secrets redacted
+ * and where each value came from. A secret may also come from a file named
+ * by the variable with "_FILE" appended.
  */
 #ifndef PS_SYNC_SETTINGS_H
 #define PS_SYNC_SETTINGS_H
 
 #include <stdio.h>
+
+/* Room for this many settings in ps_settings.source. */
+#define PS_SETTINGS_MAX 64
 
 typedef struct ps_settings {
 	char *database_url;  /* PINSYNC_DATABASE_URL */
@@ -23,13 +27,44 @@ typedef struct ps_settings {
 	long poll_initial_ms;
 	long poll_max_ms;
 	long poll_timeout_s;
+	long max_inflight;    /* batches sent and not finished, at most */
+	long lock_wait_s;     /* how long a run waits for another on its target */
 	char *log_level;
 	char *log_format; /* auto | text | json */
+	/* serve mode (serve.h) */
+	char *listen;             /* PINSYNC_LISTEN: ADDR:PORT of the HTTP listener */
+	char *webhook_secret;     /* PINSYNC_WEBHOOK_SECRET (secret): for targets without one */
+	long webhook_max_bytes;   /* a larger webhook body gets 413 */
+	long webhook_tolerance_s; /* signed timestamps older or newer than this: 401 */
+	long job_lease_s;         /* a job's lease, renewed while it runs */
+	long job_max_attempts;    /* claims of one job before it is failed */
+	long serve_workers;       /* jobs a serve process runs at once (0: HTTP only) */
+	long serve_poll_ms;       /* how often serve looks for jobs and due schedules */
+	char *config_file;        /* PINSYNC_CONFIG: name = value lines, below the environment */
+	/* Where each setting's value came from (a ps_setting_source), in the
+	 * order of the table; kept last so that new settings go above it. */
+	unsigned char source[PS_SETTINGS_MAX];
 } ps_settings;
 
-/* Fills s from the defaults and the environment. On a bad value returns -1
- * with a message naming the variable in err. Free with ps_settings_free. */
+/* Where a value came from, lowest precedence first. */
+typedef enum ps_setting_source {
+	PS_SETTING_DEFAULT,
+	PS_SETTING_FILE,
+	PS_SETTING_ENV,
+	PS_SETTING_FLAG
+} ps_setting_source;
+
+/* Fills s from the defaults, the config file named by PINSYNC_CONFIG (if
+ * any) and the environment, in that order of precedence. On a bad value
+ * returns -1 with a message naming the variable (or file and line) in err.
+ * Free with ps_settings_free. */
 int ps_settings_load(ps_settings *s, char *err, size_t errlen);
+
+/* Reads a config file of "name = value" lines (names of the table; '#'
+ * starts a comment; "NAME_file = PATH" reads a secret from PATH) into the
+ * settings that still hold their default: the environment and flags keep
+ * precedence. Returns 0, or -1 with the file and line in err. */
+int ps_settings_load_file(ps_settings *s, const char *path, char *err, size_t errlen);
 
 /* Sets one setting by name (e.g. from a flag); same validation. */
 int ps_settings_set(ps_settings *s, const char *name, const char *value, char *err, size_t errlen);

@@ -39,6 +39,8 @@ def print_sent(sim):
         for it in body["items"]:
             attrs = it.get("attributes", {})
             detail = ", ".join(f"{k}={attrs[k]}" for k in ("price", "sale_price") if k in attrs)
+            if "update_mask" in it:
+                detail += ("; " if detail else "") + "update_mask=" + ",".join(it["update_mask"])
             print(f"    {it['operation']:<7} {it['item_id']:<11} {detail}")
 
 

@@ -10,7 +10,7 @@ from harness import PgCluster, Pinsync, Simulator  # noqa: E402
 
 COMMANDS = [["migrate"], ["target"], ["target", "add"], ["target", "set"], ["target", "list"],
             ["auth"],
-            ["auth", "set"], ["run"], ["status"], ["errors"], ["config"]]
+            ["auth", "set"], ["run"], ["poll"], ["status"], ["errors"], ["config"]]
 
 
 class CliTest(unittest.TestCase):

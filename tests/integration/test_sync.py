@@ -141,7 +141,7 @@ class SyncTest(unittest.TestCase):
         write_csv(path, items)
         self.sim.clear_requests()
         r = self.ps.run("run", "csvshop", check=0)
-        want = ([("UPSERT", items[i]["id"]) for i in (1, 2, 3)]
+        want = ([("UPDATE", items[i]["id"]) for i in (1, 2, 3)]
                 + [("CREATE", it["id"]) for it in added]
                 + [("DELETE", rid) for rid in removed])
         self.assertEqual(sorted(self.sent()), sorted(want))
@@ -177,13 +177,13 @@ class SyncTest(unittest.TestCase):
         self.add_target("rssshop", path, catalog="2003")
         self.ps.run("run", "rssshop", check=0)
         self.assert_catalog_equals(items, "2003")
-        items[5]["title"] = "Renamed & <escaped>"
+        items[5]["title"] = 'Renamed & "quoted" 1 < 2'
         del items[7]
         write_rss(path, items)
         self.sim.clear_requests()
         self.ps.run("run", "rssshop", check=0)
         self.assertEqual(sorted(self.sent()),
-                         sorted([("UPSERT", items[5]["id"]), ("DELETE", "SKU-00007")]))
+                         sorted([("UPDATE", items[5]["id"]), ("DELETE", "SKU-00007")]))
         self.assert_catalog_equals(items, "2003")
 
     def test_rejected_item_is_recorded_and_resent(self):
@@ -256,16 +256,17 @@ class SyncTest(unittest.TestCase):
         write_csv(path, items)
         self.sim.clear_requests()
         r = self.ps.run("run", "--dry-run", "dry", check=0)
-        self.assertIn("UPSERT SKU-00000", r.stdout)
+        self.assertIn("UPDATE SKU-00000 [price]", r.stdout)
         self.assertIn("DELETE SKU-00001", r.stdout)
         self.assertIn("CREATE SKU-00050", r.stdout)
-        self.assertIn("1 to create, 1 to update, 1 to delete, 4 unchanged", r.stdout)
+        self.assertIn("1 to create, 1 to update, 1 to delete, 0 to mark out of stock, "
+                      "4 unchanged", r.stdout)
         self.assertEqual([x for x in self.sim.requests() if x["method"] == "POST"], [])
         self.assertIn("SKU-00001", self.snapshot_ids("dry"))
         # The real run afterwards still sends exactly the plan.
         self.ps.run("run", "dry", check=0)
         self.assertEqual(sorted(self.sent()), sorted(
-            [("UPSERT", "SKU-00000"), ("DELETE", "SKU-00001"), ("CREATE", "SKU-00050")]))
+            [("UPDATE", "SKU-00000"), ("DELETE", "SKU-00001"), ("CREATE", "SKU-00050")]))
 
     def test_truncated_feed_deletes_nothing(self):
         path = os.path.join(self.tmp.name, "trunc.xml")

@@ -201,6 +201,15 @@ class Simulator:
     def tokens(self):
         return self._call("GET", "/_sim/tokens")
 
+    def token_posts(self):
+        """Every POST /v5/oauth/token received (refresh attempts), oldest first."""
+        return [r for r in self.requests()
+                if r["method"] == "POST" and r["path"] == "/v5/oauth/token"]
+
+    def reset(self):
+        """Back to the start-up state: catalogs, batches, tokens, log, knobs."""
+        self._call("POST", "/_sim/reset", {})
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

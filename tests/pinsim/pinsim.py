@@ -73,15 +73,17 @@ HTTP/1.1 keep-alive, Content-Length on every answer, chunked request bodies and
 
 Control API (no auth, under /_sim/, not in the request log)
 ----------------------------------------------------------
-GET  /_sim/requests          logged /v5 requests, oldest first: {"seq", "method", "path",
-                             "query" (raw string), "headers" {lower-case name: value},
-                             "body" (JSON, else text, else null), "status"}
+GET  /_sim/requests          logged /v5 requests, oldest first: {"seq", "t" (arrival,
+                             Unix seconds), "method", "path", "query" (raw string),
+                             "headers" {lower-case name: value}, "body" (JSON, else
+                             text, else null), "status"}
 POST /_sim/requests/clear    empties the log
 GET  /_sim/catalog?catalog_id=1001
                              {"items": {item_id: {"country", "language", "attributes"}}}
 POST /_sim/catalog/reset[?catalog_id=]
                              removes the items of one catalog, or of all
 POST /_sim/catalogs          {"id": "<digits>", "name": ...} adds a RETAIL catalog
+POST /_sim/batches/finish    {"batch_id"}: that batch completes at its next poll
 GET  /_sim/batches           posted batches, oldest first: {"batch_id", "catalog_id",
                              "status", "created_time", "item_count", "polls_left"}
 GET  /_sim/tokens            {"access_token", "access_token_expires_at", "refresh_token",
@@ -108,6 +110,11 @@ POST /_sim/config            a JSON object setting any of:
                       the batch is forgotten (never applied if it had not completed)
     fail_batches      int: the next N batches posted end in status FAILED, every item
                       FAILURE, nothing applied
+    background        true: batches finish on their own, as Pinterest's do, whether
+                      polled or not: every read of a catalog (POST /v5/catalogs/items,
+                      GET /_sim/catalog) first completes the batches posted to it
+    skip_batches      int: the next N batches posted are skipped as recent duplicates:
+                      COMPLETED with created_time null and no items, nothing applied
     delete_missing    "success" (default) or "failure"
     Unknown keys or bad values: 400, nothing changed.
 POST /_sim/reset             back to the start-up state (catalogs, batches, tokens, log,
@@ -264,6 +271,8 @@ class Simulator:
                 "rate_limit": None,
                 "lose_batches": 0,
                 "fail_batches": 0,
+                "skip_batches": 0,
+                "background": False,
                 "delete_missing": "success",
             }
             self.window_start = time.monotonic()
@@ -289,6 +298,7 @@ class Simulator:
     def handle_api(self, req):
         """Answer one /v5 request: returns (status, body, headers, drop_connection)."""
         seq = next(self.seq)
+        arrival = time.time()
         drop = False
         with self.lock:
             headers, limited = self._count_request()
@@ -312,7 +322,7 @@ class Simulator:
             time.sleep(delay / 1000.0)
         with self.lock:
             self.requests.append({
-                "seq": seq, "method": req.method, "path": req.path, "query": req.query,
+                "seq": seq, "t": arrival, "method": req.method, "path": req.path, "query": req.query,
                 "headers": req.headers, "body": req.logged_body(),
                 "status": 0 if drop else status})
         return status, body, headers, drop
@@ -466,6 +476,7 @@ class Simulator:
         answer = []
         with self.lock:
             catalog = self._catalog_for(filters.get("catalog_id"))
+            self._background(catalog["id"])
             for item_id in filters["item_ids"]:
                 stored = catalog["items"].get(item_id)
                 if stored is None or stored["country"] != body["country"] \
@@ -501,6 +512,13 @@ class Simulator:
                 self.knobs["fail_batches"] -= 1
             batch = Batch(batch_id, catalog["id"], copy.deepcopy(body),
                           self.knobs["processing_polls"], fail)
+            if self.knobs["skip_batches"] > 0:
+                # What Pinterest answers for a recent duplicate: no creation.
+                self.knobs["skip_batches"] -= 1
+                batch.created_time = None
+                batch.status = "COMPLETED"
+                batch.completed_time = utc_stamp()
+                batch.results = []
             self.batches[batch_id] = batch
             answer = batch.view()
             answer["items"] = []
@@ -523,6 +541,15 @@ class Simulator:
                 else:
                     self._complete(batch)
             return 200, batch.view()
+
+    def _background(self, catalog_id):
+        """With the background knob, Pinterest has finished every batch posted
+        to catalog_id by the time anyone looks (caller holds the lock)."""
+        if not self.knobs["background"]:
+            return
+        for batch in self.batches.values():
+            if batch.catalog_id == catalog_id and batch.status == "PROCESSING":
+                self._complete(batch)
 
     def _complete(self, batch):
         if batch.fail:
@@ -602,6 +629,7 @@ class Simulator:
                     catalog = self.catalogs.get(query.get("catalog_id", self.options.catalog_id))
                     if catalog is None:
                         return 404, {"error": "unknown catalog"}
+                    self._background(catalog["id"])
                     return 200, {"items": copy.deepcopy(catalog["items"])}
             if route == ("POST", "/_sim/catalog/reset"):
                 with self.lock:
@@ -611,6 +639,16 @@ class Simulator:
                 return 200, {"reset": True}
             if route == ("POST", "/_sim/catalogs"):
                 return self._control_add_catalog(req.json_body_for_control())
+            if route == ("POST", "/_sim/batches/finish"):
+                # Pinterest finishes a batch now: its next poll completes it.
+                body = req.json_body_for_control()
+                with self.lock:
+                    batch = self.batches.get(body.get("batch_id") if isinstance(body, dict)
+                                             else None)
+                    if batch is None:
+                        return 404, {"error": "unknown batch"}
+                    batch.polls_left = 0
+                    return 200, {"finished": batch.batch_id}
             if route == ("GET", "/_sim/batches"):
                 with self.lock:
                     return 200, [{"batch_id": b.batch_id, "catalog_id": b.catalog_id,
@@ -681,6 +719,12 @@ def _knob_count(value):
     return value
 
 
+def _knob_bool(value):
+    if not isinstance(value, bool):
+        raise ControlError("expected true or false, got %r" % (value,))
+    return value
+
+
 def _knob_fail_items(value):
     if not isinstance(value, dict):
         raise ControlError("fail_items: expected {item_id: {attribute, code, message}}")
@@ -745,6 +789,8 @@ KNOB_PARSERS = {
     "rate_limit": _knob_rate_limit,
     "lose_batches": _knob_count,
     "fail_batches": _knob_count,
+    "skip_batches": _knob_count,
+    "background": _knob_bool,
     "delete_missing": _knob_delete_missing,
 }
 

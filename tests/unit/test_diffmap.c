@@ -36,6 +36,7 @@ test_unseen_are_the_deletes(void **state)
 {
 	ps_diffmap *m;
 	size_t cursor = 0, len, n = 0;
+	uint64_t hash;
 	const char *id;
 	char seen[8] = {0};
 
@@ -49,9 +50,10 @@ test_unseen_are_the_deletes(void **state)
 	ps_diffmap_see(m, "brand-new", 9, 5); /* new ids are never deletes */
 	ps_diffmap_keep(m, "invalid-now", 11);
 	ps_diffmap_keep(m, "unknown", 7); /* ignored */
-	while (ps_diffmap_next_unseen(m, &cursor, &id, &len)) {
+	while (ps_diffmap_next_unseen(m, &cursor, &id, &len, &hash)) {
 		assert_true(strcmp(id, "gone1") == 0 || strcmp(id, "gone2") == 0);
 		assert_int_equal(len, 5);
+		assert_int_equal(hash, id[4] == '1' ? 2 : 3);
 		seen[id[4] - '0'] = 1;
 		n++;
 	}

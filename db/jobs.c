@@ -1,0 +1,274 @@
+/*
+ * jobs.c: the job queue of serve mode, the scheduler's tick, and the
+ * figures /metrics shows.
+ *
+ * Every serve process runs the same statements against the same tables;
+ * what keeps them from stepping on each other is in the SQL: claims lock
+ * the job row with FOR UPDATE SKIP LOCKED, the partial unique index
+ * jobs_one_queued_idx coalesces requests, and the scheduler's conditional
+ * UPDATE of targets.next_run_at lets one process win each due sync.
+ */
+#include "db.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_int.h"
+
+void
+ps_job_clear(ps_job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->target);
+	free(j->trigger);
+	memset(j, 0, sizeof(*j));
+}
+
+int
+ps_db_job_enqueue(ps_db *db, int64_t target_id, const char *trigger, int64_t *job_id)
+{
+	char id[32];
+	const char *params[2] = {id, trigger};
+	PGresult *res;
+
+	*job_id = 0;
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res = db_query(db, "queueing job",
+	               "INSERT INTO jobs (target_id, trigger) VALUES ($1, $2)"
+	               " ON CONFLICT (target_id) WHERE state = 'queued' DO NOTHING RETURNING id",
+	               2, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	if (PQntuples(res) == 1)
+		*job_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_job_claim(ps_db *db, const char *worker, double lease_s, ps_job *out)
+{
+	char lease[32];
+	const char *params[2] = {worker, lease};
+	PGresult *res;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(lease, sizeof(lease), "%.3f", lease_s);
+	/* The inner SELECT picks one due job and locks it, skipping rows other
+	 * workers hold locked; the outer UPDATE takes it. A queued job waits
+	 * while a job of its target runs under a live lease (it would only find
+	 * the target busy); a running job whose lease passed is taken over. */
+	res = db_query(
+	    db, "claiming job",
+	    "UPDATE jobs j SET state = 'running', worker = $1, attempts = j.attempts + 1,"
+	    " lease_until = clock_timestamp() + make_interval(secs => $2::float8),"
+	    " started_at = clock_timestamp(), finished_at = NULL"
+	    " FROM targets t"
+	    " WHERE t.id = j.target_id AND j.id = ("
+	    "  SELECT c.id FROM jobs c"
+	    "  WHERE c.state IN ('queued', 'running') AND c.run_after <= now()"
+	    "   AND ((c.state = 'queued' AND NOT EXISTS (SELECT 1 FROM jobs r"
+	    "         WHERE r.target_id = c.target_id AND r.state = 'running'"
+	    "         AND r.lease_until > now()))"
+	    "    OR (c.state = 'running' AND c.lease_until <= now()))"
+	    "  ORDER BY c.run_after, c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED)"
+	    " RETURNING j.id, j.target_id, t.name, j.trigger, j.attempts",
+	    2, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return PS_DB_NOTFOUND;
+	}
+	out->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	out->target_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	out->target = db_strdup_value(res, 0, 2);
+	out->trigger = db_strdup_value(res, 0, 3);
+	out->attempts = (int)strtol(PQgetvalue(res, 0, 4), NULL, 10);
+	PQclear(res);
+	if (out->target == NULL || out->trigger == NULL) {
+		ps_job_clear(out);
+		return db_fail(db, "out of memory");
+	}
+	return PS_DB_OK;
+}
+
+/* Runs an UPDATE of one job; PS_DB_NOTFOUND when it matched no row,
+ * PS_DB_EXISTS when it broke a unique index. */
+static int
+update_one(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	int rc = PS_DB_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = db_fail_result(db, res, what); /* PS_DB_EXISTS: unique violation */
+		PQclear(res);
+		return rc;
+	}
+	if (strcmp(PQcmdTuples(res), "0") == 0) {
+		snprintf(db->error, sizeof(db->error), "%s: the job is no longer held", what);
+		rc = PS_DB_NOTFOUND;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int
+ps_db_job_renew(ps_db *db, int64_t job_id, const char *worker, double lease_s)
+{
+	char id[32], lease[32];
+	const char *params[3] = {id, worker, lease};
+
+	snprintf(id, sizeof(id), "%" PRId64, job_id);
+	snprintf(lease, sizeof(lease), "%.3f", lease_s);
+	return update_one(db, "renewing job lease",
+	                  "UPDATE jobs SET lease_until = clock_timestamp()"
+	                  " + make_interval(secs => $3::float8)"
+	                  " WHERE id = $1 AND worker = $2 AND state = 'running'",
+	                  3, params);
+}
+
+int
+ps_db_job_finish(ps_db *db, int64_t job_id, const char *worker, const char *state,
+                 int exit_code, const char *error)
+{
+	char id[32], code[16];
+	const char *params[5] = {id, worker, state, code, error};
+
+	snprintf(id, sizeof(id), "%" PRId64, job_id);
+	snprintf(code, sizeof(code), "%d", exit_code);
+	/* The run this job made is the last one of its target started since
+	 * the job was claimed: the target's advisory lock, taken before a run
+	 * row is written, keeps any other sync from starting one meanwhile. */
+	return update_one(db, "finishing job",
+	                  "UPDATE jobs SET state = $3, finished_at = clock_timestamp(),"
+	                  " lease_until = NULL, exit_code = $4::int, error = $5,"
+	                  " run_id = (SELECT r.id FROM runs r WHERE r.target_id = jobs.target_id"
+	                  "  AND r.started_at >= jobs.started_at ORDER BY r.id DESC LIMIT 1)"
+	                  " WHERE id = $1 AND worker = $2 AND state = 'running'",
+	                  5, params);
+}
+
+int
+ps_db_job_requeue(ps_db *db, int64_t job_id, const char *worker, double delay_s, const char *why)
+{
+	char id[32], delay[32];
+	const char *params[4] = {id, worker, delay, why};
+	int rc;
+
+	snprintf(id, sizeof(id), "%" PRId64, job_id);
+	snprintf(delay, sizeof(delay), "%.3f", delay_s);
+	rc = update_one(db, "requeueing job",
+	                "UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL,"
+	                " started_at = NULL, error = $4, attempts = greatest(attempts - 1, 0),"
+	                " run_after = clock_timestamp() + make_interval(secs => $3::float8)"
+	                " WHERE id = $1 AND worker = $2 AND state = 'running'",
+	                4, params);
+	if (rc != PS_DB_EXISTS)
+		return rc;
+	/* (A claim that found the target busy was no attempt: attempts counts
+	 * claims whose worker may have died.) Another job of the target is
+	 * queued already: it covers this one. */
+	params[2] = why;
+	return update_one(db, "ending coalesced job",
+	                  "UPDATE jobs SET state = 'done', lease_until = NULL, started_at = NULL,"
+	                  " finished_at = clock_timestamp(), error = $3"
+	                  " WHERE id = $1 AND worker = $2 AND state = 'running'",
+	                  3, params);
+}
+
+int
+ps_db_schedule_tick(ps_db *db, int *count)
+{
+	PGresult *res;
+
+	*count = 0;
+	/* Row locks serialise concurrent ticks: a second UPDATE waiting on a
+	 * target's row re-reads it after the first commits, finds next_run_at
+	 * in the future and leaves it. next_run_at keeps its cadence (moved by
+	 * one period) unless a whole period was missed. */
+	res = db_query(
+	    db, "scheduling",
+	    "WITH due AS ("
+	    " UPDATE targets SET next_run_at = CASE"
+	    "  WHEN next_run_at IS NULL"
+	    "   OR next_run_at + make_interval(secs => schedule_s) <= now()"
+	    "  THEN now() + make_interval(secs => schedule_s)"
+	    "  ELSE next_run_at + make_interval(secs => schedule_s) END"
+	    " WHERE schedule_s IS NOT NULL AND (next_run_at IS NULL OR next_run_at <= now())"
+	    " RETURNING id),"
+	    " queued AS (INSERT INTO jobs (target_id, trigger) SELECT id, 'schedule' FROM due"
+	    " ON CONFLICT (target_id) WHERE state = 'queued' DO NOTHING RETURNING id)"
+	    " SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM queued)",
+	    0, NULL);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	*count = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+/* One statement, so that a scrape sees one snapshot of the tables. The
+ * first column is the ps_db_metric; rows come grouped by it. */
+static const char metrics_sql[] =
+    "WITH rs AS (SELECT target_id, sum(invalid) AS invalid, sum(retries) AS retries,"
+    "  sum(retry_wait_s) AS retry_wait, sum(feed_bytes) AS feed_bytes, sum(parsed) AS parsed,"
+    "  count(*) FILTER (WHERE outcome = 'running') AS running,"
+    "  max(extract(epoch FROM finished_at)) FILTER (WHERE outcome IN ('ok', 'unchanged'))"
+    "   AS last_ok"
+    "  FROM runs GROUP BY target_id),"
+    " last AS (SELECT DISTINCT ON (target_id) target_id,"
+    "  extract(epoch FROM finished_at - started_at) AS seconds"
+    "  FROM runs WHERE finished_at IS NOT NULL ORDER BY target_id, id DESC),"
+    " tr AS (SELECT t.id, t.name, rs.invalid, rs.retries, rs.retry_wait, rs.feed_bytes,"
+    "  rs.parsed, rs.running, rs.last_ok, last.seconds"
+    "  FROM targets t LEFT JOIN rs ON rs.target_id = t.id"
+    "  LEFT JOIN last ON last.target_id = t.id)"
+    " SELECT 0, t.name, r.outcome, '', count(*)::float8 FROM runs r"
+    "  JOIN targets t ON t.id = r.target_id WHERE r.outcome <> 'running' GROUP BY 2, 3"
+    " UNION ALL SELECT 1, name, '', '', coalesce(running, 0)::float8 FROM tr"
+    " UNION ALL SELECT 2, t.name, lower(bi.operation), lower(coalesce(bi.status, 'pending')),"
+    "  count(*)::float8 FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
+    "  JOIN targets t ON t.id = b.target_id GROUP BY 2, 3, 4"
+    " UNION ALL SELECT 3, name, '', '', coalesce(invalid, 0)::float8 FROM tr"
+    " UNION ALL SELECT 4, t.name, b.state, '', count(*)::float8 FROM batches b"
+    "  JOIN targets t ON t.id = b.target_id GROUP BY 2, 3"
+    " UNION ALL SELECT 5, t.name, '', '',"
+    "  (count(b.id) FILTER (WHERE b.state IN ('planned', 'sent')))::float8"
+    "  FROM targets t LEFT JOIN batches b ON b.target_id = t.id GROUP BY 2"
+    " UNION ALL SELECT 6, name, '', '', coalesce(retries, 0)::float8 FROM tr"
+    " UNION ALL SELECT 7, name, '', '', coalesce(retry_wait, 0)::float8 FROM tr"
+    " UNION ALL SELECT 8, name, '', '', last_ok::float8 FROM tr WHERE last_ok IS NOT NULL"
+    " UNION ALL SELECT 9, name, '', '', seconds::float8 FROM tr WHERE seconds IS NOT NULL"
+    " UNION ALL SELECT 10, name, '', '', coalesce(feed_bytes, 0)::float8 FROM tr"
+    " UNION ALL SELECT 11, name, '', '', coalesce(parsed, 0)::float8 FROM tr"
+    " UNION ALL SELECT 12, '', s.state, '', count(j.id)::float8"
+    "  FROM unnest(ARRAY['queued', 'running', 'done', 'failed']) s(state)"
+    "  LEFT JOIN jobs j ON j.state = s.state GROUP BY 3"
+    " UNION ALL SELECT 13, '', '', '', count(*)::float8 FROM jobs WHERE state = 'queued'"
+    " ORDER BY 1, 2, 3, 4";
+
+int
+ps_db_metrics(ps_db *db, ps_db_metric_cb cb, void *ctx)
+{
+	PGresult *res = db_query(db, "reading metrics", metrics_sql, 0, NULL);
+	int i, n, rc = PS_DB_OK;
+
+	if (res == NULL)
+		return PS_DB_ERROR;
+	n = PQntuples(res);
+	for (i = 0; i < n && rc == PS_DB_OK; i++) {
+		long m = strtol(PQgetvalue(res, i, 0), NULL, 10);
+
+		if (m < 0 || m >= PS_DB_M_COUNT)
+			continue;
+		rc = cb(ctx, (ps_db_metric)m, PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+		        PQgetvalue(res, i, 3), strtod(PQgetvalue(res, i, 4), NULL));
+	}
+	PQclear(res);
+	return rc;
+}

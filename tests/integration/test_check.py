@@ -1,0 +1,161 @@
+"""`pinsync check FEED`: local validation without a database or the API.
+
+Exit codes (0 usable, 3 unusable, 2 usage/config), the counts and the JSON
+shape, duplicates, the place of problems, presets and mapping files on the
+command line, stdin (also gzipped), the NEGATIVE real feed, and memory that
+stays flat as the feed grows (peak RSS reported by check itself)."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import REAL_FEEDS, pinsync_binary  # noqa: E402
+
+HEADER = "id,title,description,link,image_link,price,availability\n"
+
+
+def row(i, price="1.00 USD"):
+    return f"{i},T{i},D,https://s.test/{i},https://s.test/{i}.jpg,{price},in stock\n"
+
+
+def check(*args, stdin=None, expect=None, env=None):
+    r = subprocess.run([pinsync_binary(), "check", *args], input=stdin, capture_output=True,
+                       timeout=300, env=env)
+    if expect is not None and r.returncode != expect:
+        raise AssertionError(f"check {args}: rc {r.returncode}, want {expect}\n"
+                             f"{r.stdout.decode(errors='replace')}\n"
+                             f"{r.stderr.decode(errors='replace')}")
+    return r
+
+
+def check_json(*args, **kw):
+    r = check("--json", *args, **kw)
+    return r, json.loads(r.stdout)
+
+
+def real(name):
+    path = os.path.join(REAL_FEEDS, name)
+    if not os.path.exists(path):
+        raise unittest.SkipTest(f"{path} not found")
+    return path
+
+
+class CheckTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ps_check_")
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as fp:
+            fp.write(data if isinstance(data, bytes) else data.encode())
+        return path
+
+    def test_counts_problems_and_summary(self):
+        feed = self.write("f.csv", HEADER + row(1) + row(2, "abc") + row(1) +
+                          "4,T4,D,ftp://x,https://s.test/4.jpg,2 EUR,maybe\n")
+        r, out = check_json(feed, expect=0)
+        self.assertEqual((out["items"], out["valid"], out["invalid"], out["duplicates"]),
+                         (4, 1, 2, 1))
+        self.assertTrue(out["usable"])
+        places = [(p["place"], p["attribute"], p["code"]) for p in out["problems"]]
+        self.assertIn(("line 3", "price", "bad_price"), places)
+        self.assertIn(("line 4", "id", "duplicate"), places)
+        self.assertIn(("line 5", "link", "bad_url"), places)
+        self.assertIn(("line 5", "availability", "bad_enum"), places)
+        summary = {(k["code"], k["attribute"]): k["count"] for k in out["summary"]}
+        self.assertEqual(summary[("duplicate", "id")], 1)
+        self.assertEqual(summary[("bad_price", "price")], 1)
+        for key in ("bytes", "seconds", "items_per_second", "peak_rss_kb", "warnings"):
+            self.assertIn(key, out)
+        # The text form says the same.
+        r = check(feed, expect=0)
+        text = r.stdout.decode()
+        self.assertIn("items: 4  valid: 1  invalid: 2  duplicates: 1", text)
+        self.assertIn("line 3 [2]: bad_price", text)
+        self.assertIn("result: usable", text)
+
+    def test_unusable_feeds(self):
+        feed = self.write("bad.csv", HEADER + row(1, "abc"))
+        r, out = check_json(feed, expect=3)
+        self.assertEqual(out["reason"], "no item is valid")
+        r, out = check_json(self.write("empty.xml", "   \n"), expect=3)
+        self.assertIn("empty", out["reason"])
+        r, out = check_json(self.write("cut.xml", '<rss><channel><item><id>1</id>'), expect=3)
+        self.assertIn("truncated", out["reason"])
+
+    def test_negative_real_feed_names_its_place(self):
+        r, out = check_json(real("gmc-rss-m5zoon-MALFORMED-raw-amp.xml"), expect=3)
+        self.assertFalse(out["usable"])
+        self.assertRegex(out["reason"], r"MALFORMED-raw-amp\.xml:\d+:\d+: not well-formed")
+
+    def test_real_duplicates_reported(self):
+        r, out = check_json(real("gmc-rss-importpc-cz-minified.xml"), expect=0)
+        self.assertEqual((out["items"], out["duplicates"]), (1255, 1))
+        dup = [p for p in out["problems"] if p["code"] == "duplicate"]
+        self.assertEqual(dup[0]["id"], "BC-FU-LI3560")
+        r, out = check_json(real("gmc-atom-bigcommerce-ajmoss.xml"), expect=0)
+        self.assertEqual(out["duplicates"], 2)
+
+    def test_presets_and_options(self):
+        r, out = check_json("--preset", "shopify", "--base-url", "https://shop.example",
+                            "--currency", "EUR", real("shopify-export-luxemia.csv"), expect=0)
+        self.assertEqual((out["items"], out["valid"], out["skipped"]), (200, 200, 10))
+        r, out = check_json("--currency", "AED", real("gmc-tsv-m5zoon-en.tsv"), expect=0)
+        self.assertGreater(out["valid"], 0)
+        # Without the currency those prices are invalid, and said so.
+        r, out = check_json(real("gmc-tsv-m5zoon-en.tsv"), expect=3)
+        self.assertIn(("bad_price", "price"),
+                      {(k["code"], k["attribute"]) for k in out["summary"]})
+
+    def test_usage_and_config_errors(self):
+        r = check(expect=2)
+        self.assertIn("missing the FEED", r.stderr.decode())
+        r = check("--format", "yaml", "x", expect=2)
+        r = check("--bogus", "x", expect=2)
+        feed = self.write("f.csv", HEADER + row(1))
+        m = self.write("map.txt", "# map\ntitle = name\n")
+        r = check("--map", m, feed, expect=2)
+        self.assertIn(f"{m}:2: \"name\" is not a Pinterest attribute", r.stderr.decode())
+        r = check("--preset", "prestashop", feed, expect=2)
+        self.assertIn("unknown preset", r.stderr.decode())
+
+    def test_stdin_plain_and_gzip(self):
+        data = (HEADER + row(1) + row(2)).encode()
+        r, out = check_json("-", stdin=data, expect=0)
+        self.assertEqual(out["items"], 2)
+        self.assertEqual(out["feed"], "stdin")
+        r, out = check_json("-", stdin=gzip.compress(data), expect=0)
+        self.assertEqual(out["items"], 2)
+        # A gzip bomb stops at the cap given.
+        bomb = gzip.compress((HEADER + row(1) * 200000).encode())
+        r, out = check_json("--max-gzip-bytes", "1000000", "-", stdin=bomb, expect=3)
+        self.assertIn("inflates to more than the cap", out["reason"])
+
+    def test_memory_stays_flat(self):
+        # Peak RSS for 10k and 300k items differs by little: the parser
+        # holds one piece of the feed at a time; only check's own id set
+        # (8 bytes per slot) grows.
+        def gen(n):
+            path = os.path.join(self.tmp, f"gen{n}.csv")
+            with open(path, "w") as fp:
+                fp.write(HEADER)
+                for i in range(n):
+                    fp.write(row(i))
+            return path
+        _, small = check_json(gen(10000), expect=0)
+        _, big = check_json(gen(300000), expect=0)
+        self.assertEqual(big["items"], 300000)
+        grow = big["peak_rss_kb"] - small["peak_rss_kb"]
+        print(f"\npeak RSS: 10k items {small['peak_rss_kb']} KiB, "
+              f"300k items {big['peak_rss_kb']} KiB", file=sys.stderr)
+        self.assertLess(grow, 12 * 1024, (small, big))
+
+
+if __name__ == "__main__":
+    unittest.main()

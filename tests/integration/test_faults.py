@@ -1,0 +1,366 @@
+"""Fault injection: whatever happens to the process, the database or the
+feed, the next run converges to the feed, and nothing is lost or wiped.
+
+Crash points are reached deterministically (PINSYNC_CRASH_AT makes pinsync
+SIGKILL itself at a named point, see sync/control.h), never by sleeping.
+The simulator runs with background=true: like Pinterest, it finishes a
+batch whether or not anyone polls it, so a batch posted by a process that
+then died is applied all the same.
+
+The last lines of the run report how many faults of each kind were injected
+and that the catalog matched the feed after each one.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+from harness import PgCluster, Pinsync, Simulator  # noqa: E402
+from test_sync import expected_attributes, make_item, write_csv, write_rss  # noqa: E402
+
+INJECTED = {"crash points": 0, "database faults": 0, "feed faults": 0, "process faults": 0}
+
+
+def feed_a():
+    return [make_item(i) for i in range(2300)]
+
+
+def feed_b():
+    """A's successor: 1100 prices changed, 2 images changed, 150 items gone
+    (about 6.5%), 400 new items, one sale started: every operation, in two
+    batches."""
+    items = feed_a()
+    for i in range(0, 2200, 2):
+        items[i]["price"] = "3.33 USD"
+    items[1]["image_link"] = "https://shop.example/images/new-1.jpg"
+    items[3]["image_link"] = "https://shop.example/images/new-3.jpg"
+    items[5]["sale_price"] = "1.00 USD"
+    del items[2000:2150]
+    items += [make_item(i) for i in range(5000, 5400)]
+    return items
+
+
+class FaultTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgCluster().start()
+        cls.sim = Simulator("--processing-polls", "1")
+        cls.tmp = tempfile.TemporaryDirectory(prefix="pinsync-faults-")
+        cls.ps = Pinsync(cls.pg, cls.sim)
+        cls.ps.run("migrate", check=0)
+        cls.ps.run("auth", "set", "--access-token", Simulator.ACCESS_TOKEN,
+                   "--refresh-token", Simulator.REFRESH_TOKEN, "--expires-in", "86400",
+                   check=0)
+        cls.n = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+        cls.pg.destroy()
+        cls.tmp.cleanup()
+        if os.environ.get("PINSYNC_FAULTS_QUIET") is None:
+            print("\nfault injection: " + ", ".join(f"{v} {k}" for k, v in INJECTED.items()) +
+                  "; after each one the simulator's catalog matched the feed and the "
+                  "snapshot matched what Pinterest accepted", file=sys.stderr)
+
+    def setUp(self):
+        self.sim.config(fail_items={}, processing_polls=1, lose_batches=0, background=True,
+                        delay_ms=0)
+        self.sim.clear_requests()
+
+    def new_target(self, items, fmt="csv"):
+        type(self).n += 1
+        name = f"t{self.n}"
+        catalog = str(5000 + self.n)
+        self.sim.add_catalog(catalog)
+        path = os.path.join(self.tmp.name, f"{name}.{fmt}")
+        (write_rss if fmt == "xml" else write_csv)(path, items)
+        self.ps.run("target", "add", name, "--feed", path, "--catalog-id", catalog,
+                    "--country", "US", "--language", "en-US", check=0)
+        self.ps.run("run", name, check=0)
+        self.sim.clear_requests()
+        return name, path, catalog
+
+    def assert_converged(self, name, catalog, items):
+        cat = self.sim.catalog(catalog)
+        want = {it["id"]: expected_attributes(it) for it in items}
+        self.assertEqual(sorted(cat), sorted(want))
+        for item_id, attrs in want.items():
+            self.assertEqual(cat[item_id]["attributes"], attrs, item_id)
+        # The snapshot is exactly what Pinterest accepted.
+        rows = self.pg.psql(
+            "SELECT item_id, attributes::text FROM snapshot_items s JOIN targets t "
+            f"ON t.id = s.target_id WHERE t.name = '{name}'")
+        snap = {r[0]: json.loads(r[1]) for r in rows}
+        self.assertEqual(sorted(snap), sorted(want))
+        for item_id, attrs in snap.items():
+            self.assertEqual(attrs, cat[item_id]["attributes"], item_id)
+
+    # -- crashes -----------------------------------------------------------------------
+
+    def crash_and_recover(self, point, fmt="csv"):
+        name, path, catalog = self.new_target(feed_a(), fmt)
+        items = feed_b()
+        (write_rss if fmt == "xml" else write_csv)(path, items)
+        crashing = Pinsync(self.pg, self.sim, PINSYNC_CRASH_AT=point)
+        r = crashing.run("run", name)
+        self.assertEqual(r.returncode, -signal.SIGKILL, f"{point}: {r.stdout}{r.stderr}")
+        INJECTED["crash points"] += 1
+        self.ps.run("run", name, check=0)
+        self.assert_converged(name, catalog, items)
+        st = self.ps.run("status", name, check=0).stdout
+        self.assertIn("interrupted", st)
+        # And a run after that has nothing to do.
+        self.sim.clear_requests()
+        self.ps.run("run", name, check=0)
+        self.assertEqual(self.sim.batch_posts(), [])
+
+    def test_crash_while_parsing(self):
+        self.crash_and_recover("parse:1900")
+
+    def test_crash_while_parsing_xml(self):
+        self.crash_and_recover("parse:2100", fmt="xml")
+
+    def test_crash_just_before_a_post(self):
+        self.crash_and_recover("before-post:1")
+
+    def test_crash_before_a_later_post(self):
+        self.crash_and_recover("before-post:2")
+
+    def test_crash_after_post_before_batch_id_stored(self):
+        self.crash_and_recover("after-post:1")
+
+    def test_crash_after_the_last_post(self):
+        self.crash_and_recover("after-post:2")
+
+    def test_crash_during_polling(self):
+        self.crash_and_recover("poll:1")
+
+    def test_crash_while_recording_results(self):
+        self.crash_and_recover("record:1")
+
+    def test_crash_between_two_recordings(self):
+        self.crash_and_recover("after-record:1")
+
+    def test_poll_finishes_batches_without_a_run(self):
+        name, path, catalog = self.new_target(feed_a())
+        items = feed_b()
+        write_csv(path, items)
+        r = Pinsync(self.pg, self.sim, PINSYNC_CRASH_AT="poll:1").run("run", name)
+        self.assertEqual(r.returncode, -signal.SIGKILL)
+        INJECTED["crash points"] += 1
+        out = self.ps.run("poll", name, check=0).stdout
+        self.assertIn("batches polled", out)
+        open_batches = self.pg.psql(
+            "SELECT count(*) FROM batches b JOIN targets t ON t.id = b.target_id "
+            f"WHERE t.name = '{name}' AND b.state IN ('planned', 'sent')")
+        self.assertEqual(open_batches, [["0"]])
+        # What the dead run sent is recorded; the run sends the rest.
+        self.ps.run("run", name, check=0)
+        self.assert_converged(name, catalog, items)
+
+    # -- the database ------------------------------------------------------------------
+
+    def test_database_restarted_mid_run(self):
+        name, path, catalog = self.new_target(feed_a())
+        items = feed_b()
+        write_csv(path, items)
+        self.sim.config(processing_polls=3, delay_ms=50)
+        proc = subprocess.Popen([self.ps.bin, "run", name], env=self.ps.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Stop PostgreSQL as soon as the first batch is at Pinterest.
+        deadline = time.time() + 60
+        while not self.sim.batch_posts() and time.time() < deadline:
+            time.sleep(0.02)
+        # A restart (fast shutdown): the harness's cluster runs with
+        # synchronous_commit off for speed, so an immediate stop would lose
+        # commits that a real server keeps.
+        self.pg.pg_ctl("stop", mode="fast")
+        INJECTED["database faults"] += 1
+        out, err = proc.communicate(timeout=120)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(proc.returncode, (4, 5), out + err)
+        self.assertTrue("PostgreSQL" in err or "server closed" in err or "connection" in err,
+                        err)
+        self.pg.pg_ctl("start")
+        self.sim.config(delay_ms=0)
+        self.ps.run("run", name, check=0)
+        self.assert_converged(name, catalog, items)
+
+    def test_database_unreachable(self):
+        name, path, catalog = self.new_target([make_item(i) for i in range(5)])
+        ps = Pinsync(self.pg, self.sim,
+                     PINSYNC_DATABASE_URL="postgresql://pinsync@127.0.0.1:1/pinsync")
+        r = ps.run("run", name, check=4)
+        INJECTED["database faults"] += 1
+        self.assertIn("cannot connect to PostgreSQL", r.stderr)
+        self.assertEqual(self.sim.batch_posts(), [])
+
+    # -- the feed ----------------------------------------------------------------------
+
+    def feed_fault(self, break_feed, want_exit, fmt="csv"):
+        items = [make_item(i) for i in range(50)]
+        name, path, catalog = self.new_target(items, fmt)
+        # A few real changes come first in the file: those may go out.
+        changed = [dict(it) for it in items]
+        changed[0]["price"] = "7.77 USD"
+        (write_rss if fmt == "xml" else write_csv)(path, changed)
+        break_feed(path)
+        r = self.ps.run("run", name)
+        INJECTED["feed faults"] += 1
+        self.assertEqual(r.returncode, want_exit, r.stdout + r.stderr)
+        ops = [it["operation"] for b in self.sim.batch_posts() for it in b["items"]]
+        self.assertNotIn("DELETE", ops)
+        cat = self.sim.catalog(catalog)
+        self.assertEqual(len(cat), 50)
+        # Anything sent carries exactly what the feed said.
+        for it in changed:
+            got = cat[it["id"]]["attributes"]
+            self.assertIn(got, (expected_attributes(it),
+                                expected_attributes(items[int(it["id"][4:])])))
+        return r
+
+    def test_cut_xml_document(self):
+        def cut(path):
+            with open(path, "rb") as f:
+                data = f.read()
+            with open(path, "wb") as f:
+                f.write(data[: len(data) // 2])
+        self.feed_fault(cut, 3, fmt="xml")
+
+    def test_cut_gzip(self):
+        import gzip
+
+        def cut(path):
+            with open(path, "rb") as f:
+                data = gzip.compress(f.read())
+            with open(path, "wb") as f:
+                f.write(data[: len(data) * 2 // 3])
+        self.feed_fault(cut, 3)
+
+    def test_malformed_xml(self):
+        def bare_amp(path):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            i = text.index("SKU-00030")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text[:i] + "A & B" + text[i:])
+        self.feed_fault(bare_amp, 3, fmt="xml")
+
+    def test_csv_header_changed(self):
+        def rename(path):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text.replace("id,title", "sku,name", 1))
+        r = self.feed_fault(rename, 7)
+        self.assertIn("held", r.stdout)
+
+    def test_empty_file(self):
+        def empty(path):
+            open(path, "w").close()
+        self.feed_fault(empty, 3)
+
+    def test_feed_lost_most_items(self):
+        def shrink(path):
+            with open(path, encoding="utf-8", newline="") as f:
+                records = f.read().split("\r\n")
+            with open(path, "w", encoding="utf-8", newline="") as f:
+                f.write("\r\n".join(records[:15]))  # 14 items of 50 remain
+        r = self.feed_fault(shrink, 7)
+        self.assertIn("--allow-mass-delete", r.stdout)
+
+    # -- processes ---------------------------------------------------------------------
+
+    def test_two_runs_on_one_target_never_interleave(self):
+        name, path, catalog = self.new_target(feed_a())
+        items = feed_b()
+        write_csv(path, items)
+        self.sim.config(processing_polls=2, delay_ms=20)
+        first = subprocess.Popen([self.ps.bin, "run", name], env=self.ps.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not self.sim.batch_posts():
+            time.sleep(0.02)
+        r = self.ps.run("run", name, check=9)
+        self.assertIn("another pinsync is syncing this target", r.stdout + r.stderr)
+        INJECTED["process faults"] += 1
+        # Configured to wait: the second runs after the first, sending nothing.
+        waiting = Pinsync(self.pg, self.sim, PINSYNC_LOCK_WAIT_S="120")
+        second = subprocess.Popen([waiting.bin, "run", name], env=waiting.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(first.wait(120), 0)
+        out, err = second.communicate(timeout=120)
+        self.assertEqual(second.returncode, 0, out + err)
+        self.assertIn("batches 0", out)
+        self.assert_converged(name, catalog, items)
+
+    def test_runs_on_different_targets_proceed_in_parallel(self):
+        a = self.new_target([make_item(i) for i in range(10)])
+        b = self.new_target([make_item(i) for i in range(10)])
+        self.sim.config(processing_polls=3, delay_ms=30)
+        for name, path, _ in (a, b):
+            write_csv(path, [make_item(i, price="8.88 USD") for i in range(10)])
+        procs = [subprocess.Popen([self.ps.bin, "run", name], env=self.ps.env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for name, _, _ in (a, b)]
+        for p in procs:
+            self.assertEqual(p.wait(120), 0)
+        posts = [r["seq"] for r in self.sim.requests() if r["method"] == "POST"]
+        gets = [r["seq"] for r in self.sim.requests() if r["method"] == "GET"]
+        # Both POSTs went out before either target's polling was over.
+        self.assertEqual(len(posts), 2)
+        self.assertLess(max(posts), max(gets))
+        self.assertLess(min(gets), max(posts) + 8)
+
+    def test_sigterm_interrupts_cleanly(self):
+        name, path, catalog = self.new_target(feed_a())
+        items = feed_b()
+        write_csv(path, items)
+        self.sim.config(processing_polls=50, delay_ms=10)
+        p = subprocess.Popen([self.ps.bin, "run", name], env=self.ps.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not self.sim.batch_posts():
+            time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+        INJECTED["process faults"] += 1
+        self.assertEqual(p.returncode, 8, out + err)
+        self.assertIn("interrupted", out)
+        self.assertRegex(self.ps.run("status", name, check=0).stdout,
+                         rf"\b{name}\s+\S+ \S+\s+interrupted")
+        self.sim.config(processing_polls=1, delay_ms=0)
+        self.ps.run("run", name, check=0)
+        self.assert_converged(name, catalog, items)
+
+    def test_second_sigterm_exits_at_once(self):
+        name, path, catalog = self.new_target(feed_a())
+        write_csv(path, feed_b())
+        self.sim.config(processing_polls=1000, delay_ms=200)
+        p = subprocess.Popen([self.ps.bin, "run", name], env=self.ps.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not self.sim.batch_posts():
+            time.sleep(0.02)
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+        start = time.time()
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+        INJECTED["process faults"] += 1
+        self.assertEqual(p.returncode, 8)
+        self.assertLess(time.time() - start, 5)
+        self.sim.config(processing_polls=1, delay_ms=0)
+        self.ps.run("run", name, check=0)
+
+
+if __name__ == "__main__":
+    unittest.main()
