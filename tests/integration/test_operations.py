@@ -223,6 +223,49 @@ class OperationsTest(unittest.TestCase):
         self.assertEqual(len(self.sent_items()), 3)
         self.assertEqual(len(self.sim.catalog("3903")), 3)
 
+    def test_first_batch_leaves_before_the_feed_ends(self):
+        # The feed comes through a pipe (stdin): the test writes 1500 items,
+        # waits for a batch to reach the simulator, and only then finishes
+        # the feed. A pinsync that read the whole feed first would hang here.
+        import csv
+        import io
+        import subprocess
+        import time
+        from test_sync import COLUMNS
+        self.sim.add_catalog("3904")
+        self.ps.run("target", "add", "stream", "--feed", "-", "--catalog-id", "3904",
+                    "--country", "US", "--language", "en-US", "--format", "csv", check=0)
+
+        def rows(lo, hi, header=False):
+            out = io.StringIO()
+            w = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+            if header:
+                w.writeheader()
+            for i in range(lo, hi):
+                w.writerow(make_item(i))
+            return out.getvalue()
+
+        p = subprocess.Popen([self.ps.bin, "run", "stream"], env=self.ps.env, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdin.write(rows(0, 1500, header=True))
+        p.stdin.flush()
+        deadline = time.time() + 30
+        while not self.sim.batch_posts() and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertEqual([len(b["items"]) for b in self.sim.batch_posts()], [1000],
+                         "no batch left while the feed was still open")
+        p.stdin.write(rows(1500, 2200))
+        p.stdin.close()
+        p.wait(60)
+        out, err = p.stdout.read(), p.stderr.read()
+        p.stdout.close()
+        p.stderr.close()
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertEqual(sorted(len(b["items"]) for b in self.sim.batch_posts()),
+                         [200, 1000, 1000])
+        self.assertEqual(len(self.sim.catalog("3904")), 2200)
+
     def test_batches_in_flight_are_bounded(self):
         # max 1 in flight, 2 PROCESSING answers per batch: every POST after
         # the first follows the previous batch's third (COMPLETED) poll.
