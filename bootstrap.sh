@@ -23,11 +23,15 @@ build | demo | test) ;;
 	;;
 esac
 
-# Runtime and build dependencies (docker/Dockerfile installs the same set).
+# Build dependencies first (docker/Dockerfile's build stage installs exactly
+# the lines before "test-only": tests/integration/test_container.py checks
+# it), then what only the tests and tools need.
 packages=(
 	build-essential cmake pkg-config ca-certificates
 	libcurl4-openssl-dev libyajl-dev libxml2-dev libpq-dev zlib1g-dev libxxhash-dev
-	postgresql-15 postgresql-client-15
+	libmicrohttpd-dev libssl-dev
+	# test-only:
+	postgresql-15 postgresql-client-15 python3-yaml prometheus
 	python3 libcmocka-dev
 	clang-14 libclang-rt-14-dev
 	python3-lxml python3-psycopg2 python3-xxhash time

@@ -61,22 +61,22 @@ ps_db_job_claim(ps_db *db, const char *worker, double lease_s, ps_job *out)
 	 * workers hold locked; the outer UPDATE takes it. A queued job waits
 	 * while a job of its target runs under a live lease (it would only find
 	 * the target busy); a running job whose lease passed is taken over. */
-	res = db_query(
-	    db, "claiming job",
-	    "UPDATE jobs j SET state = 'running', worker = $1, attempts = j.attempts + 1,"
-	    " lease_until = clock_timestamp() + make_interval(secs => $2::float8),"
-	    " started_at = clock_timestamp(), finished_at = NULL"
-	    " FROM targets t"
-	    " WHERE t.id = j.target_id AND j.id = ("
-	    "  SELECT c.id FROM jobs c"
-	    "  WHERE c.state IN ('queued', 'running') AND c.run_after <= now()"
-	    "   AND ((c.state = 'queued' AND NOT EXISTS (SELECT 1 FROM jobs r"
-	    "         WHERE r.target_id = c.target_id AND r.state = 'running'"
-	    "         AND r.lease_until > now()))"
-	    "    OR (c.state = 'running' AND c.lease_until <= now()))"
-	    "  ORDER BY c.run_after, c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED)"
-	    " RETURNING j.id, j.target_id, t.name, j.trigger, j.attempts",
-	    2, params);
+	res =
+	    db_query(db, "claiming job",
+	             "UPDATE jobs j SET state = 'running', worker = $1, attempts = j.attempts + 1,"
+	             " lease_until = clock_timestamp() + make_interval(secs => $2::float8),"
+	             " started_at = clock_timestamp(), finished_at = NULL"
+	             " FROM targets t"
+	             " WHERE t.id = j.target_id AND j.id = ("
+	             "  SELECT c.id FROM jobs c"
+	             "  WHERE c.state IN ('queued', 'running') AND c.run_after <= now()"
+	             "   AND ((c.state = 'queued' AND NOT EXISTS (SELECT 1 FROM jobs r"
+	             "         WHERE r.target_id = c.target_id AND r.state = 'running'"
+	             "         AND r.lease_until > now()))"
+	             "    OR (c.state = 'running' AND c.lease_until <= now()))"
+	             "  ORDER BY c.run_after, c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED)"
+	             " RETURNING j.id, j.target_id, t.name, j.trigger, j.attempts",
+	             2, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	if (PQntuples(res) == 0) {
@@ -133,8 +133,8 @@ ps_db_job_renew(ps_db *db, int64_t job_id, const char *worker, double lease_s)
 }
 
 int
-ps_db_job_finish(ps_db *db, int64_t job_id, const char *worker, const char *state,
-                 int exit_code, const char *error)
+ps_db_job_finish(ps_db *db, int64_t job_id, const char *worker, const char *state, int exit_code,
+                 const char *error)
 {
 	char id[32], code[16];
 	const char *params[5] = {id, worker, state, code, error};

@@ -139,8 +139,10 @@ ps_db_target_set(ps_db *db, const char *name, const char *column, const char *va
 			break;
 	if (settable[i] == NULL)
 		return db_fail(db, "target option \"%s\" cannot be set", column);
-	/* column comes from the whitelist above, never from the caller. */
-	snprintf(sql, sizeof(sql), "UPDATE targets SET %s = $2 WHERE name = $1", settable[i]);
+	/* column comes from the whitelist above, never from the caller. A new
+	 * schedule applies at once: the next due time is computed afresh. */
+	snprintf(sql, sizeof(sql), "UPDATE targets SET %s = $2%s WHERE name = $1", settable[i],
+	         strcmp(settable[i], "schedule_s") == 0 ? ", next_run_at = NULL" : "");
 	res = db_query(db, "changing target", sql, 2, params);
 	if (res == NULL)
 		return PS_DB_ERROR;

@@ -135,8 +135,9 @@ field_put(ps_feed *f, csv_state *cs, const char *p, size_t n)
 		return 0;
 	if (cs->rowmode && cs->header_done) {
 		if ((rc = fbuf_put(&cs->row, p, n)) != 0)
-			return rc == PS_ENOMEM ? oom(f)
-			                       : fail_line(f, cs->rec_line, "record over the 4 MiB cap");
+			return rc == PS_ENOMEM
+			           ? oom(f)
+			           : fail_line(f, cs->rec_line, "record over the 4 MiB cap");
 		return 0;
 	}
 	if (ps_feed__item_size(f) + n >= PS_FEED_MAX_ITEM)

@@ -557,8 +557,8 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 			so.password_file = opts->password_file;
 			so.ca_file = opts->ca_file;
 		}
-		rc = ps_feed__source_open(&f->src, source, f->name, &so, f->error,
-		                          sizeof(f->error));
+		rc =
+		    ps_feed__source_open(&f->src, source, f->name, &so, f->error, sizeof(f->error));
 	}
 	f->src_open = 1;
 	if (rc == PS_FEED_UNCHANGED) {
@@ -598,7 +598,7 @@ static int
 hand_out(ps_feed *f, const ps_raw_item *r)
 {
 	ps_item *it = &f->out;
-	const char *base = f->arena.ptr + r->base;
+	const char *base = f->arena.ptr ? f->arena.ptr + r->base : ""; /* NULL + 0 is UB */
 	size_t text = 0, need;
 	int a;
 

@@ -21,28 +21,62 @@ static const struct entity {
 	const char *name;
 	const char *utf8;
 } entities[] = {
-    {"amp", "&"},         {"lt", "<"},          {"gt", ">"},
-    {"quot", "\""},       {"apos", "'"},        {"nbsp", " "},
-    {"ndash", "\xE2\x80\x93"}, {"mdash", "\xE2\x80\x94"}, {"lsquo", "\xE2\x80\x98"},
-    {"rsquo", "\xE2\x80\x99"}, {"ldquo", "\xE2\x80\x9C"}, {"rdquo", "\xE2\x80\x9D"},
-    {"bull", "\xE2\x80\xA2"},  {"hellip", "\xE2\x80\xA6"}, {"copy", "\xC2\xA9"},
-    {"reg", "\xC2\xAE"},       {"trade", "\xE2\x84\xA2"}, {"deg", "\xC2\xB0"},
-    {"euro", "\xE2\x82\xAC"},  {"pound", "\xC2\xA3"},  {"yen", "\xC2\xA5"},
-    {"cent", "\xC2\xA2"},      {"times", "\xC3\x97"},  {"frac12", "\xC2\xBD"},
-    {"frac14", "\xC2\xBC"},    {"frac34", "\xC2\xBE"}, {"middot", "\xC2\xB7"},
-    {"laquo", "\xC2\xAB"},     {"raquo", "\xC2\xBB"},  {"eacute", "\xC3\xA9"},
-    {"egrave", "\xC3\xA8"},    {"agrave", "\xC3\xA0"}, {"aacute", "\xC3\xA1"},
-    {"ccedil", "\xC3\xA7"},    {"uuml", "\xC3\xBC"},   {"ouml", "\xC3\xB6"},
-    {"auml", "\xC3\xA4"},      {"Uuml", "\xC3\x9C"},   {"Ouml", "\xC3\x96"},
-    {"Auml", "\xC3\x84"},      {"szlig", "\xC3\x9F"},  {"oacute", "\xC3\xB3"},
-    {"iacute", "\xC3\xAD"},    {"uacute", "\xC3\xBA"}, {"ntilde", "\xC3\xB1"},
-    {"shy", ""},               {"zwj", ""},            {"zwnj", ""},
-    {"prime", "\xE2\x80\xB2"}, {"Prime", "\xE2\x80\xB3"},
+    {"amp", "&"},
+    {"lt", "<"},
+    {"gt", ">"},
+    {"quot", "\""},
+    {"apos", "'"},
+    {"nbsp", " "},
+    {"ndash", "\xE2\x80\x93"},
+    {"mdash", "\xE2\x80\x94"},
+    {"lsquo", "\xE2\x80\x98"},
+    {"rsquo", "\xE2\x80\x99"},
+    {"ldquo", "\xE2\x80\x9C"},
+    {"rdquo", "\xE2\x80\x9D"},
+    {"bull", "\xE2\x80\xA2"},
+    {"hellip", "\xE2\x80\xA6"},
+    {"copy", "\xC2\xA9"},
+    {"reg", "\xC2\xAE"},
+    {"trade", "\xE2\x84\xA2"},
+    {"deg", "\xC2\xB0"},
+    {"euro", "\xE2\x82\xAC"},
+    {"pound", "\xC2\xA3"},
+    {"yen", "\xC2\xA5"},
+    {"cent", "\xC2\xA2"},
+    {"times", "\xC3\x97"},
+    {"frac12", "\xC2\xBD"},
+    {"frac14", "\xC2\xBC"},
+    {"frac34", "\xC2\xBE"},
+    {"middot", "\xC2\xB7"},
+    {"laquo", "\xC2\xAB"},
+    {"raquo", "\xC2\xBB"},
+    {"eacute", "\xC3\xA9"},
+    {"egrave", "\xC3\xA8"},
+    {"agrave", "\xC3\xA0"},
+    {"aacute", "\xC3\xA1"},
+    {"ccedil", "\xC3\xA7"},
+    {"uuml", "\xC3\xBC"},
+    {"ouml", "\xC3\xB6"},
+    {"auml", "\xC3\xA4"},
+    {"Uuml", "\xC3\x9C"},
+    {"Ouml", "\xC3\x96"},
+    {"Auml", "\xC3\x84"},
+    {"szlig", "\xC3\x9F"},
+    {"oacute", "\xC3\xB3"},
+    {"iacute", "\xC3\xAD"},
+    {"uacute", "\xC3\xBA"},
+    {"ntilde", "\xC3\xB1"},
+    {"shy", ""},
+    {"zwj", ""},
+    {"zwnj", ""},
+    {"prime", "\xE2\x80\xB2"},
+    {"Prime", "\xE2\x80\xB3"},
 };
 
 static const char *const block_tags[] = {
-    "p", "br", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-    "blockquote", "section", "article", "header", "footer", "dd", "dt", "dl", "hr", "pre",
+    "p",       "br",     "div",    "li", "ul", "ol", "tr",         "table",
+    "h1",      "h2",     "h3",     "h4", "h5", "h6", "blockquote", "section",
+    "article", "header", "footer", "dd", "dt", "dl", "hr",         "pre",
 };
 
 static int
@@ -116,8 +150,8 @@ entity(const char *in, size_t n, size_t i, char tmp[4], size_t *used)
 		*used = j + 1 - i;
 		return (int)put_utf8(tmp, cp);
 	}
-	for (k = j; k < n && k - j < 8 && (is_alpha((unsigned char)in[k]) ||
-	                                   (k > j && in[k] >= '0' && in[k] <= '9'));
+	for (k = j; k < n && k - j < 8 &&
+	            (is_alpha((unsigned char)in[k]) || (k > j && in[k] >= '0' && in[k] <= '9'));
 	     k++)
 		;
 	if (k == j || k >= n || in[k] != ';')
@@ -231,17 +265,19 @@ ps_feed__html_to_text(char *out, const char *in, size_t n)
 			size_t e = tag_end(in, n, i);
 
 			if (e > 0) {
-				int skip = (tag_is(in, n, i, "script") || tag_is(in, n, i, "style")) &&
-				           in[i + 1] != '/';
+				int skip =
+				    (tag_is(in, n, i, "script") || tag_is(in, n, i, "style")) &&
+				    in[i + 1] != '/';
 
 				if (is_block(in, n, i) && o > 0)
 					nl = nl < 2 ? nl + (tag_is(in, n, i, "br") ? 1 : 2) : nl;
 				i = e;
 				if (skip) {
 					/* to the matching end tag */
-					while (i < n && !(in[i] == '<' && i + 1 < n && in[i + 1] == '/' &&
-					                  (tag_is(in, n, i, "script") ||
-					                   tag_is(in, n, i, "style"))))
+					while (i < n &&
+					       !(in[i] == '<' && i + 1 < n && in[i + 1] == '/' &&
+					         (tag_is(in, n, i, "script") ||
+					          tag_is(in, n, i, "style"))))
 						i++;
 					if (i < n && (e = tag_end(in, n, i)) > 0)
 						i = e;
@@ -273,7 +309,8 @@ ps_feed__html_to_text(char *out, const char *in, size_t n)
 			sp = 1;
 			continue;
 		}
-		if (plen == 2 && (unsigned char)piece[0] == 0xC2 && (unsigned char)piece[1] == 0xA0) {
+		if (plen == 2 && (unsigned char)piece[0] == 0xC2 &&
+		    (unsigned char)piece[1] == 0xA0) {
 			sp = 1; /* &nbsp; */
 			continue;
 		}

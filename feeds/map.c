@@ -170,7 +170,8 @@ parse_line(ps_map *m, char *line, unsigned lineno, char *why, size_t whylen)
 
 		a = ps_feed__attr_exact(lhs, llen);
 		if (a < 0) {
-			snprintf(why, whylen, "\"%.*s\" is not a Pinterest attribute", (int)llen, lhs);
+			snprintf(why, whylen, "\"%.*s\" is not a Pinterest attribute", (int)llen,
+			         lhs);
 			return -1;
 		}
 		rules = realloc(m->rules, (m->nrules + 1) * sizeof(*rules));
@@ -220,10 +221,12 @@ parse_line(ps_map *m, char *line, unsigned lineno, char *why, size_t whylen)
 				const char *e = strchr(p, '}');
 				int idx;
 
-				if (e == NULL || e == p + 1 || memchr(p + 1, '{', (size_t)(e - p - 1))) {
+				if (e == NULL || e == p + 1 ||
+				    memchr(p + 1, '{', (size_t)(e - p - 1))) {
 					free(text);
 					free(r->refs);
-					snprintf(why, whylen, "a template part is {name}, closed, not empty");
+					snprintf(why, whylen,
+					         "a template part is {name}, closed, not empty");
 					return -1;
 				}
 				idx = ps_feed__map_need(m, p + 1, (size_t)(e - p - 1));
@@ -304,7 +307,8 @@ load_file(ps_feed *f, ps_map *m, const char *path)
 		lineno++;
 		total += n;
 		if (total > MAP_FILE_MAX) {
-			rc = ps_feed__fail(f, PS_ERROR, "%s:%u: mapping file over 1 MiB", path, lineno);
+			rc = ps_feed__fail(f, PS_ERROR, "%s:%u: mapping file over 1 MiB", path,
+			                   lineno);
 			goto done;
 		}
 		if (n > MAP_LINE_MAX && line[n - 1] != '\n') {
@@ -426,10 +430,9 @@ ps_feed__map_header(ps_feed *f, const ps_slice *names, size_t ncols)
 
 		/* The first column of a preset identifies the export. */
 		if (m->name_slot[key] < 0)
-			return ps_feed__fail(f, PS_EFEED,
-			                     "%s: no \"%s\" column: not a %s export (preset %s)",
-			                     f->name, m->preset->columns[0], m->preset->name,
-			                     m->preset->name);
+			return ps_feed__fail(
+			    f, PS_EFEED, "%s: no \"%s\" column: not a %s export (preset %s)",
+			    f->name, m->preset->columns[0], m->preset->name, m->preset->name);
 		if ((rc = ps_feed__preset_header(f, m)) != 0)
 			return rc;
 	}
@@ -444,10 +447,11 @@ ps_feed__map_header(ps_feed *f, const ps_slice *names, size_t ncols)
 			if (m->name_slot[idx] >= 0)
 				continue;
 			if (ps_feed__attr_exact(m->names[idx], strlen(m->names[idx])) < 0)
-				return ps_feed__fail(f, PS_EFEED,
-				                     "%s:%u: {%s}: the feed has no such column and it "
-				                     "is not a Pinterest attribute",
-				                     m->file ? m->file : "map", r->line, m->names[idx]);
+				return ps_feed__fail(
+				    f, PS_EFEED,
+				    "%s:%u: {%s}: the feed has no such column and it "
+				    "is not a Pinterest attribute",
+				    m->file ? m->file : "map", r->line, m->names[idx]);
 		}
 	}
 	return 0;

@@ -831,8 +831,7 @@ check_shipping(ps_item *it, int a, const ps_feed_options *opts)
 		scratch_take(it, a, o);
 	return;
 noroom:
-	problem(it, a, "no_room", "%s does not fit the normalisation buffer",
-	        ps_attr_defs[a].name);
+	problem(it, a, "no_room", "%s does not fit the normalisation buffer", ps_attr_defs[a].name);
 }
 
 void

@@ -107,9 +107,9 @@ rs_add(ps_feed *f, rowstore *rs, const ps_row *row)
 		if (row->len[s] == PS_ROW_ABSENT || row->len[s] == 0)
 			continue;
 		if ((rc = fbuf_put(&rs->text, row->text + row->off[s], row->len[s])) != 0)
-			return ps_feed__fail(f, rc, "%s:%llu: rows kept for one product over %zu MiB",
-			                     f->name, (unsigned long long)row->line,
-			                     PRESET_MAX_KEPT >> 20);
+			return ps_feed__fail(
+			    f, rc, "%s:%llu: rows kept for one product over %zu MiB", f->name,
+			    (unsigned long long)row->line, PRESET_MAX_KEPT >> 20);
 	}
 	rs->line[rs->nrows++] = row->line;
 	return 0;
@@ -279,9 +279,9 @@ option_attr(val name)
 		const char *name;
 		int attr;
 	} names[] = {
-	    {"color", PS_ATTR_COLOR},     {"colour", PS_ATTR_COLOR},     {"kleur", PS_ATTR_COLOR},
-	    {"farbe", PS_ATTR_COLOR},     {"couleur", PS_ATTR_COLOR},    {"size", PS_ATTR_SIZE},
-	    {"maat", PS_ATTR_SIZE},       {"taille", PS_ATTR_SIZE},      {"talla", PS_ATTR_SIZE},
+	    {"color", PS_ATTR_COLOR},       {"colour", PS_ATTR_COLOR},    {"kleur", PS_ATTR_COLOR},
+	    {"farbe", PS_ATTR_COLOR},       {"couleur", PS_ATTR_COLOR},   {"size", PS_ATTR_SIZE},
+	    {"maat", PS_ATTR_SIZE},         {"taille", PS_ATTR_SIZE},     {"talla", PS_ATTR_SIZE},
 	    {"material", PS_ATTR_MATERIAL}, {"pattern", PS_ATTR_PATTERN},
 	};
 	size_t i;
@@ -404,12 +404,12 @@ is_variant_row(const ps_map *m, const ps_row *r)
 }
 
 static int
-shopify_item(ps_feed *f, ps_map *m, shopify_state *st, const ps_row *p, const ps_row *v,
-             int multi, size_t nimages)
+shopify_item(ps_feed *f, ps_map *m, shopify_state *st, const ps_row *p, const ps_row *v, int multi,
+             size_t nimages)
 {
 	val handle = col(m, p, SH_HANDLE), price = col(m, v, SH_PRICE),
-	    compare = col(m, v, SH_COMPARE), vimg = col(m, v, SH_VARIANT_IMAGE), tracker,
-	    qty, policy, t;
+	    compare = col(m, v, SH_COMPARE), vimg = col(m, v, SH_VARIANT_IMAGE), tracker, qty,
+	    policy, t;
 	double dp = 0, dc = 0, dq = 0;
 	const char *img = NULL;
 	size_t i, off, imglen = 0;
@@ -964,8 +964,7 @@ magento_item(ps_feed *f, ps_map *m, const ps_row *c, const ps_row *p, val variat
 		return rc;
 	/* Magento makes a url_key from the name when it has none. */
 	st->list.len = 0;
-	if (key.n == 0 && put_slug(&st->list, col(m, link_row, MG_NAME)) == 0 &&
-	    st->list.len > 0) {
+	if (key.n == 0 && put_slug(&st->list, col(m, link_row, MG_NAME)) == 0 && st->list.len > 0) {
 		key.p = st->list.ptr;
 		key.n = st->list.len;
 	}
@@ -976,7 +975,8 @@ magento_item(ps_feed *f, ps_map *m, const ps_row *c, const ps_row *p, val variat
 	t = col(m, c, MG_BASE_IMAGE);
 	if (t.n == 0)
 		t = col(m, p, MG_BASE_IMAGE);
-	if (magento_image(f, &st->buf, t) == 0 && (rc = set_buf(f, PS_ATTR_IMAGE_LINK, &st->buf)) != 0)
+	if (magento_image(f, &st->buf, t) == 0 &&
+	    (rc = set_buf(f, PS_ATTR_IMAGE_LINK, &st->buf)) != 0)
 		return rc;
 	t = col(m, c, MG_ADDITIONAL_IMAGES);
 	if (t.n == 0)
@@ -1152,9 +1152,9 @@ ps_feed__preset_init(ps_feed *f, ps_map *m, const char *name)
 			p = &presets[i];
 	}
 	if (p == NULL)
-		return ps_feed__fail(f, PS_ERROR,
-		                     "unknown preset \"%.32s\" (known: shopify, woocommerce, magento2)",
-		                     name);
+		return ps_feed__fail(
+		    f, PS_ERROR, "unknown preset \"%.32s\" (known: shopify, woocommerce, magento2)",
+		    name);
 	if ((rc = need_columns(f, m, p)) != 0)
 		return rc;
 	while (p->columns[ncols] != NULL)

@@ -32,10 +32,10 @@
 #define PINSYNC_VERSION "dev"
 #endif
 
-#define URL_STASH ((size_t)128 << 10)      /* bytes buffered between curl and the parser */
-#define URL_STASH_MAX ((size_t)16 << 20)   /* a libcurl that hands out more at once */
-#define URL_VALIDATOR_MAX 1024             /* ETag / Last-Modified kept */
-#define URL_PASSWORD_MAX 4096              /* bytes read from the password file */
+#define URL_STASH ((size_t)128 << 10)    /* bytes buffered between curl and the parser */
+#define URL_STASH_MAX ((size_t)16 << 20) /* a libcurl that hands out more at once */
+#define URL_VALIDATOR_MAX 1024           /* ETag / Last-Modified kept */
+#define URL_PASSWORD_MAX 4096            /* bytes read from the password file */
 
 struct ps_url {
 	CURLM *multi;
@@ -320,8 +320,7 @@ drive(ps_url *u, char *err, size_t errlen)
 }
 
 int
-ps_feed__url_open(ps_url **out, const char *url, const ps_feed_options *o, char *err,
-                  size_t errlen)
+ps_feed__url_open(ps_url **out, const char *url, const ps_feed_options *o, char *err, size_t errlen)
 {
 	ps_url *u = NULL;
 	CURLU *h = NULL;
@@ -432,7 +431,8 @@ ps_feed__url_open(ps_url **out, const char *url, const ps_feed_options *o, char 
 
 		if (!header_safe(o->last_modified) ||
 		    strlen(o->last_modified) >= URL_VALIDATOR_MAX) {
-			url_fail(u, err, errlen, "the stored Last-Modified is not a valid header value");
+			url_fail(u, err, errlen,
+			         "the stored Last-Modified is not a valid header value");
 			goto done;
 		}
 		snprintf(line, sizeof(line), "If-Modified-Since: %s", o->last_modified);

@@ -368,7 +368,7 @@ start_child(xml_state *st, const xmlChar *local, const xmlChar *prefix, const xm
 	a = attr_of(st, local);
 	if (a < 0) {
 		int x = st->nx ? ps_feed__map_xml_wants(st->f, (const char *)local,
-		                                         strlen((const char *)local))
+		                                        strlen((const char *)local))
 		               : -1;
 
 		if (x >= 0 && st->xlen[x] == PS_ROW_ABSENT) {
@@ -724,9 +724,9 @@ check(xml_state *st)
 		    (unsigned long long)((uint64_t)(st->err_line > 0 ? st->err_line : 0) +
 		                         f->line_offset),
 		    st->err_col, st->err_msg,
-		    (strstr(st->err_msg, "ntity") && (strstr(st->err_msg, "loop") ||
-		                                      strstr(st->err_msg, "amplification") ||
-		                                      strstr(st->err_msg, "xceeded")))
+		    (strstr(st->err_msg, "ntity") &&
+		     (strstr(st->err_msg, "loop") || strstr(st->err_msg, "amplification") ||
+		      strstr(st->err_msg, "xceeded")))
 		        ? " (entity expansion refused: a \"billion laughs\" document?)"
 		        : "");
 	return ps_feed__fail(f, PS_EFEED, "%s:%llu: not well-formed XML", f->name,

@@ -155,7 +155,7 @@ static const command commands[] = {
      "errors NAME [--run ID] [--format table|csv|json]", cmd_errors},
     {"config", "Prints the effective settings, secrets redacted.", "config", cmd_config},
     {"serve", SERVE_HELP, "serve [--listen ADDR:PORT] [--config FILE]", cmd_serve},
-    {"check", "Parses and validates a feed locally (no database, no API): counts, the first problems with their place, problems by kind. Exit 0 if usable, 3 if not.", "check FEED [--format auto|xml|csv|tsv] [--map FILE] [--preset shopify|woocommerce|magento2] [--base-url URL] [--currency CUR] [--json] [--show N] [--items N] [--if-none-match ETAG] [--if-modified-since DATE] [--password-file FILE] [--ca-file FILE] [--max-gzip-bytes N]", cmd_check},
+    {"check", "Parses and validates a feed locally (no database, no API): counts, the first problems with their place, problems by kind. Exit 0 if usable, 3 if not.", "check FEED [--format auto|xml|csv|tsv] [--map FILE] [--preset shopify|woocommerce|magento2] [--base-url URL] [--currency CUR] [--json] [--show N] [--items N] [--no-duplicates] [--if-none-match ETAG] [--if-modified-since DATE] [--password-file FILE] [--ca-file FILE] [--max-gzip-bytes N]", cmd_check},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

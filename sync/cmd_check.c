@@ -13,7 +13,9 @@
  *
  * Duplicates: a set of 64-bit hashes of the ids of valid items (XXH3):
  * the second item with an id already seen is reported, as the diff stage
- * of a run does (sync/diffmap.c). 8 bytes per item, at a load under 1/2.
+ * of a run does (sync/diffmap.c). 8 bytes per item, at a load under 1/2
+ * (a false duplicate needs a 64-bit collision: ~3e-8 at 1M items).
+ * --no-duplicates skips the set; memory is then flat in the feed's size.
  */
 #include "cli.h"
 
@@ -32,14 +34,15 @@
 #include "feeds.h"
 #include "log.h"
 
-#define CHECK_SHOWN 20     /* problems printed in full */
-#define CHECK_KINDS 512    /* distinct code+attribute pairs counted */
+#define CHECK_SHOWN 20  /* problems printed in full */
+#define CHECK_KINDS 512 /* distinct code+attribute pairs counted */
 
 typedef struct check_args {
 	ps_feed_options fo;
 	int json;
 	int max_shown;
-	int dump; /* --items N: print the first N items, normalised */
+	int dump;    /* --items N: print the first N items, normalised */
+	int no_dups; /* --no-duplicates: no id set (memory then flat) */
 } check_args;
 
 typedef struct shown_problem {
@@ -190,6 +193,7 @@ check_flag(void *ctx, int opt, const char *arg)
 	case 'b': a->fo.base_url = arg; return 0;
 	case 'c': a->fo.default_currency = arg; return 0;
 	case 'j': a->json = 1; return 0;
+	case 'D': a->no_dups = 1; return 0;
 	case 'E': a->fo.etag = arg; return 0;
 	case 'L': a->fo.last_modified = arg; return 0;
 	case 'P': a->fo.password_file = arg; return 0;
@@ -265,7 +269,8 @@ dump_item(FILE *out, const ps_item *it, const char *place)
 	}
 	for (a = 0; a < it->nproblems; a++)
 		fprintf(out, "! %s %s: %s\n", it->problems[a].code,
-		        it->problems[a].attr >= 0 ? ps_attr_defs[it->problems[a].attr].name : "item",
+		        it->problems[a].attr >= 0 ? ps_attr_defs[it->problems[a].attr].name
+		                                  : "item",
 		        it->problems[a].message);
 }
 
@@ -287,22 +292,22 @@ gen_lines(yajl_gen g, const char *text)
 int
 cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"format", required_argument, NULL, 'f'},
-	    {"map", required_argument, NULL, 'm'},
-	    {"preset", required_argument, NULL, 'p'},
-	    {"base-url", required_argument, NULL, 'b'},
-	    {"currency", required_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"show", required_argument, NULL, 'n'},
-	    {"items", required_argument, NULL, 'i'},
-	    {"if-none-match", required_argument, NULL, 'E'},
-	    {"if-modified-since", required_argument, NULL, 'L'},
-	    {"password-file", required_argument, NULL, 'P'},
-	    {"ca-file", required_argument, NULL, 'A'},
-	    {"max-gzip-bytes", required_argument, NULL, 'G'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0}};
+	static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+	                                     {"map", required_argument, NULL, 'm'},
+	                                     {"preset", required_argument, NULL, 'p'},
+	                                     {"base-url", required_argument, NULL, 'b'},
+	                                     {"currency", required_argument, NULL, 'c'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"show", required_argument, NULL, 'n'},
+	                                     {"items", required_argument, NULL, 'i'},
+	                                     {"no-duplicates", no_argument, NULL, 'D'},
+	                                     {"if-none-match", required_argument, NULL, 'E'},
+	                                     {"if-modified-since", required_argument, NULL, 'L'},
+	                                     {"password-file", required_argument, NULL, 'P'},
+	                                     {"ca-file", required_argument, NULL, 'A'},
+	                                     {"max-gzip-bytes", required_argument, NULL, 'G'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {0}};
 	check_args a;
 	check_state cs;
 	ps_feed *feed = NULL;
@@ -368,11 +373,11 @@ cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 			if (it->nproblems > 0) {
 				cs.invalid++;
 				for (i = 0; i < it->nproblems; i++)
-					show(&cs, it, fmt, it->problems[i].attr, it->problems[i].code,
-					     it->problems[i].message);
+					show(&cs, it, fmt, it->problems[i].attr,
+					     it->problems[i].code, it->problems[i].message);
 				continue;
 			}
-			rc = idset_add(&cs.ids, XXH3_64bits(id->ptr, id->len));
+			rc = a.no_dups ? 1 : idset_add(&cs.ids, XXH3_64bits(id->ptr, id->len));
 			if (rc < 0) {
 				ps_error("out of memory");
 				rc = PS_EXIT_INTERNAL;
@@ -402,8 +407,8 @@ cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 		reason = ps_feed_error(feed);
 	} else if (cs.valid == 0) {
 		usable = 0;
-		snprintf(why, sizeof(why), "%s", cs.items == 0 ? "the feed has no items"
-		                                               : "no item is valid");
+		snprintf(why, sizeof(why), "%s",
+		         cs.items == 0 ? "the feed has no items" : "no item is valid");
 		reason = why;
 	} else {
 		usable = 1;
@@ -460,7 +465,8 @@ cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 			yajl_gen_map_open(g);
 			gen_kv_str(g, "code", cs.kinds[i].code);
 			gen_kv_str(g, "attribute",
-			           cs.kinds[i].attr >= 0 ? ps_attr_defs[cs.kinds[i].attr].name : "item");
+			           cs.kinds[i].attr >= 0 ? ps_attr_defs[cs.kinds[i].attr].name
+			                                 : "item");
 			gen_kv_int(g, "count", (long long)cs.kinds[i].count);
 			yajl_gen_map_close(g);
 		}
@@ -478,23 +484,27 @@ cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 		} else {
 			printf("items: %" PRIu64 "  valid: %" PRIu64 "  invalid: %" PRIu64
 			       "  duplicates: %" PRIu64 "  skipped rows: %" PRIu64 "\n",
-			       cs.items, cs.valid, cs.invalid, cs.duplicates, ps_feed_skipped(feed));
-			printf("bytes: %" PRIu64 "  seconds: %.3f  items/s: %.0f  peak RSS: %ld KiB\n",
-			       ps_feed_bytes_read(feed), secs, secs > 0 ? (double)cs.items / secs : 0.0,
-			       peak_rss_kb());
+			       cs.items, cs.valid, cs.invalid, cs.duplicates,
+			       ps_feed_skipped(feed));
+			printf("bytes: %" PRIu64
+			       "  seconds: %.3f  items/s: %.0f  peak RSS: %ld KiB\n",
+			       ps_feed_bytes_read(feed), secs,
+			       secs > 0 ? (double)cs.items / secs : 0.0, peak_rss_kb());
 		}
 		if (cs.nshown > 0) {
 			printf("\nfirst problems:\n");
 			for (i = 0; i < cs.nshown; i++)
-				printf("  %s%s%s%s: %s: %s\n", cs.shown[i].place, cs.shown[i].id[0] ? " [" : "",
-				       cs.shown[i].id, cs.shown[i].id[0] ? "]" : "", cs.shown[i].code,
+				printf("  %s%s%s%s: %s: %s\n", cs.shown[i].place,
+				       cs.shown[i].id[0] ? " [" : "", cs.shown[i].id,
+				       cs.shown[i].id[0] ? "]" : "", cs.shown[i].code,
 				       cs.shown[i].message);
 		}
 		if (cs.nkinds > 0) {
 			printf("\nproblems by kind:\n");
 			for (i = 0; i < cs.nkinds; i++)
 				printf("  %-10s %-26s %" PRIu64 "\n", cs.kinds[i].code,
-				       cs.kinds[i].attr >= 0 ? ps_attr_defs[cs.kinds[i].attr].name : "item",
+				       cs.kinds[i].attr >= 0 ? ps_attr_defs[cs.kinds[i].attr].name
+				                             : "item",
 				       cs.kinds[i].count);
 			if (cs.other_kinds > 0)
 				printf("  (other kinds: %" PRIu64 ")\n", cs.other_kinds);

@@ -34,6 +34,21 @@ run_flag(void *ctx, int opt, const char *arg)
 	return 0;
 }
 
+/* The progress line, and the last counters for its closing line. */
+typedef struct run_progress {
+	ps_progress progress;
+	ps_progress_counts last;
+} run_progress;
+
+static void
+progress_seen(void *ctx, const ps_progress_counts *c)
+{
+	run_progress *pg = ctx;
+
+	pg->last = *c;
+	ps_progress_update(&pg->progress, c);
+}
+
 int
 cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 {
@@ -44,6 +59,7 @@ cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 	    {0}};
 	run_args a = {0};
 	ps_run_options ro;
+	run_progress pg;
 	int rc, first;
 
 	first = ps_cli_parse_flags(cmd, argc, argv, opts, run_flag, &a, &rc);
@@ -60,7 +76,16 @@ cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 	ro.trigger = "manual";
 	ps_control_install();
 	ro.out = stdout;
-	return ps_sync_run(s, &ro);
+	if (ro.dry_run)
+		return ps_sync_run(s, &ro);
+	/* A live progress line on a terminal; a summary line otherwise. */
+	memset(&pg, 0, sizeof(pg));
+	ps_progress_init(&pg.progress, stderr, -1);
+	ro.on_progress = progress_seen;
+	ro.progress_ctx = &pg;
+	rc = ps_sync_run(s, &ro);
+	ps_progress_finish(&pg.progress, &pg.last);
+	return rc;
 }
 
 /* ---- status ---- */

@@ -13,8 +13,8 @@
 #include <openssl/params.h>
 
 int
-ps_hmac_sha256(unsigned char out[PS_HMAC_LEN], const void *key, size_t key_len,
-               const char *prefix, const void *body, size_t body_len)
+ps_hmac_sha256(unsigned char out[PS_HMAC_LEN], const void *key, size_t key_len, const char *prefix,
+               const void *body, size_t body_len)
 {
 	EVP_MAC *mac = NULL;
 	EVP_MAC_CTX *ctx = NULL;

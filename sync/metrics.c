@@ -59,36 +59,32 @@ typedef struct family {
 } family;
 
 static const family db_families[PS_DB_M_COUNT] = {
-    [PS_DB_M_RUNS] = {"pinsync_runs_total", "counter", "Syncs finished, by outcome.", 1,
-                      "outcome", NULL},
-    [PS_DB_M_RUNS_RUNNING] = {"pinsync_runs_running", "gauge", "Syncs running now.", 1, NULL,
-                              NULL},
+    [PS_DB_M_RUNS] = {"pinsync_runs_total", "counter", "Syncs finished, by outcome.", 1, "outcome",
+                      NULL},
+    [PS_DB_M_RUNS_RUNNING] = {"pinsync_runs_running", "gauge", "Syncs running now.", 1, NULL, NULL},
     [PS_DB_M_ITEMS] = {"pinsync_items_total", "counter",
                        "Items sent to Pinterest, by operation and by Pinterest's result "
                        "(pending: no result yet).",
                        1, "operation", "result"},
     [PS_DB_M_ITEMS_INVALID] = {"pinsync_items_invalid_total", "counter",
                                "Feed items refused locally (not sent).", 1, NULL, NULL},
-    [PS_DB_M_BATCHES] = {"pinsync_batches_total", "counter",
-                         "Batches of the journal, by state.", 1, "state", NULL},
+    [PS_DB_M_BATCHES] = {"pinsync_batches_total", "counter", "Batches of the journal, by state.", 1,
+                         "state", NULL},
     [PS_DB_M_BATCHES_INFLIGHT] = {"pinsync_batches_in_flight", "gauge",
                                   "Batches planned or sent and not finished.", 1, NULL, NULL},
     [PS_DB_M_RETRIES] = {"pinsync_api_retries_total", "counter",
-                         "Pinterest API calls retried (429, 5xx, network errors).", 1, NULL,
-                         NULL},
+                         "Pinterest API calls retried (429, 5xx, network errors).", 1, NULL, NULL},
     [PS_DB_M_RETRY_WAIT] = {"pinsync_api_retry_wait_seconds_total", "counter",
                             "Time syncs spent waiting to retry API calls.", 1, NULL, NULL},
     [PS_DB_M_LAST_SUCCESS] = {"pinsync_last_success_timestamp_seconds", "gauge",
-                              "End of the last sync that left the catalog in step.", 1, NULL,
-                              NULL},
+                              "End of the last sync that left the catalog in step.", 1, NULL, NULL},
     [PS_DB_M_LAST_DURATION] = {"pinsync_last_run_duration_seconds", "gauge",
                                "Duration of the last finished sync.", 1, NULL, NULL},
-    [PS_DB_M_FEED_BYTES] = {"pinsync_feed_bytes_total", "counter",
-                            "Bytes read from feed sources.", 1, NULL, NULL},
+    [PS_DB_M_FEED_BYTES] = {"pinsync_feed_bytes_total", "counter", "Bytes read from feed sources.",
+                            1, NULL, NULL},
     [PS_DB_M_FEED_ITEMS] = {"pinsync_feed_items_parsed_total", "counter",
                             "Items parsed from feeds.", 1, NULL, NULL},
-    [PS_DB_M_JOBS] = {"pinsync_jobs", "gauge", "Jobs of the queue, by state.", 0, "state",
-                      NULL},
+    [PS_DB_M_JOBS] = {"pinsync_jobs", "gauge", "Jobs of the queue, by state.", 0, "state", NULL},
     [PS_DB_M_QUEUE_DEPTH] = {"pinsync_queue_depth", "gauge",
                              "Jobs queued and waiting for a worker.", 0, NULL, NULL},
 };
@@ -142,8 +138,7 @@ headers_until(scrape *sc, int m)
 }
 
 static int
-on_metric(void *ctx, ps_db_metric m, const char *target, const char *l1, const char *l2,
-          double v)
+on_metric(void *ctx, ps_db_metric m, const char *target, const char *l1, const char *l2, double v)
 {
 	scrape *sc = ctx;
 	const family *fa = &db_families[m];

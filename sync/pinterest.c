@@ -16,6 +16,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "ratelimit.h"
 
 /* Refresh the access token when it expires within this many seconds. */
@@ -376,6 +377,7 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 		snprintf(pin->last.message, sizeof(pin->last.message), "%s",
 		         pin->curl_error[0] ? pin->curl_error : curl_easy_strerror(cc));
 	}
+	ps_metrics_api_response((int)pin->last.http_status);
 	return cc;
 }
 

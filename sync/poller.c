@@ -135,6 +135,12 @@ ps_poller_stats_get(const ps_poller *p)
 	return &p->stats;
 }
 
+size_t
+ps_poller_unfinished(const ps_poller *p)
+{
+	return p->unfinished;
+}
+
 int
 ps_poller_exit_code(const ps_poller *p)
 {

@@ -63,6 +63,8 @@ int ps_poller_adopt(ps_poller *p, int64_t batch_pk, const char *batch_id);
 int ps_poller_wait(ps_poller *p, size_t max_pending);
 
 const ps_poller_stats *ps_poller_stats_get(const ps_poller *p);
+/* Batches sent and not finished yet. */
+size_t ps_poller_unfinished(const ps_poller *p);
 int ps_poller_exit_code(const ps_poller *p); /* PS_EXIT_OK when no error */
 const char *ps_poller_error(const ps_poller *p);
 

@@ -44,8 +44,8 @@ ps_progress_format(char *buf, size_t len, const ps_progress_counts *c, double el
 	snprintf(buf, len,
 	         "%s%s read, %s/s | %" PRId64 " items | %" PRId64
 	         " changes | batches %d sent, %d done | %d:%02d",
-	         read, pct, rate, c->items, c->changes, c->batches_sent, c->batches_done,
-	         secs / 60, secs % 60);
+	         read, pct, rate, c->items, c->changes, c->batches_sent, c->batches_done, secs / 60,
+	         secs % 60);
 }
 
 void

@@ -32,8 +32,8 @@ typedef void (*ps_progress_fn)(void *ctx, const ps_progress_counts *counts);
 
 typedef struct ps_progress {
 	FILE *out;
-	int tty;           /* redraw in place */
-	double started;    /* monotonic seconds */
+	int tty;        /* redraw in place */
+	double started; /* monotonic seconds */
 	double last_draw;
 	size_t last_width; /* characters of the line drawn last, to blank */
 } ps_progress;

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
@@ -128,11 +129,40 @@ record_problem(run_state *rs, const ps_item *item, const char *attr, const char 
 	return 0;
 }
 
+/* Tells the caller's progress callback where the run is. */
+static void
+report_progress(run_state *rs)
+{
+	ps_progress_counts c;
+	const ps_poller_stats *st;
+	struct stat sb;
+
+	if (rs->opts->on_progress == NULL)
+		return;
+	memset(&c, 0, sizeof(c));
+	if (rs->feed)
+		c.feed_bytes = ps_feed_bytes_read(rs->feed);
+	if (rs->target.feed && strcmp(rs->target.feed, "-") != 0 && !strstr(rs->target.feed, "://") &&
+	    stat(rs->target.feed, &sb) == 0)
+		c.feed_size = (uint64_t)sb.st_size;
+	c.items = rs->counts.parsed;
+	c.changes = rs->planned_create + rs->planned_update + rs->planned_oos + rs->planned_delete;
+	if (rs->poller) {
+		st = ps_poller_stats_get(rs->poller);
+		c.batches_sent = st->batches;
+		c.batches_done = st->batches - (int)ps_poller_unfinished(rs->poller);
+	}
+	rs->opts->on_progress(rs->opts->progress_ctx, &c);
+}
+
 static int
 send_if_full(run_state *rs)
 {
-	if (ps_batch_full(&rs->batch) && ps_poller_send(rs->poller, &rs->batch) < 0)
+	if (!ps_batch_full(&rs->batch))
+		return 0;
+	if (ps_poller_send(rs->poller, &rs->batch) < 0)
 		return poller_failed(rs);
+	report_progress(rs);
 	return 0;
 }
 
@@ -280,6 +310,8 @@ plan_feed(run_state *rs)
 		int d, i;
 
 		rs->counts.parsed++;
+		if ((rs->counts.parsed & 255) == 0)
+			report_progress(rs);
 		ps_crashpoint("parse");
 		if (ps_control_stopping()) {
 			run_fail(
@@ -677,6 +709,7 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	count_results(&rs);
 	if (rs.feed)
 		rs.counts.feed_bytes = (int64_t)ps_feed_bytes_read(rs.feed);
+	report_progress(&rs);
 
 done:
 	if (started) {

@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 
+#include "progress.h"
 #include "settings.h"
 
 #define PS_EXIT_OK 0          /* every item is in sync */
@@ -34,6 +35,8 @@ typedef struct ps_run_options {
 	int allow_mass_delete; /* lifts the delete guard for this run */
 	const char *trigger;   /* manual, schedule, webhook */
 	FILE *out;           /* where the plan / summary is printed */
+	ps_progress_fn on_progress; /* called with the counters as the run goes, or NULL */
+	void *progress_ctx;
 } ps_run_options;
 
 /* Runs one sync; returns a PS_EXIT_* code. */

@@ -188,7 +188,8 @@ worker_loop(serve_ctx *sv)
 		ps_job job;
 		int rc;
 
-		if (s->serve_workers == 0 || devnull == NULL || worker_db(sv, &db, &down_logged) < 0) {
+		if (s->serve_workers == 0 || devnull == NULL ||
+		    worker_db(sv, &db, &down_logged) < 0) {
 			wait_for_work(sv, s->serve_workers ? 1000 : 60000);
 			continue;
 		}
@@ -326,7 +327,8 @@ cmd_serve(const command *cmd, ps_settings *s, int argc, char **argv)
 			return ps_cli_usage_error(cmd, "%s", err);
 		level = ps_log_level_parse(s->log_level);
 		if (level < 0)
-			return ps_cli_usage_error(cmd, "log_level must be debug, info, warn or error");
+			return ps_cli_usage_error(cmd,
+			                          "log_level must be debug, info, warn or error");
 		ps_log_init((ps_log_level)level, strcmp(s->log_format, "json") == 0   ? 1
 		                                 : strcmp(s->log_format, "text") == 0 ? 0
 		                                                                      : -1);

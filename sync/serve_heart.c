@@ -74,7 +74,8 @@ heart_main(void *arg)
 		if (job && (job != renewed_job || now_s() - last_renew >= lease / 3)) {
 			rc = ps_db_job_renew(db, job, sv->worker, lease);
 			if (rc == PS_DB_NOTFOUND && job == atomic_load(&sv->current_job))
-				ps_warn("job %" PRId64 ": lease lost (another process took it over)",
+				ps_warn("job %" PRId64
+				        ": lease lost (another process took it over)",
 				        job);
 			else if (rc < 0 && rc != PS_DB_NOTFOUND)
 				goto failed;
@@ -99,7 +100,7 @@ heart_main(void *arg)
 		ps_db_close(db);
 		db = NULL;
 	} while (!heart_sleep(sv, s->serve_poll_ms < lease * 1000 / 3 ? s->serve_poll_ms
-	                                                               : (long)(lease * 1000 / 3)));
+	                                                              : (long)(lease * 1000 / 3)));
 	ps_db_close(db);
 	return NULL;
 }

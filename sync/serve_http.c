@@ -141,8 +141,7 @@ read_secret(const char *path)
 
 /* 0 when one signature header is present and matches secret. */
 static int
-check_signature(struct MHD_Connection *c, const char *secret, const request *rq,
-                long tolerance_s)
+check_signature(struct MHD_Connection *c, const char *secret, const request *rq, long tolerance_s)
 {
 	const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, TIMESTAMP_HEADER);
 	size_t i;
@@ -152,7 +151,8 @@ check_signature(struct MHD_Connection *c, const char *secret, const request *rq,
 	if (ts && ps_hmac_check_timestamp(ts, (int64_t)time(NULL), tolerance_s) < 0)
 		return -1;
 	for (i = 0; i < sizeof(sig_headers) / sizeof(sig_headers[0]); i++) {
-		const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, sig_headers[i].header);
+		const char *v =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, sig_headers[i].header);
 
 		if (v)
 			return ps_hmac_verify(secret, ts, rq->body.data ? rq->body.data : "",
@@ -166,7 +166,8 @@ unauthorized(struct MHD_Connection *c, const char *name, const char *why)
 {
 	ps_metrics_webhook(PS_WEBHOOK_UNAUTHORIZED);
 	ps_warn("webhook for \"%s\" refused: %s", name, why);
-	return reply_json(c, MHD_HTTP_UNAUTHORIZED, "{\"error\":\"invalid or missing signature\"}\n");
+	return reply_json(c, MHD_HTTP_UNAUTHORIZED,
+	                  "{\"error\":\"invalid or missing signature\"}\n");
 }
 
 static enum MHD_Result
@@ -185,7 +186,8 @@ handle_webhook(serve_ctx *sv, struct MHD_Connection *c, const char *name, reques
 	if (rq->too_large) {
 		ps_metrics_webhook(PS_WEBHOOK_TOO_LARGE);
 		ps_warn("webhook refused: body over %ld bytes", s->webhook_max_bytes);
-		return reply_json(c, MHD_HTTP_CONTENT_TOO_LARGE, "{\"error\":\"body too large\"}\n");
+		return reply_json(c, MHD_HTTP_CONTENT_TOO_LARGE,
+		                  "{\"error\":\"body too large\"}\n");
 	}
 	pthread_mutex_lock(&sv->http_lock);
 	db = http_db(sv);
@@ -312,8 +314,7 @@ handle_metrics(serve_ctx *sv, struct MHD_Connection *c)
 
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-           const char *version, const char *upload_data, size_t *upload_data_size,
-           void **con_cls)
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	serve_ctx *sv = cls;
 	request *rq = *con_cls;
@@ -329,8 +330,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		ps_buf_init(&rq->body, (size_t)sv->settings->webhook_max_bytes);
 		*con_cls = rq;
 		/* A declared length over the cap is refused before the body is read. */
-		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		cl =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (is_hook && cl && strtoull(cl, NULL, 10) > (unsigned long long)rq->body.limit) {
 			rq->too_large = rq->replied = 1;
 			ps_metrics_webhook(PS_WEBHOOK_TOO_LARGE);
@@ -449,8 +450,7 @@ serve_http_start(serve_ctx *sv, char *err, size_t errlen)
 	    flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, sv,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)256, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-	    MHD_OPTION_END);
+	    (unsigned int)256, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (sv->mhd == NULL) {
 		snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", listen);

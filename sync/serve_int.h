@@ -21,9 +21,9 @@ typedef struct serve_ctx {
 	const ps_settings *settings;
 	char worker[160]; /* host:pid, unique per process: jobs.worker */
 
-	atomic_int stopping;        /* a signal asked to stop: take no new job */
-	atomic_llong current_job;   /* the job the worker runs, 0 when idle */
-	int wake_pipe[2];           /* a byte wakes the idle worker (non-blocking) */
+	atomic_int stopping;      /* a signal asked to stop: take no new job */
+	atomic_llong current_job; /* the job the worker runs, 0 when idle */
+	int wake_pipe[2];         /* a byte wakes the idle worker (non-blocking) */
 
 	/* HTTP (serve_http.c). */
 	struct MHD_Daemon *mhd;

@@ -56,7 +56,8 @@ fuzz_drain(const char *path, const ps_feed_options *o)
 				const ps_slice v = it->values[a];
 
 				/* values are NUL-terminated, without NUL inside */
-				if (v.ptr != NULL && (v.ptr[v.len] != '\0' || memchr(v.ptr, 0, v.len)))
+				if (v.ptr != NULL &&
+				    (v.ptr[v.len] != '\0' || memchr(v.ptr, 0, v.len)))
 					abort();
 			}
 			if (it->nproblems < 0 || it->nproblems > PS_FEED_MAX_PROBLEMS)

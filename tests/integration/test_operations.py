@@ -266,6 +266,42 @@ class OperationsTest(unittest.TestCase):
                          [200, 1000, 1000])
         self.assertEqual(len(self.sim.catalog("3904")), 2200)
 
+    def test_progress_line_on_a_terminal_summary_elsewhere(self):
+        import os
+        import pty
+        import subprocess
+        items = [make_item(i) for i in range(3000)]
+        path, catalog = self.target("progress", items[:10])
+        write_csv(path, items)
+        # Off a terminal: one summary line, no carriage returns.
+        r = self.ps.run("run", "progress", check=0)
+        lines = [l for l in r.stderr.splitlines() if "items |" in l]
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("| 3000 items | 2990 changes | batches 3 sent, 3 done", lines[0])
+        self.assertNotIn("\r", r.stderr)
+        # On a terminal: the line is redrawn in place as the run goes.
+        write_csv(path, [make_item(i, price="1.23 USD") for i in range(3000)])
+        master, slave = pty.openpty()
+        env = dict(self.ps.env, PINSYNC_LOG_LEVEL="warn", PINSYNC_LOG_FORMAT="text")
+        p = subprocess.Popen([self.ps.bin, "run", "progress"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        p.communicate(timeout=60)
+        os.close(master)
+        self.assertEqual(p.returncode, 0)
+        text = seen.decode()
+        self.assertGreaterEqual(text.count("\r"), 2, text)
+        self.assertIn("3000 items | 3000 changes", text)
+
     def test_batches_in_flight_are_bounded(self):
         # max 1 in flight, 2 PROCESSING answers per batch: every POST after
         # the first follows the previous batch's third (COMPLETED) poll.

@@ -390,6 +390,9 @@ class OperationsTest(ServeFixture):
         self.assertEqual(metric(m, "pinsync_database_up"), 1)
         self.assertEqual(metric(m, "pinsync_jobs_run_total", state="done"), 1)
         self.assertEqual(metric(m, "pinsync_webhooks_total", result="queued"), 1)
+        # One POST of the batch and at least one poll, all answered 200.
+        self.assertGreaterEqual(metric(m, "pinsync_api_requests_total", status="200"), 2)
+        self.assertEqual(metric(m, "pinsync_api_rate_limited_total"), 0)
         last = metric(m, "pinsync_last_success_timestamp_seconds", target="metered")
         self.assertLess(abs(last - time.time()), 120)
         promtool = shutil.which("promtool")

@@ -141,8 +141,8 @@ compare(const char *expected_name)
 		size_t wl = strcspn(w, "\n"), gl = strcspn(g, "\n");
 
 		if (wl != gl || memcmp(w, g, wl) != 0)
-			fail_msg("%s line %u:\n  want: %.*s\n  got:  %.*s", expected_name, lineno, (int)wl,
-			         w, (int)gl, g);
+			fail_msg("%s line %u:\n  want: %.*s\n  got:  %.*s", expected_name, lineno,
+			         (int)wl, w, (int)gl, g);
 		w += wl + (w[wl] == '\n');
 		g += gl + (g[gl] == '\n');
 		lineno++;

@@ -166,12 +166,12 @@ test_map_file(void **state)
 static void
 test_map_file_renames_xml(void **state)
 {
-	char *xml = write_str(
-	    "<rss xmlns:g='http://base.google.com/ns/1.0'><channel><item>"
-	    "<g:id>1</g:id><name>Hat</name><g:description>d</g:description>"
-	    "<handle>hat</handle><g:image_link>https://s.test/h.jpg</g:image_link>"
-	    "<g:price>5 USD</g:price><g:availability>in_stock</g:availability>"
-	    "</item></channel></rss>");
+	char *xml =
+	    write_str("<rss xmlns:g='http://base.google.com/ns/1.0'><channel><item>"
+	              "<g:id>1</g:id><name>Hat</name><g:description>d</g:description>"
+	              "<handle>hat</handle><g:image_link>https://s.test/h.jpg</g:image_link>"
+	              "<g:price>5 USD</g:price><g:availability>in_stock</g:availability>"
+	              "</item></channel></rss>");
 	char *map = write_str("name = title\nlink = https://s.test/p/{handle}?id={id}\n");
 	ps_feed_options o = PS_FEED_OPTIONS_INIT;
 	run r;
@@ -371,7 +371,8 @@ test_preset_magento2(void **state)
 	assert_int_equal(r.valid, 1847);
 	assert_int_equal(r.skipped, 147);
 	assert_non_null(strstr(r.first[0], "id=MH01-XS-Black\ntitle=Chaz Kangeroo Hoodie\n"));
-	assert_non_null(strstr(r.first[0], "link=https://shop.example/chaz-kangeroo-hoodie.html\n"));
+	assert_non_null(
+	    strstr(r.first[0], "link=https://shop.example/chaz-kangeroo-hoodie.html\n"));
 	assert_non_null(strstr(
 	    r.first[0],
 	    "image_link=https://shop.example/media/catalog/product/m/h/mh01-black_main.jpg\n"));
