@@ -74,21 +74,27 @@ demo)
 	exec python3 tests/demo/demo.py
 	;;
 test)
-	# Everything again with AddressSanitizer and UndefinedBehaviorSanitizer.
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
-		-DPINSYNC_SANITIZE=ON >/dev/null
-	cmake --build build-asan -j "$jobs"
-	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	# The unit tests, and the integration suite against the sanitized
-	# binary: a leak (LeakSanitizer) or undefined behaviour fails the test.
-	echo "== unit and integration tests under ASan+UBSan"
-	ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j "$jobs"
-	echo "== all tests"
-	ctest --test-dir build --output-on-failure -j "$jobs"
+	# Every step runs even when an earlier one failed, so that one CI run
+	# shows every failure; the status says whether any did. The plain suite
+	# runs last, so its summary closes the output.
+	status=0
 	# libFuzzer targets (XML reader, CSV reader, normaliser), each for
 	# PINSYNC_FUZZ_SECONDS (default 60): fails on any finding.
 	echo "== fuzzing, ${PINSYNC_FUZZ_SECONDS:-60} s per target"
-	tests/fuzz/run "${PINSYNC_FUZZ_SECONDS:-60}"
+	tests/fuzz/run "${PINSYNC_FUZZ_SECONDS:-60}" || status=1
+	# Everything again with AddressSanitizer and UndefinedBehaviorSanitizer:
+	# the unit tests, and the integration suite against the sanitized
+	# binary, where a leak (LeakSanitizer) or undefined behaviour fails.
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
+		-DPINSYNC_SANITIZE=ON >/dev/null
+	cmake --build build-asan -j "$jobs"
+	echo "== unit and integration tests under ASan+UBSan"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j "$jobs" ||
+		status=1
+	echo "== all tests"
+	ctest --test-dir build --output-on-failure -j "$jobs" || status=1
+	exit $status
 	;;
 esac

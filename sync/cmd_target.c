@@ -155,7 +155,17 @@ target_flag(void *ctx, int opt, const char *arg)
 			return add_opt(a, "api_owned", "false");
 		return ps_cli_usage_error(a->cmd, "--api-owned must be yes or no");
 	case 'M': return add_opt(a, "map_file", v);
-	case 'p': return add_opt(a, "preset", v);
+	case 'p': {
+		const char *const *names = ps_feed_preset_names();
+		int i;
+
+		for (i = 0; v[0] && names[i]; i++)
+			if (strcmp(names[i], v) == 0)
+				break;
+		if (v[0] && names[i] == NULL)
+			return ps_cli_usage_error(a->cmd, "--preset: unknown preset \"%s\"", v);
+		return add_opt(a, "preset", v);
+	}
 	case 'b':
 		if (v[0] && strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
 			return ps_cli_usage_error(a->cmd,
@@ -177,6 +187,25 @@ target_flag(void *ctx, int opt, const char *arg)
 	case 'w': return add_opt(a, "webhook_secret_file", v);
 	default: return PS_EXIT_USAGE;
 	}
+}
+
+/* Copies url into buf with a password in it shown as ***. */
+static const char *
+redacted(char *buf, size_t len, const char *url)
+{
+	const char *scheme = strstr(url, "://"), *at, *colon, *slash;
+
+	snprintf(buf, len, "%s", url);
+	if (scheme == NULL)
+		return buf;
+	slash = strchr(scheme + 3, '/');
+	at = strchr(scheme + 3, '@');
+	if (at == NULL || (slash && slash < at))
+		return buf;
+	colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+	if (colon)
+		snprintf(buf, len, "%.*s***%s", (int)(colon + 1 - url), url, at);
+	return buf;
 }
 
 /* Applies the options given (add: only those not in the INSERT). */
@@ -232,8 +261,11 @@ target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 		ps_db_exec(db, "ROLLBACK");
 		rc = rc == PS_DB_EXISTS ? PS_EXIT_USAGE : PS_EXIT_DB;
 	} else {
-		printf("target %s added (feed %s, catalog %s, %s/%s)\n", a.t.name, a.t.feed,
-		       a.t.catalog_id, a.t.country, a.t.language);
+		char shown[2048];
+
+		printf("target %s added (feed %s, catalog %s, %s/%s)\n", a.t.name,
+		       redacted(shown, sizeof(shown), a.t.feed), a.t.catalog_id, a.t.country,
+		       a.t.language);
 		rc = PS_EXIT_OK;
 	}
 	ps_db_close(db);
@@ -279,6 +311,7 @@ target_list(const command *cmd, ps_settings *s, int argc, char **argv)
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	ps_target *list = NULL;
 	size_t n = 0, i;
+	char shown[2048];
 	ps_db *db = NULL;
 	int rc, first = ps_cli_parse_flags(cmd, argc, argv, opts, ps_cli_no_flags, NULL, &rc);
 
@@ -297,7 +330,8 @@ target_list(const command *cmd, ps_settings *s, int argc, char **argv)
 	       "LANGUAGE", "FEED");
 	for (i = 0; i < n; i++)
 		printf("%-20s %-6s %-16s %-8s %-8s %s\n", list[i].name, list[i].format,
-		       list[i].catalog_id, list[i].country, list[i].language, list[i].feed);
+		       list[i].catalog_id, list[i].country, list[i].language,
+		       redacted(shown, sizeof(shown), list[i].feed));
 	ps_db_targets_free(list, n);
 	ps_db_close(db);
 	return PS_EXIT_OK;

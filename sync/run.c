@@ -71,6 +71,7 @@ typedef struct run_state {
 	ps_run_counts counts;
 	int64_t planned_create, planned_update, planned_delete, planned_oos;
 	size_t held; /* deletes held back by the delete guard */
+	int unchanged_at_source; /* the feed's server answered 304 */
 	char error[1024];
 	int exit_code; /* first fatal outcome, PS_EXIT_OK until then */
 } run_state;
@@ -369,13 +370,17 @@ plan_feed(run_state *rs)
 	if (rc != PS_ITEROVER) {
 		/* Invariant 3: a feed not read to its end deletes nothing. The
 		 * changes read so far still go out: they are what the feed says. */
-		run_fail(rs, PS_EXIT_FEED, "feed %s: %s; no item was deleted", rs->target.feed,
-		         ps_feed_error(rs->feed));
+		run_fail(rs, PS_EXIT_FEED, "feed %s: %s; no item was deleted",
+		         ps_feed_name(rs->feed), ps_feed_error(rs->feed));
 		flush_changed(rs);
 		return -1;
 	}
 	if (ps_feed_warnings(rs->feed)[0])
-		ps_warn("feed %s: %s", rs->target.feed, ps_feed_warnings(rs->feed));
+		ps_warn("feed %s: %s", ps_feed_name(rs->feed), ps_feed_warnings(rs->feed));
+	if (ps_feed_skipped(rs->feed))
+		ps_info("feed %s: %" PRIu64 " rows make no item by design (continuation or parent "
+		        "rows of the preset)",
+		        ps_feed_name(rs->feed), ps_feed_skipped(rs->feed));
 	return flush_changed(rs);
 }
 
@@ -508,6 +513,7 @@ static int
 open_everything(run_state *rs)
 {
 	ps_feed_options fo = PS_FEED_OPTIONS_INIT;
+	char *etag = NULL, *last_modified = NULL;
 	int64_t snap = 0;
 	int rc;
 
@@ -531,10 +537,35 @@ open_everything(run_state *rs)
 	if (ps_feed_format_parse(&fo.format, rs->target.format) < 0)
 		fo.format = PS_FORMAT_AUTO;
 	fo.default_currency = rs->target.currency;
+	fo.map_file = rs->target.map_file;
+	fo.preset = rs->target.preset;
+	fo.base_url = rs->target.base_url;
+	fo.password_file = rs->settings->feed_password_file[0] ? rs->settings->feed_password_file
+	                                                        : NULL;
+	fo.connect_timeout_ms = rs->settings->http_connect_timeout_ms;
+	/* Conditional GET: a URL feed unchanged since the last run that
+	 * succeeded is neither downloaded nor parsed again. */
+	if (ps_db_target_source_get(rs->db, rs->target.id, &etag, &last_modified) < 0) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return -1;
+	}
+	fo.etag = etag;
+	fo.last_modified = last_modified;
 	rc = ps_feed_open(&rs->feed, rs->target.feed, &fo);
+	free(etag);
+	free(last_modified);
+	if (rc == PS_FEED_UNCHANGED) {
+		rs->unchanged_at_source = 1;
+		ps_info("feed %s: unchanged at source (HTTP 304): nothing to parse or send",
+		        ps_feed_name(rs->feed));
+		return 1;
+	}
 	if (rc != 0) {
-		run_fail(rs, rc == PS_EFEED ? PS_EXIT_FEED : PS_EXIT_INTERNAL,
-		         "feed %s: %s; no item was deleted", rs->target.feed,
+		run_fail(rs,
+		         rc == PS_EFEED  ? PS_EXIT_FEED
+		         : rc == PS_ERROR ? PS_EXIT_USAGE
+		                          : PS_EXIT_INTERNAL,
+		         "feed %s: %s; no item was deleted", rs->feed ? ps_feed_name(rs->feed) : "",
 		         rs->feed ? ps_feed_error(rs->feed) : "out of memory");
 		return -1;
 	}
@@ -546,7 +577,9 @@ outcome_of(const run_state *rs)
 {
 	switch (rs->exit_code) {
 	case PS_EXIT_OK:
-		return rs->counts.failed || rs->counts.invalid || rs->error[0] ? "partial" : "ok";
+		if (rs->counts.failed || rs->counts.invalid || rs->error[0])
+			return "partial";
+		return rs->unchanged_at_source ? "unchanged" : "ok";
 	case PS_EXIT_HELD: return "held";
 	case PS_EXIT_INTERRUPTED: return "interrupted";
 	default: return "failed";
@@ -650,6 +683,23 @@ lock_target(run_state *rs)
 	}
 }
 
+/* Keeps the feed's ETag / Last-Modified for the next conditional GET, only
+ * after a run where everything is in sync: after any other outcome the
+ * next run must read the feed again, or items Pinterest rejected would
+ * never be retried. */
+static void
+record_validators(run_state *rs, const char *outcome)
+{
+	const char *etag = NULL, *last_modified = NULL;
+
+	if (rs->opts->dry_run || rs->unchanged_at_source)
+		return;
+	if (strcmp(outcome, "ok") == 0 && rs->feed)
+		ps_feed_validators(rs->feed, &etag, &last_modified);
+	if (ps_db_target_source_set(rs->db, rs->target.id, etag, last_modified) < 0)
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+}
+
 int
 ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 {
@@ -703,6 +753,8 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 
 	if (open_everything(&rs) == 0 && plan_feed(&rs) == 0)
 		plan_missing(&rs);
+	/* An unchanged feed (304) plans nothing: every snapshot item would
+	 * otherwise look absent. */
 	finish_sending(&rs);
 	if (ps_db_problems_end(rs.db) < 0)
 		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
@@ -723,6 +775,7 @@ done:
 			rs.counts.deleted = rs.planned_delete;
 		}
 		outcome = outcome_of(&rs);
+		record_validators(&rs, outcome);
 		if (ps_db_run_finish(rs.db, rs.run_id, outcome, rs.error[0] ? rs.error : NULL,
 		                     &rs.counts) < 0)
 			run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));

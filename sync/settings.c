@@ -47,6 +47,8 @@ static const setting_def defs[] = {
      "how long a run polls before leaving batches to pinsync poll"},
     {"max_inflight", "PINSYNC_MAX_INFLIGHT", T_LONG, OFF(max_inflight), "4", 1, 64, 0,
      "batches a run keeps in flight at once before it waits for one to finish"},
+    {"feed_password_file", "PINSYNC_FEED_PASSWORD_FILE", T_STRING, OFF(feed_password_file), "",
+     0, 0, 0, "file holding the basic-auth password for the user named in a feed URL"},
     {"lock_wait_s", "PINSYNC_LOCK_WAIT_S", T_LONG, OFF(lock_wait_s), "0", 0, 86400, 0,
      "a run finding its target busy waits this long, then exits with status 9"},
     {"log_level", "PINSYNC_LOG_LEVEL", T_STRING, OFF(log_level), "info", 0, 0, 0,

@@ -29,6 +29,7 @@ typedef struct ps_settings {
 	long poll_timeout_s;
 	long max_inflight;    /* batches sent and not finished, at most */
 	long lock_wait_s;     /* how long a run waits for another on its target */
+	char *feed_password_file; /* basic-auth password of URL feeds */
 	char *log_level;
 	char *log_format; /* auto | text | json */
 	/* serve mode (serve.h) */

@@ -88,6 +88,16 @@ class CliTest(unittest.TestCase):
         r = self.ps.run("target", "set", "ghost", "--currency", "EUR", check=2)
         self.assertIn("no target named", r.stderr)
 
+    def test_feed_url_password_never_printed(self):
+        r = self.ps.run("target", "add", "private", "--feed",
+                        "https://shop:hunter2-pw@feeds.example/p.xml", "--catalog-id", "9",
+                        "--country", "US", "--language", "en-US", check=0)
+        out = r.stdout + r.stderr + self.ps.run("target", "list", check=0).stdout
+        self.assertNotIn("hunter2-pw", out)
+        self.assertIn("https://shop:***@feeds.example/p.xml", out)
+        self.assert_usage_error("target", "set", "private", "--preset", "amazon",
+                                want="unknown preset")
+
     def test_secrets_never_printed(self):
         ps = Pinsync(self.pg, PINSYNC_CLIENT_SECRET="very-secret-client-value",
                      PINSYNC_CLIENT_ID="app1")

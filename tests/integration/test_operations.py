@@ -302,6 +302,79 @@ class OperationsTest(unittest.TestCase):
         self.assertGreaterEqual(text.count("\r"), 2, text)
         self.assertIn("3000 items | 3000 changes", text)
 
+    def test_url_feed_unchanged_at_source_is_not_read_again(self):
+        import http.server
+        import io
+        import threading
+        import csv as csvmod
+        from test_sync import COLUMNS
+        state = {"version": 1, "gets": [], "body": b""}
+
+        def render(items):
+            out = io.StringIO()
+            w = csvmod.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+            w.writeheader()
+            for it in items:
+                w.writerow(it)
+            return out.getvalue().encode()
+
+        class Shop(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                etag = f'"v{state["version"]}"'
+                state["gets"].append(self.headers.get("If-None-Match"))
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(state["body"])))
+                self.end_headers()
+                self.wfile.write(state["body"])
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            items = [make_item(i) for i in range(4)]
+            state["body"] = render(items)
+            self.sim.add_catalog("3905")
+            url = f"http://127.0.0.1:{server.server_port}/feed.csv"
+            self.ps.run("target", "add", "shopurl", "--feed", url, "--catalog-id", "3905",
+                        "--country", "US", "--language", "en-US", check=0)
+            self.ps.run("run", "shopurl", check=0)
+            self.assertEqual(len(self.sim.catalog("3905")), 4)
+            # Unchanged at source: 304, nothing parsed, nothing sent, nothing deleted.
+            self.sim.clear_requests()
+            r = self.ps.run("run", "shopurl", check=0)
+            self.assertEqual(state["gets"][-1], '"v1"')
+            self.assertIn(": unchanged", r.stdout)
+            self.assertEqual(self.sim.batch_posts(), [])
+            self.assertEqual(len(self.sim.catalog("3905")), 4)
+            # A new version is read; an item Pinterest rejects keeps the next
+            # run from trusting the validators, so the item is retried.
+            items[0]["price"] = "2.00 USD"
+            state["version"], state["body"] = 2, render(items)
+            self.sim.config(fail_items={"SKU-00000": {"attribute": "price", "code": 109,
+                                                      "message": "no"}})
+            self.ps.run("run", "shopurl", check=6)
+            self.sim.config(fail_items={})
+            self.sim.clear_requests()
+            self.ps.run("run", "shopurl", check=0)
+            self.assertIsNone(state["gets"][-1])
+            self.assertEqual([(i["operation"], i["item_id"]) for i in self.sent_items()],
+                             [("UPDATE", "SKU-00000")])
+            st = self.ps.run("status", "shopurl", check=0).stdout
+            self.assertRegex(st, r"\bshopurl\s+\S+ \S+\s+unchanged\s+0\b")
+        finally:
+            server.shutdown()
+            server.server_close()
+
     def test_batches_in_flight_are_bounded(self):
         # max 1 in flight, 2 PROCESSING answers per batch: every POST after
         # the first follows the previous batch's third (COMPLETED) poll.

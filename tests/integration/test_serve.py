@@ -438,8 +438,9 @@ class OperationsTest(ServeFixture):
                  "the job to run")
         time.sleep(0.5)
         s.proc.send_signal(signal.SIGTERM)
-        # Draining: no longer ready, still answering.
-        self.assertEqual(s.get("/readyz")[0], 503)
+        # Draining: no longer ready, still answering (the signal is handled
+        # asynchronously, so give it a moment under load).
+        wait_for(lambda: s.get("/readyz")[0] == 503, 5, "/readyz to answer 503")
         self.assertEqual(s.proc.wait(30), 0)
         self.assertEqual([r[2] for r in self.jobs("draining")], ["done"])
         self.assertTrue(self.synced(catalog, items))
