@@ -175,7 +175,8 @@ field_end(ps_feed *f, csv_state *cs)
 static int
 header_end(ps_feed *f, csv_state *cs)
 {
-	const char *base = f->arena.ptr + f->cur.base;
+	/* An empty header leaves the arena unallocated: NULL + 0 is undefined. */
+	const char *base = f->arena.ptr ? f->arena.ptr + f->cur.base : "";
 	char list[1024];
 	const size_t room = sizeof(list) - 8; /* keeps space for ", ..." */
 	size_t i, k = 0, nignored = 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -57,28 +58,6 @@ struct ps_pin {
 	char curl_error[CURL_ERROR_SIZE]; /* libcurl's detail of a transport error */
 	unsigned seed;
 };
-
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_s(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static int
 replace_str(char **dst, const char *src)
@@ -306,7 +285,7 @@ feed_limiter(ps_pin *pin)
 	                   pin->h_reset[0] ? pin->h_reset : NULL,
 	                   pin->h_retry_after[0] ? pin->h_retry_after : NULL};
 
-	ps_rl_update(pin->rl, now_mono(), time(NULL), &h);
+	ps_rl_update(pin->rl, ps_clock_now(), time(NULL), &h);
 }
 
 /* One HTTP exchange, no retry: basic_auth non-zero sends the app's
@@ -363,7 +342,7 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	if (method && strcmp(method, body ? "POST" : "GET") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 
-	ps_rl_sent(pin->rl, now_mono());
+	ps_rl_sent(pin->rl, ps_clock_now());
 	cc = curl_easy_perform(c);
 	pin->stats.requests++;
 	if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK)
@@ -386,7 +365,7 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 static int
 pace(ps_pin *pin, const char *method, const char *path)
 {
-	double wait = ps_rl_delay(pin->rl, now_mono());
+	double wait = ps_rl_delay(pin->rl, ps_clock_now());
 
 	if (wait <= 0)
 		return 0;
@@ -404,7 +383,7 @@ pace(ps_pin *pin, const char *method, const char *path)
 	if (wait >= 1.0)
 		ps_debug("%s %s: waiting %.2f s for the rate limit", method, path, wait);
 	pin->stats.rate_wait_s += wait;
-	sleep_s(wait);
+	ps_clock_sleep(wait);
 	return 0;
 }
 
@@ -415,7 +394,7 @@ static double
 backoff_wait(ps_pin *pin, int attempt)
 {
 	double wait = BACKOFF_FIRST_S * pow(2.0, attempt);
-	double asked = ps_rl_delay(pin->rl, now_mono());
+	double asked = ps_rl_delay(pin->rl, ps_clock_now());
 
 	if (wait > BACKOFF_CAP_S)
 		wait = BACKOFF_CAP_S;
@@ -491,7 +470,7 @@ exchange(ps_pin *pin, const char *method, const char *url, const char *body, siz
 		pin->last.retries++;
 		pin->stats.retry_wait_s += wait;
 		pin->stats.retries++;
-		sleep_s(wait);
+		ps_clock_sleep(wait);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "clock.h"
 #include "control.h"
 #include "log.h"
 #include "run.h"
@@ -44,28 +45,6 @@ struct ps_poller {
 	int exit_code;
 	char error[1024];
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_s(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !ps_control_stopping())
-		;
-}
 
 static int fail(ps_poller *p, int exit_code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -158,7 +137,7 @@ static int
 track(ps_poller *p, int64_t batch_pk, char *batch_id, int resends)
 {
 	inflight *f;
-	double t = now_s();
+	double t = ps_clock_now();
 
 	if (p->count == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
@@ -454,7 +433,7 @@ poll_one(ps_poller *p, inflight *f)
 	f->interval *= 2;
 	if (f->interval > (double)p->settings->poll_max_ms / 1000.0)
 		f->interval = (double)p->settings->poll_max_ms / 1000.0;
-	f->next_poll = now_s() + f->interval;
+	f->next_poll = ps_clock_now() + f->interval;
 	return 0;
 }
 
@@ -464,7 +443,7 @@ ps_poller_wait(ps_poller *p, size_t max_pending)
 	size_t i;
 
 	while (p->exit_code == PS_EXIT_OK) {
-		double t = now_s(), next = 0;
+		double t = ps_clock_now(), next = 0;
 		size_t waiting = 0;
 
 		if (ps_control_stopping() && p->unfinished > max_pending)
@@ -496,8 +475,8 @@ ps_poller_wait(ps_poller *p, size_t max_pending)
 			if (waiting++ == 0 || f->next_poll < next)
 				next = f->next_poll;
 		}
-		sleep_s(next - t);
-		t = now_s();
+		ps_clock_sleep(next - t);
+		t = ps_clock_now();
 		for (i = 0; i < p->count && p->exit_code == PS_EXIT_OK; i++) {
 			inflight *f = &p->list[i];
 

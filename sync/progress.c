@@ -8,14 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "clock.h"
 
 static void
 human_bytes(char *buf, size_t len, double b)
@@ -54,7 +47,7 @@ ps_progress_init(ps_progress *p, FILE *out, int tty)
 	memset(p, 0, sizeof(*p));
 	p->out = out;
 	p->tty = tty < 0 ? isatty(fileno(out)) : tty;
-	p->started = mono_s();
+	p->started = ps_clock_now();
 }
 
 static void
@@ -80,7 +73,7 @@ ps_progress_update(void *ctx, const ps_progress_counts *c)
 
 	if (!p->tty)
 		return;
-	now = mono_s();
+	now = ps_clock_now();
 	if (now - p->last_draw < PS_PROGRESS_INTERVAL_MS / 1000.0)
 		return;
 	draw(p, c, now);
@@ -92,11 +85,11 @@ ps_progress_finish(ps_progress *p, const ps_progress_counts *c)
 	char line[256];
 
 	if (p->tty) {
-		draw(p, c, mono_s());
+		draw(p, c, ps_clock_now());
 		fputc('\n', p->out);
 		fflush(p->out);
 		return;
 	}
-	ps_progress_format(line, sizeof(line), c, mono_s() - p->started);
+	ps_progress_format(line, sizeof(line), c, ps_clock_now() - p->started);
 	fprintf(p->out, "%s\n", line);
 }

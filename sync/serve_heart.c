@@ -14,18 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "serve_int.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Sleeps ms or until serve_heart_stop(); returns 1 when asked to quit. */
 static int
@@ -71,7 +63,7 @@ heart_main(void *arg)
 		}
 		/* Lease: renewed every third of it (and at once for a new job
 		 * whose claim may be a while ago, e.g. a slow first query). */
-		if (job && (job != renewed_job || now_s() - last_renew >= lease / 3)) {
+		if (job && (job != renewed_job || ps_clock_now() - last_renew >= lease / 3)) {
 			rc = ps_db_job_renew(db, job, sv->worker, lease);
 			if (rc == PS_DB_NOTFOUND && job == atomic_load(&sv->current_job))
 				ps_warn("job %" PRId64
@@ -80,7 +72,7 @@ heart_main(void *arg)
 			else if (rc < 0 && rc != PS_DB_NOTFOUND)
 				goto failed;
 			renewed_job = job;
-			last_renew = now_s();
+			last_renew = ps_clock_now();
 		}
 		/* Scheduler: a stopping process queues nothing more. */
 		if (!atomic_load(&sv->stopping)) {

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import PgCluster, Pinsync, Simulator  # noqa: E402
+from harness import PgCluster, Pinsync, Simulator, SyncCase  # noqa: E402
 
 COLUMNS = ["id", "title", "description", "link", "image_link", "price", "availability"]
 BATCH_PATH = "/v5/catalogs/items/batch"
@@ -50,22 +50,9 @@ def log_lines(stderr):
     return out
 
 
-class ClientTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = PgCluster().start()
-        cls.sim = Simulator("--processing-polls", "1")
-        cls.tmp = tempfile.TemporaryDirectory(prefix="pinsync-client-")
-        cls.ps = Pinsync(cls.pg, cls.sim)
-        cls.ps.run("migrate", check=0)
-        cls.targets = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
-        cls.pg.destroy()
-        cls.tmp.cleanup()
+class ClientTest(SyncCase):
+    store_tokens_at_start = False
+    targets = 0
 
     def setUp(self):
         # Every test starts from the simulator's start-up tokens, stored.

@@ -11,29 +11,12 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from harness import PgCluster, Pinsync, Simulator  # noqa: E402
+from harness import PgCluster, Pinsync, Simulator, SyncCase  # noqa: E402
 from test_sync import expected_attributes, make_item, write_csv  # noqa: E402
 
 
-class OperationsTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = PgCluster().start()
-        cls.sim = Simulator("--processing-polls", "1")
-        cls.tmp = tempfile.TemporaryDirectory(prefix="pinsync-ops-")
-        cls.ps = Pinsync(cls.pg, cls.sim)
-        cls.ps.run("migrate", check=0)
-        cls.ps.run("auth", "set", "--access-token", Simulator.ACCESS_TOKEN,
-                   "--refresh-token", Simulator.REFRESH_TOKEN, "--expires-in", "86400",
-                   check=0)
-        cls.catalogs = 3000
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
-        cls.pg.destroy()
-        cls.tmp.cleanup()
+class OperationsTest(SyncCase):
+    catalogs = 3000
 
     def setUp(self):
         self.sim.config(fail_items={}, processing_polls=1, lose_batches=0)

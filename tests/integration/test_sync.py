@@ -12,7 +12,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import PgCluster, Pinsync, Simulator  # noqa: E402
+from harness import PgCluster, Pinsync, Simulator, SyncCase  # noqa: E402
 
 COLUMNS = ["id", "title", "description", "link", "image_link", "price", "availability",
            "sale_price", "brand"]
@@ -65,24 +65,8 @@ def expected_attributes(item):
     return {k: v for k, v in item.items() if k != "id" and v}
 
 
-class SyncTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.pg = PgCluster().start()
-        cls.sim = Simulator("--processing-polls", "2")
-        cls.tmp = tempfile.TemporaryDirectory(prefix="pinsync-test-")
-        cls.ps = Pinsync(cls.pg, cls.sim)
-        cls.ps.run("migrate", check=0)
-        cls.ps.run("auth", "set", "--access-token", Simulator.ACCESS_TOKEN,
-                   "--refresh-token", Simulator.REFRESH_TOKEN, "--expires-in", "86400",
-                   check=0)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sim.stop()
-        cls.pg.destroy()
-        cls.tmp.cleanup()
+class SyncTest(SyncCase):
+    SIM_ARGS = ('--processing-polls', '2')
 
     def setUp(self):
         self.sim.config(fail_items={})

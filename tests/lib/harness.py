@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -256,3 +257,31 @@ class Pinsync:
                 f"pinsync {' '.join(args)} exited {p.returncode}, expected {check}\n"
                 f"--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}")
         return p
+
+
+class SyncCase(unittest.TestCase):
+    """A test class with its own PostgreSQL cluster, simulator and migrated
+    database, and the simulator's start-up tokens stored (store_tokens =
+    False leaves that to the tests). Subclasses set SIM_ARGS to start the
+    simulator with other options."""
+
+    SIM_ARGS = ("--processing-polls", "1")
+    store_tokens_at_start = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgCluster().start()
+        cls.sim = Simulator(*cls.SIM_ARGS)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="pinsync-test-")
+        cls.ps = Pinsync(cls.pg, cls.sim)
+        cls.ps.run("migrate", check=0)
+        if cls.store_tokens_at_start:
+            cls.ps.run("auth", "set", "--access-token", Simulator.ACCESS_TOKEN,
+                       "--refresh-token", Simulator.REFRESH_TOKEN, "--expires-in", "86400",
+                       check=0)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+        cls.pg.destroy()
+        cls.tmp.cleanup()
