@@ -260,6 +260,85 @@ class FaultTest(SyncCase):
         r = self.feed_fault(shrink, 7)
         self.assertIn("--allow-mass-delete", r.stdout)
 
+    def test_truncated_download(self):
+        # A URL feed whose server promises more bytes than it sends, then
+        # closes: the download is cut, so nothing is deleted.
+        import http.server
+        import threading
+        items = [make_item(i) for i in range(50)]
+        body = {"data": b""}
+
+        class Shop(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body["data"])))
+                self.end_headers()
+                self.wfile.write(body["data"][: body.get("cut", len(body["data"]))])
+                self.close_connection = True
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            path = os.path.join(self.tmp.name, "dl.csv")
+            write_csv(path, items)
+            with open(path, "rb") as f:
+                body["data"] = f.read()
+            type(self).n += 1
+            catalog = str(5000 + self.n)
+            self.sim.add_catalog(catalog)
+            self.ps.run("target", "add", "download", "--feed",
+                        f"http://127.0.0.1:{server.server_port}/feed.csv", "--catalog-id",
+                        catalog, "--country", "US", "--language", "en-US", check=0)
+            self.ps.run("run", "download", check=0)
+            self.sim.clear_requests()
+            body["cut"] = len(body["data"]) // 3
+            r = self.ps.run("run", "download", check=3)
+            INJECTED["feed faults"] += 1
+            self.assertIn("no item was deleted", r.stdout + r.stderr)
+            self.assertEqual([b for b in self.sim.batch_posts()], [])
+            self.assertEqual(len(self.sim.catalog(catalog)), 50)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_real_negative_feed_deletes_nothing(self):
+        # The NEGATIVE specimen of shared/feeds/real (bare '&' in text): its
+        # repaired twin syncs, then the broken original must delete nothing.
+        from harness import REAL_FEEDS
+        src = os.path.join(REAL_FEEDS, "gmc-rss-m5zoon-MALFORMED-raw-amp.xml")
+        if not os.path.exists(src):
+            self.skipTest("shared/feeds/real is not beside the checkout")
+        with open(src, "rb") as f:
+            broken = f.read()
+        import re
+        fixed = re.sub(rb"&(?![a-zA-Z]+;|#[0-9]+;|#x[0-9a-fA-F]+;)", b"&amp;", broken)
+        type(self).n += 1
+        catalog = str(5000 + self.n)
+        self.sim.add_catalog(catalog)
+        path = os.path.join(self.tmp.name, "m5zoon.xml")
+        with open(path, "wb") as f:
+            f.write(fixed)
+        self.ps.run("target", "add", "negative", "--feed", path, "--catalog-id", catalog,
+                    "--country", "US", "--language", "en-US", check=0)
+        r = self.ps.run("run", "negative")
+        self.assertIn(r.returncode, (0, 6), r.stdout + r.stderr)
+        before = self.sim.catalog(catalog)
+        self.assertGreater(len(before), 200)
+        with open(path, "wb") as f:
+            f.write(broken)
+        self.sim.clear_requests()
+        r = self.ps.run("run", "negative", check=3)
+        INJECTED["feed faults"] += 1
+        self.assertRegex(r.stdout, r"m5zoon\.xml:\d+:\d+: not well-formed")
+        self.assertNotIn("DELETE", [it["operation"] for b in self.sim.batch_posts()
+                                    for it in b["items"]])
+        self.assertEqual(sorted(self.sim.catalog(catalog)), sorted(before))
+
     # -- processes ---------------------------------------------------------------------
 
     def test_two_runs_on_one_target_never_interleave(self):
