@@ -235,18 +235,15 @@ int
 ps_db_run_operation_counts(ps_db *db, int64_t run_id, int64_t *created, int64_t *updated,
                            int64_t *deleted)
 {
-	char id[32];
-	const char *params[1] = {id};
 	PGresult *res;
 
-	snprintf(id, sizeof(id), "%" PRId64, run_id);
-	res = db_query(db, "counting run results",
-	               "SELECT count(*) FILTER (WHERE bi.operation = 'CREATE'),"
-	               " count(*) FILTER (WHERE bi.operation IN ('UPDATE', 'UPSERT')),"
-	               " count(*) FILTER (WHERE bi.operation = 'DELETE')"
-	               " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
-	               " WHERE b.run_id = $1 AND bi.status = 'SUCCESS'",
-	               1, params);
+	res = db_query_id(db, "counting run results",
+	                  "SELECT count(*) FILTER (WHERE bi.operation = 'CREATE'),"
+	                  " count(*) FILTER (WHERE bi.operation IN ('UPDATE', 'UPSERT')),"
+	                  " count(*) FILTER (WHERE bi.operation = 'DELETE')"
+	                  " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
+	                  " WHERE b.run_id = $1 AND bi.status = 'SUCCESS'",
+	                  run_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	*created = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -259,19 +256,16 @@ ps_db_run_operation_counts(ps_db *db, int64_t run_id, int64_t *created, int64_t 
 int
 ps_db_open_batches(ps_db *db, int64_t target_id, ps_open_batch **out, size_t *count)
 {
-	char id[32];
-	const char *params[1] = {id};
 	ps_open_batch *list;
 	PGresult *res;
 	int i, n;
 
 	*out = NULL;
 	*count = 0;
-	snprintf(id, sizeof(id), "%" PRId64, target_id);
-	res = db_query(db, "listing open batches",
-	               "SELECT id, run_id, batch_id, state, item_count FROM batches"
-	               " WHERE target_id = $1 AND state IN ('planned', 'sent') ORDER BY id",
-	               1, params);
+	res = db_query_id(db, "listing open batches",
+	                  "SELECT id, run_id, batch_id, state, item_count FROM batches"
+	                  " WHERE target_id = $1 AND state IN ('planned', 'sent') ORDER BY id",
+	                  target_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	n = PQntuples(res);
@@ -395,12 +389,9 @@ rollback:
 int
 ps_db_run_recount(ps_db *db, int64_t run_id)
 {
-	char id[32];
-	const char *params[1] = {id};
 	PGresult *res;
 
-	snprintf(id, sizeof(id), "%" PRId64, run_id);
-	res = db_query(
+	res = db_query_id(
 	    db, "recounting run",
 	    "WITH c AS (SELECT"
 	    "  count(*) FILTER (WHERE bi.status = 'SUCCESS' AND bi.operation = 'CREATE') AS "
@@ -422,7 +413,7 @@ ps_db_run_recount(ps_db *db, int64_t run_id)
 	    "  error = CASE WHEN c.pending = 0 AND r.outcome = 'partial'"
 	    "   AND r.error LIKE '%pinsync poll%' THEN NULL ELSE r.error END"
 	    " FROM c WHERE r.id = $1",
-	    1, params);
+	    run_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);
@@ -432,19 +423,16 @@ ps_db_run_recount(ps_db *db, int64_t run_id)
 int
 ps_db_batch_skip(ps_db *db, int64_t batch_pk, int64_t *count)
 {
-	char pk[32];
-	const char *params[1] = {pk};
 	PGresult *res;
 
-	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
-	res = db_query(
+	res = db_query_id(
 	    db, "recording a skipped batch",
 	    "WITH s AS (UPDATE batch_items SET status = 'SKIPPED'"
 	    "  WHERE batch_pk = $1 AND status IS NULL RETURNING 1),"
 	    " b AS (UPDATE batches SET state = 'completed', finished_at = clock_timestamp(),"
 	    "  error = 'skipped by Pinterest as a recent duplicate' WHERE id = $1)"
 	    " SELECT count(*) FROM s",
-	    1, params);
+	    batch_pk);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -455,16 +443,14 @@ ps_db_batch_skip(ps_db *db, int64_t batch_pk, int64_t *count)
 int
 ps_db_batch_items(ps_db *db, int64_t batch_pk, ps_db_journal_cb cb, void *ctx)
 {
-	char pk[32];
-	const char *params[1] = {pk};
 	PGresult *res;
 	int i, n, rc = PS_DB_OK;
 
-	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
-	res = db_query(db, "reading the journal",
-	               "SELECT item_id, operation, attributes::text, update_mask::text"
-	               " FROM batch_items WHERE batch_pk = $1 AND status IS NULL ORDER BY item_id",
-	               1, params);
+	res =
+	    db_query_id(db, "reading the journal",
+	                "SELECT item_id, operation, attributes::text, update_mask::text"
+	                " FROM batch_items WHERE batch_pk = $1 AND status IS NULL ORDER BY item_id",
+	                batch_pk);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	n = PQntuples(res);

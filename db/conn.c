@@ -4,6 +4,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,16 @@ db_query(ps_db *db, const char *what, const char *sql, int nparams, const char *
 	db_fail_result(db, res, what);
 	PQclear(res);
 	return NULL;
+}
+
+PGresult *
+db_query_id(ps_db *db, const char *what, const char *sql, int64_t id)
+{
+	char v[32];
+	const char *params[1] = {v};
+
+	snprintf(v, sizeof(v), "%" PRId64, id);
+	return db_query(db, what, sql, 1, params);
 }
 
 int

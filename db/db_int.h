@@ -36,6 +36,9 @@ int db_fail_result(ps_db *db, const PGresult *res, const char *what);
 PGresult *db_query(ps_db *db, const char *what, const char *sql, int nparams,
                    const char *const *params);
 
+/* db_query() with one bigint parameter $1 (an id), the most common case. */
+PGresult *db_query_id(ps_db *db, const char *what, const char *sql, int64_t id);
+
 /* Runs a command without parameters; 0 or PS_DB_ERROR. */
 int db_command(ps_db *db, const char *what, const char *sql);
 

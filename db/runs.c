@@ -32,16 +32,14 @@ ps_db_run_start(ps_db *db, int64_t target_id, const char *trigger, int dry_run, 
 int
 ps_db_runs_close_stale(ps_db *db, int64_t target_id)
 {
-	char id[32];
-	const char *params[1] = {id};
 	PGresult *res;
 
-	snprintf(id, sizeof(id), "%" PRId64, target_id);
-	res = db_query(db, "closing stale runs",
-	               "UPDATE runs SET outcome = 'interrupted', finished_at = clock_timestamp(),"
-	               " error = 'the process ended before the run did (killed or crashed)'"
-	               " WHERE target_id = $1 AND outcome = 'running'",
-	               1, params);
+	res =
+	    db_query_id(db, "closing stale runs",
+	                "UPDATE runs SET outcome = 'interrupted', finished_at = clock_timestamp(),"
+	                " error = 'the process ended before the run did (killed or crashed)'"
+	                " WHERE target_id = $1 AND outcome = 'running'",
+	                target_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);

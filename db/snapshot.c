@@ -92,13 +92,10 @@ ps_db_snapshot_load(ps_db *db, int64_t target_id, ps_db_snapshot_cb cb, void *ct
 int
 ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count)
 {
-	char id[32];
-	const char *params[1] = {id};
 	PGresult *res;
 
-	snprintf(id, sizeof(id), "%" PRId64, target_id);
-	res = db_query(db, "counting snapshot",
-	               "SELECT count(*) FROM snapshot_items WHERE target_id = $1", 1, params);
+	res = db_query_id(db, "counting snapshot",
+	                  "SELECT count(*) FROM snapshot_items WHERE target_id = $1", target_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -241,14 +241,11 @@ ps_db_targets_free(ps_target *list, size_t count)
 int
 ps_db_target_trylock(ps_db *db, int64_t target_id)
 {
-	char id[32];
-	const char *params[1] = {id};
 	PGresult *res;
 	int got;
 
-	snprintf(id, sizeof(id), "%" PRId64, target_id);
-	res = db_query(db, "locking target",
-	               "SELECT pg_try_advisory_lock(" TARGET_LOCK_CLASS ", $1::int)", 1, params);
+	res = db_query_id(db, "locking target",
+	                  "SELECT pg_try_advisory_lock(" TARGET_LOCK_CLASS ", $1::int)", target_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -263,13 +260,10 @@ ps_db_target_trylock(ps_db *db, int64_t target_id)
 int
 ps_db_target_unlock(ps_db *db, int64_t target_id)
 {
-	char id[32];
-	const char *params[1] = {id};
 	PGresult *res;
 
-	snprintf(id, sizeof(id), "%" PRId64, target_id);
-	res = db_query(db, "unlocking target",
-	               "SELECT pg_advisory_unlock(" TARGET_LOCK_CLASS ", $1::int)", 1, params);
+	res = db_query_id(db, "unlocking target",
+	                  "SELECT pg_advisory_unlock(" TARGET_LOCK_CLASS ", $1::int)", target_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);
