@@ -14,7 +14,9 @@
  * validation, no diff. Prints the record count, an order-independent
  * checksum of the hashes and the bytes read.
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>

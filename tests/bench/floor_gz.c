@@ -7,7 +7,9 @@
  * process into a CHUNK-byte buffer that nothing reads. Prints the bytes in
  * and out. What a gzipped feed costs on top of parsing it, at best.
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>

@@ -13,7 +13,9 @@
  * normalisation, no validation, no diff. Prints the item count, an
  * order-independent checksum of the hashes and the bytes read.
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>

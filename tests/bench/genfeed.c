@@ -22,7 +22,9 @@
  * The manifest (JSON) gives the counts: items, updated, removed, added,
  * bytes written (uncompressed).
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>

@@ -13,8 +13,12 @@
  * at least the driver's size. Forked from this small program it reports its
  * own. The exit status is the command's, or 128 + signal.
  */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
+#ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
