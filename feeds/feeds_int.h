@@ -189,6 +189,7 @@ ps_lower(unsigned char c)
 /* source.c: bytes in, gzip inflated in process.                       */
 
 typedef struct ps_url ps_url;
+typedef struct ps_inflater ps_inflater;
 
 typedef struct ps_source {
 	const char *name; /* for messages; borrowed from the feed */
@@ -205,6 +206,9 @@ typedef struct ps_source {
 	size_t in_pos; /* plain: next pre-read byte to hand out */
 	size_t in_len;
 	uint64_t bytes_read;   /* from the file, compressed if gzip */
+	uint64_t *read_count;  /* where raw reads are counted: &bytes_read, or
+	                          the inflater thread's own counter */
+	ps_inflater *bg;       /* gzip of a regular file: inflated on a thread */
 	uint64_t bytes_out;    /* inflated bytes handed out */
 	uint64_t max_inflated; /* cap on bytes_out for gzip */
 } ps_source;

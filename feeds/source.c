@@ -10,6 +10,12 @@
  * download can never pass for a short feed. Inflated output is capped at
  * opts->max_inflated (PS_FEED_DEFAULT_MAX_INFLATED) against gzip bombs.
  *
+ * A gzip regular file is inflated on a thread of its own (the "inflater"),
+ * a few 256 KiB buffers ahead of the parser, so that inflating (about a
+ * third of the parser's time for an XML feed) runs on the second core. A
+ * pipe, stdin or a URL is inflated in the caller's thread: a thread blocked
+ * on a pipe could not be stopped when the feed is closed early.
+ *
  * Errors are written to the caller's buffer as "name: reason"; nothing is
  * logged here.
  */
@@ -19,10 +25,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static int inflater_start(ps_source *src, char *err, size_t errlen);
+static int inflater_read(size_t *n, ps_source *src, char *buf, size_t cap, char *err,
+                         size_t errlen);
+static void inflater_stop(ps_source *src);
 
 static void
 err_errno(char *err, size_t errlen, const char *name, const char *what, int e)
@@ -68,7 +80,7 @@ raw_read(ps_source *src, void *buf, size_t cap, size_t *got, char *err, size_t e
 	}
 	if (*got == 0)
 		src->in_eof = 1;
-	src->bytes_read += (uint64_t)*got;
+	*src->read_count += (uint64_t)*got;
 	return 0;
 }
 
@@ -125,9 +137,11 @@ ps_feed__source_open(ps_source *src, const char *path, const char *name,
 	struct stat st;
 	int rc = PS_EFEED;
 
+	memset(&st, 0, sizeof(st));
 	memset(src, 0, sizeof(*src));
 	src->fd = -1;
 	src->name = name;
+	src->read_count = &src->bytes_read;
 	src->max_inflated = opts->max_inflated ? opts->max_inflated : PS_FEED_DEFAULT_MAX_INFLATED;
 
 	if (strncasecmp(path, "file://", 7) == 0) {
@@ -185,6 +199,9 @@ ps_feed__source_open(ps_source *src, const char *path, const char *name,
 		src->z_live = 1;
 		src->z.next_in = src->in;
 		src->z.avail_in = (uInt)src->in_len;
+		if (src->url == NULL && src->close_fd && S_ISREG(st.st_mode) &&
+		    (rc = inflater_start(src, err, errlen)) != 0)
+			goto done;
 	}
 	rc = 0;
 
@@ -282,12 +299,182 @@ read_gzip(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_t er
 	return 0;
 }
 
+/* ---- the inflater thread ---- */
+
+#define BG_SLOTS 4
+#define BG_SLOT_BYTES (256 * 1024)
+
+struct ps_inflater {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	ps_source *src;
+	char *slot[BG_SLOTS];
+	size_t len[BG_SLOTS];
+	uint64_t read_at[BG_SLOTS]; /* compressed bytes read when it was filled */
+	unsigned head, tail, count; /* ring: head consumed next, tail filled next */
+	size_t pos;                 /* consumed bytes of the head slot */
+	uint64_t read_total;        /* the thread's compressed byte count */
+	int done, stop, rc;
+	char err[512];
+};
+
+/* The thread: inflates into free slots until the end, an error or stop.
+ * It alone touches src's zlib state and file from its start on. */
+static void *
+inflater_main(void *arg)
+{
+	ps_inflater *bg = arg;
+	char err[512] = "";
+
+	for (;;) {
+		unsigned slot;
+		size_t n = 0;
+		int rc;
+
+		pthread_mutex_lock(&bg->mu);
+		while (bg->count == BG_SLOTS && !bg->stop)
+			pthread_cond_wait(&bg->cv, &bg->mu);
+		if (bg->stop) {
+			pthread_mutex_unlock(&bg->mu);
+			return NULL;
+		}
+		slot = bg->tail;
+		pthread_mutex_unlock(&bg->mu);
+
+		rc = read_gzip(&n, bg->src, bg->slot[slot], BG_SLOT_BYTES, err, sizeof(err));
+
+		pthread_mutex_lock(&bg->mu);
+		if (rc != 0 || n == 0) {
+			bg->done = 1;
+			bg->rc = rc;
+			memcpy(bg->err, err, sizeof(err));
+			bg->read_at[slot] = bg->read_total;
+			pthread_cond_broadcast(&bg->cv);
+			pthread_mutex_unlock(&bg->mu);
+			return NULL;
+		}
+		bg->len[slot] = n;
+		bg->read_at[slot] = bg->read_total;
+		bg->tail = (bg->tail + 1) % BG_SLOTS;
+		bg->count++;
+		pthread_cond_broadcast(&bg->cv);
+		pthread_mutex_unlock(&bg->mu);
+	}
+}
+
+static int
+inflater_start(ps_source *src, char *err, size_t errlen)
+{
+	ps_inflater *bg = calloc(1, sizeof(*bg));
+	int i;
+
+	if (bg == NULL)
+		goto oom;
+	for (i = 0; i < BG_SLOTS; i++)
+		if ((bg->slot[i] = malloc(BG_SLOT_BYTES)) == NULL)
+			goto oom;
+	bg->src = src;
+	bg->read_total = src->bytes_read;
+	pthread_mutex_init(&bg->mu, NULL);
+	pthread_cond_init(&bg->cv, NULL);
+	/* From here on the thread counts the reads. */
+	src->read_count = &bg->read_total;
+	if (pthread_create(&bg->thread, NULL, inflater_main, bg) != 0) {
+		/* No thread: inflate in the caller's thread after all. */
+		src->read_count = &src->bytes_read;
+		pthread_mutex_destroy(&bg->mu);
+		pthread_cond_destroy(&bg->cv);
+		for (i = 0; i < BG_SLOTS; i++)
+			free(bg->slot[i]);
+		free(bg);
+		return 0;
+	}
+	src->bg = bg;
+	return 0;
+oom:
+	if (bg)
+		for (i = 0; i < BG_SLOTS; i++)
+			free(bg->slot[i]);
+	free(bg);
+	snprintf(err, errlen, "%s: out of memory", src->name);
+	return PS_ENOMEM;
+}
+
+/* ps_feed__source_read() for a source with an inflater. */
+static int
+inflater_read(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_t errlen)
+{
+	ps_inflater *bg = src->bg;
+	unsigned slot;
+	size_t k;
+
+	pthread_mutex_lock(&bg->mu);
+	while (bg->count == 0 && !bg->done)
+		pthread_cond_wait(&bg->cv, &bg->mu);
+	if (bg->count == 0) {
+		/* The end, or the error, the thread met. */
+		int rc = bg->rc;
+
+		src->bytes_read = bg->read_at[bg->tail];
+		if (rc != 0)
+			snprintf(err, errlen, "%s", bg->err);
+		pthread_mutex_unlock(&bg->mu);
+		return rc;
+	}
+	slot = bg->head;
+	src->bytes_read = bg->read_at[slot];
+	pthread_mutex_unlock(&bg->mu);
+
+	/* A filled slot is the reader's until it is handed back. */
+	k = bg->len[slot] - bg->pos;
+	if (k > cap)
+		k = cap;
+	memcpy(buf, bg->slot[slot] + bg->pos, k);
+	bg->pos += k;
+	*n = k;
+	if (bg->pos == bg->len[slot]) {
+		pthread_mutex_lock(&bg->mu);
+		bg->pos = 0;
+		bg->head = (bg->head + 1) % BG_SLOTS;
+		bg->count--;
+		pthread_cond_signal(&bg->cv);
+		pthread_mutex_unlock(&bg->mu);
+	}
+	return 0;
+}
+
+/* Stops and joins the thread, if any, and frees its buffers. */
+static void
+inflater_stop(ps_source *src)
+{
+	ps_inflater *bg = src->bg;
+	int i;
+
+	if (bg == NULL)
+		return;
+	pthread_mutex_lock(&bg->mu);
+	bg->stop = 1;
+	pthread_cond_broadcast(&bg->cv);
+	pthread_mutex_unlock(&bg->mu);
+	pthread_join(bg->thread, NULL);
+	pthread_mutex_destroy(&bg->mu);
+	pthread_cond_destroy(&bg->cv);
+	for (i = 0; i < BG_SLOTS; i++)
+		free(bg->slot[i]);
+	free(bg);
+	src->bg = NULL;
+	src->read_count = &src->bytes_read;
+}
+
 int
 ps_feed__source_read(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_t errlen)
 {
 	*n = 0;
 	if (cap == 0)
 		return 0;
+	if (src->bg)
+		return inflater_read(n, src, buf, cap, err, errlen);
 	if (src->gzip)
 		return read_gzip(n, src, buf, cap, err, errlen);
 	return read_plain(n, src, buf, cap, err, errlen);
@@ -298,6 +485,7 @@ ps_feed__source_close(ps_source *src)
 {
 	if (src == NULL)
 		return;
+	inflater_stop(src);
 	if (src->z_live)
 		inflateEnd(&src->z);
 	src->z_live = 0;
