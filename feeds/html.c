@@ -17,6 +17,10 @@
 
 #include <strings.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static const struct entity {
 	const char *name;
 	const char *utf8;
@@ -230,21 +234,43 @@ tag_end(const char *in, size_t n, size_t i)
 	return 0;
 }
 
+/*
+ * Index of the first '<' or '&' in p[i..n), or n. Most descriptions hold
+ * neither, so 16 bytes at a time where SSE2 is there: looking byte by byte
+ * was a quarter of a CSV run.
+ */
+static size_t
+next_markup(const char *p, size_t n, size_t i)
+{
+#if defined(__SSE2__)
+	const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
+
+	while (n - i >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		int mask =
+		    _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, lt), _mm_cmpeq_epi8(x, amp)));
+
+		if (mask != 0)
+			return i + (size_t)__builtin_ctz((unsigned)mask);
+		i += 16;
+	}
+#endif
+	while (i < n && p[i] != '<' && p[i] != '&')
+		i++;
+	return i;
+}
+
 int
 ps_feed__looks_html(const char *p, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		if (p[i] == '<' && tag_end(p, n, i) > 0)
-			return 1;
-		if (p[i] == '&') {
-			char tmp[4];
-			size_t used;
+	for (i = next_markup(p, n, 0); i < n; i = next_markup(p, n, i + 1)) {
+		char tmp[4];
+		size_t used;
 
-			if (entity(p, n, i, tmp, &used) >= 0)
-				return 1;
-		}
+		if (p[i] == '<' ? tag_end(p, n, i) > 0 : entity(p, n, i, tmp, &used) >= 0)
+			return 1;
 	}
 	return 0;
 }

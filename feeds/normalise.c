@@ -51,6 +51,10 @@
 
 #include "feeds_int.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define SHOWN_MAX 60 /* bytes of a bad value quoted in a message */
 
 static void problem(ps_item *it, int attr, const char *code, const char *fmt, ...) PS_PRINTF(4, 5);
@@ -184,28 +188,67 @@ set_static(ps_item *it, int a, const char *s)
 	it->values[a].len = strlen(s);
 }
 
+/* Might one of p[0..8) not be plain printable ASCII? False alarms only
+ * send the bytes to the byte loop. */
+static int
+not_ascii8(const unsigned char *p)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101);
+	const uint64_t high = UINT64_C(0x8080808080808080);
+	uint64_t w, del;
+
+	memcpy(&w, p, 8);
+	del = w ^ (ones * 0x7F);
+	/* any byte >= 0x80, < 0x20 or == 0x7F */
+	return ((w & high) | ((w - ones * 0x20) & ~w & high) | ((del - ones) & ~del & high)) != 0;
+}
+
+#if defined(__SSE2__)
+/* Bit i set when p[i] is not plain printable ASCII, for 16 bytes. Signed
+ * compares: bytes >= 0x80 are negative, so "c > 0x1F and c < 0x7F" holds
+ * for plain printable ASCII alone. */
+static unsigned
+not_ascii16(const unsigned char *p)
+{
+	const __m128i lo = _mm_set1_epi8(0x1F), hi = _mm_set1_epi8(0x7F);
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i ok = _mm_and_si128(_mm_cmpgt_epi8(x, lo), _mm_cmplt_epi8(x, hi));
+
+	return (unsigned)_mm_movemask_epi8(ok) ^ 0xFFFFu;
+}
+#endif
+
 /*
- * Length of the run of plain printable ASCII at the start of s, 8 bytes at
- * a time where possible: most values are all plain ASCII.
+ * Length of the run of plain printable ASCII at the start of s, 16 bytes
+ * at a time with SSE2 (the last 16 again, overlapping, for the tail), else
+ * 8: most values are all plain ASCII.
  */
 static size_t
 ascii_run(const unsigned char *s, size_t n)
 {
-	const uint64_t ones = UINT64_C(0x0101010101010101);
-	const uint64_t high = UINT64_C(0x8080808080808080);
 	size_t i = 0;
 
-	while (n - i >= 8) {
-		uint64_t w, del;
+#if defined(__SSE2__)
+	unsigned mask;
 
-		memcpy(&w, s + i, 8);
-		del = w ^ (ones * 0x7F);
-		/* any byte >= 0x80, < 0x20 or == 0x7F (false alarms only
-		 * send the word to the byte loop) */
-		if ((w & high) | ((w - ones * 0x20) & ~w & high) | ((del - ones) & ~del & high))
-			break;
-		i += 8;
+	for (; n - i >= 16; i += 16) {
+		if ((mask = not_ascii16(s + i)) != 0)
+			return i + (size_t)__builtin_ctz(mask);
 	}
+	if (i == n)
+		return n;
+	if (n >= 16) {
+		/* s[n - 16 .. i) are known good: 1 <= i - (n - 16) <= 15 */
+		mask = not_ascii16(s + n - 16) >> (i - (n - 16));
+		return mask != 0 ? i + (size_t)__builtin_ctz(mask) : n;
+	}
+	/* Short values (ids, prices, enums): 8 bytes twice, overlapping. */
+	if (n >= 8 && !not_ascii8(s) && !not_ascii8(s + n - 8))
+		return n;
+#else
+	while (n - i >= 8 && !not_ascii8(s + i))
+		i += 8;
+#endif
 	while (i < n && s[i] >= 0x20 && s[i] < 0x7F)
 		i++;
 	return i;
@@ -883,14 +926,39 @@ ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 /* ------------------------------------------------------------------ */
 /* Hash                                                                */
 
-static size_t
-put_le(unsigned char *p, uint64_t v, size_t bytes)
-{
-	size_t i;
+/* The longest wire name, from the table itself (sizeof counts the NUL). */
+union name_sizes {
+#define PS_NAME_SIZE(e, name, type, max, req) char e[sizeof(name)];
+	PS_ATTR_TABLE(PS_NAME_SIZE)
+#undef PS_NAME_SIZE
+};
 
-	for (i = 0; i < bytes; i++)
+/* Each attribute's head before its value's length: the wire name's length
+ * (2 bytes LE) and the name, padded, so that it is copied in one go (these
+ * heads written byte by byte were half the hash's cost). */
+static const struct name_head {
+	unsigned char len[2];
+	char name[sizeof(union name_sizes)];
+} name_heads[PS_ATTR__COUNT] = {
+#define PS_NAME_HEAD(e, name, type, max, req) \
+	[PS_ATTR_##e] = {{(sizeof(name) - 1) & 0xFF, (sizeof(name) - 1) >> 8}, name},
+    PS_ATTR_TABLE(PS_NAME_HEAD)
+#undef PS_NAME_HEAD
+};
+
+#define HASH_BUF 4096
+
+static void
+put_le64(unsigned char *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(p, &v, 8);
+#else
+	int i;
+
+	for (i = 0; i < 8; i++)
 		p[i] = (unsigned char)(v >> (8 * i));
-	return bytes;
+#endif
 }
 
 /*
@@ -899,26 +967,29 @@ put_le(unsigned char *p, uint64_t v, size_t bytes)
  * the value. Little-endian so that hashes stored in PostgreSQL mean the
  * same on every machine; names rather than indexes so that a row added to
  * attrs.h does not change the hash of items without that attribute. Small
- * items are hashed in one call from a stack buffer; big ones stream.
+ * items are hashed in one call from a stack buffer; big ones stream (XXH3
+ * gives the same hash for the same bytes either way, however they are cut:
+ * streaming every piece instead cost more, small pieces being most).
  */
 uint64_t
 ps_item_hash(const ps_item *it)
 {
 	XXH3_state_t st;
-	unsigned char buf[4096];
+	/* slack: a name head is copied whole, padding included */
+	unsigned char buf[HASH_BUF + sizeof(struct name_head)];
 	size_t k = 0;
 	int a, streaming = 0;
 
 	for (a = 0; a < PS_ATTR__COUNT; a++) {
-		const char *name = ps_attr_defs[a].name;
 		const ps_slice v = it->values[a];
+		const struct name_head *nh = &name_heads[a];
 		size_t nlen, head;
 
 		if (v.ptr == NULL)
 			continue;
-		nlen = strlen(name);
+		nlen = (size_t)nh->len[0] | (size_t)nh->len[1] << 8;
 		head = 2 + nlen + 8;
-		if (k + head + v.len > sizeof(buf)) {
+		if (k + head + v.len > HASH_BUF) {
 			if (!streaming) {
 				XXH3_INITSTATE(&st);
 				(void)XXH3_64bits_reset(&st);
@@ -927,11 +998,11 @@ ps_item_hash(const ps_item *it)
 			(void)XXH3_64bits_update(&st, buf, k);
 			k = 0;
 		}
-		k += put_le(buf + k, nlen, 2);
-		memcpy(buf + k, name, nlen);
-		k += nlen;
-		k += put_le(buf + k, v.len, 8);
-		if (v.len > sizeof(buf) - k) {
+		memcpy(buf + k, nh, sizeof(*nh));
+		k += 2 + nlen;
+		put_le64(buf + k, (uint64_t)v.len);
+		k += 8;
+		if (v.len > HASH_BUF - k) {
 			(void)XXH3_64bits_update(&st, buf, k); /* streaming: head + v > buf */
 			(void)XXH3_64bits_update(&st, v.ptr, v.len);
 			k = 0;

@@ -66,7 +66,7 @@ enum part_mode { P_NONE, P_FIELD, P_SKIP };
 
 #define NPARTS 4
 #define NSLOTS 8
-#define NAME_SLOTS 64
+#define NAME_SLOTS 256
 
 typedef struct xml_state {
 	ps_feed *f;
@@ -103,11 +103,10 @@ typedef struct xml_state {
 	unsigned multi_n[NSLOTS];
 
 	/* Element name -> attribute, by libxml2's interned name pointer
-	 * (checked against a copy of the name). */
+	 * (open addressing; only names its dictionary owns). */
 	struct name_slot {
 		const xmlChar *ptr;
 		int attr;
-		char name[40];
 	} names[NAME_SLOTS];
 
 	/* Elements a mapping file's template reads ({name}): their text by
@@ -330,30 +329,35 @@ rel_ok(const xmlChar **attrs, int nattrs, const xmlChar **href, size_t *hlen)
 
 /*
  * The attribute an element's local name maps to, or -1. libxml2 interns
- * names, so the pointer is the key; the copy guards against a libxml2 that
- * would not.
+ * names in the parser's dictionary, which lives as long as the parser: a
+ * name it owns is the only pointer to that string, so the pointer alone is
+ * the key (the lookup by name cost more than the parsing of the items'
+ * children). A name the dictionary does not own, or one that finds the
+ * table full, takes the lookup by name every time.
  */
 static int
 attr_of(xml_state *st, const xmlChar *local)
 {
-	struct name_slot *slot = &st->names[((uintptr_t)local >> 3) % NAME_SLOTS];
-	const char *l = (const char *)local;
-	size_t n;
+	size_t h = (size_t)(((uint64_t)(uintptr_t)local * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
+	size_t i = 0, k;
+	int a;
 
-	if (slot->ptr == local && strcmp(slot->name, l) == 0)
-		return slot->attr;
-	n = strlen(l);
-	if (n >= sizeof(slot->name)) {
-		int a = ps_feed__map_attr(st->f, l, n);
-
-		return a < 0 ? -1 : a;
+	for (k = 0; k < NAME_SLOTS; k++) {
+		i = (h + k) % NAME_SLOTS;
+		if (st->names[i].ptr == local)
+			return st->names[i].attr;
+		if (st->names[i].ptr == NULL)
+			break;
 	}
-	slot->ptr = local;
-	slot->attr = ps_feed__map_attr(st->f, l, n);
-	if (slot->attr < 0)
-		slot->attr = -1;
-	memcpy(slot->name, l, n + 1);
-	return slot->attr;
+	a = ps_feed__map_attr(st->f, (const char *)local, strlen((const char *)local));
+	if (a < 0)
+		a = -1;
+	if (k < NAME_SLOTS && st->ctxt != NULL && st->ctxt->dict != NULL &&
+	    xmlDictOwns(st->ctxt->dict, local) == 1) {
+		st->names[i].ptr = local;
+		st->names[i].attr = a;
+	}
+	return a;
 }
 
 static void
