@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "feeds_test.h"
 #include <zlib.h>
 
 #include "feeds.h"
@@ -44,25 +46,6 @@ typedef struct result {
 	ps_feed_format format;
 	uint64_t bytes_read;
 } result;
-
-static char *
-write_tmp(const void *data, size_t len)
-{
-	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char *path = malloc(strlen(dir) + 32);
-	FILE *fp;
-	int fd;
-
-	assert_non_null(path);
-	snprintf(path, strlen(dir) + 32, "%s/ps_csv_XXXXXX", dir);
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "wb");
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-	return path;
-}
 
 static void
 result_free(result *r)
@@ -145,7 +128,7 @@ assert_same(const result *a, const result *b)
 static result *
 read_data_opts(const char *data, size_t len, ps_feed_options opts)
 {
-	char *path = write_tmp(data, len);
+	char *path = ps_test_write_tmp(data, len);
 	result *first = NULL;
 	size_t c;
 
@@ -495,7 +478,7 @@ test_field_cap(void **state)
 	memset(data + k, 'x', big);
 	k += big;
 	data[k++] = '\n';
-	path = write_tmp(data, k);
+	path = ps_test_write_tmp(data, k);
 	r = read_path(path, &opts);
 	assert_int_equal(r->rc, PS_EFEED);
 	assert_int_equal(r->n, 1);
@@ -528,7 +511,7 @@ test_gzip_and_bytes_read(void **state)
 	glen = sizeof(gz) - z.avail_out;
 	deflateEnd(&z);
 
-	path = write_tmp(gz, glen);
+	path = ps_test_write_tmp(gz, glen);
 	r = read_path(path, &opts);
 	assert_int_equal(r->rc, PS_ITEROVER);
 	assert_int_equal(r->n, 2);
@@ -547,7 +530,7 @@ static void
 test_stdin(void **state)
 {
 	const char *csv = "id,title\n1,From stdin\n";
-	char *path = write_tmp(csv, strlen(csv));
+	char *path = ps_test_write_tmp(csv, strlen(csv));
 	int saved = dup(STDIN_FILENO);
 	result *r;
 

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "feeds_test.h"
 #include <zlib.h>
 
 #include "feeds.h"
@@ -27,28 +29,9 @@
 static char real_dir[4096];
 
 static char *
-write_tmp(const void *data, size_t len)
-{
-	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char *path = malloc(strlen(dir) + 32);
-	FILE *fp;
-	int fd;
-
-	assert_non_null(path);
-	snprintf(path, strlen(dir) + 32, "%s/ps_map_XXXXXX", dir);
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "wb");
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-	return path;
-}
-
-static char *
 write_str(const char *s)
 {
-	return write_tmp(s, strlen(s));
+	return ps_test_write_tmp(s, strlen(s));
 }
 
 /* The first items of a feed, as "attr=value" lines joined (LIST elements
@@ -477,7 +460,7 @@ test_billion_laughs(void **state)
 	k += (size_t)snprintf(doc + k, sizeof(doc) - k,
 	                      "]>\n<rss><channel><item><id>1</id><title>&l9;</title>"
 	                      "</item></channel></rss>\n");
-	path = write_tmp(doc, k);
+	path = ps_test_write_tmp(doc, k);
 	read_feed(&r, path, NULL);
 	assert_int_equal(r.rc, PS_EFEED);
 	assert_non_null(strstr(r.error, "billion laughs"));
@@ -605,14 +588,8 @@ test_file_url_and_validators(void **state)
 static int
 setup(void **state)
 {
-	const char *shared = getenv("PINSYNC_SHARED_DIR");
-
 	(void)state;
-	if (shared != NULL && *shared != '\0')
-		snprintf(real_dir, sizeof(real_dir), "%s/feeds/real", shared);
-	else
-		snprintf(real_dir, sizeof(real_dir), "%s",
-		         PINSYNC_SOURCE_DIR "/../shared/feeds/real");
+	ps_test_real_dir(real_dir, sizeof(real_dir));
 	return 0;
 }
 

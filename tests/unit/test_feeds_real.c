@@ -31,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "feeds_test.h"
+
 #include "feeds.h"
 
 #ifndef PINSYNC_SOURCE_DIR
@@ -47,14 +49,8 @@ static char real_dir[4096];
 static int
 setup(void **state)
 {
-	const char *shared = getenv("PINSYNC_SHARED_DIR");
-
 	(void)state;
-	if (shared != NULL && *shared != '\0')
-		snprintf(real_dir, sizeof(real_dir), "%s/feeds/real", shared);
-	else
-		snprintf(real_dir, sizeof(real_dir), "%s",
-		         PINSYNC_SOURCE_DIR "/../shared/feeds/real");
+	ps_test_real_dir(real_dir, sizeof(real_dir));
 	return 0;
 }
 

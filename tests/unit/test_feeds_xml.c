@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "feeds_test.h"
 #include <zlib.h>
 
 #include "feeds.h"
@@ -51,25 +53,6 @@ typedef struct result {
 	ps_feed_format format;
 	uint64_t bytes_read;
 } result;
-
-static char *
-write_tmp(const void *data, size_t len)
-{
-	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char *path = malloc(strlen(dir) + 32);
-	FILE *fp;
-	int fd;
-
-	assert_non_null(path);
-	snprintf(path, strlen(dir) + 32, "%s/ps_xml_XXXXXX", dir);
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	fp = fdopen(fd, "wb");
-	assert_non_null(fp);
-	assert_int_equal(fwrite(data, 1, len, fp), len);
-	assert_int_equal(fclose(fp), 0);
-	return path;
-}
 
 static void
 result_free(result *r)
@@ -177,7 +160,7 @@ read_all_chunks(const char *path)
 static result *
 read_data(const char *data)
 {
-	char *path = write_tmp(data, strlen(data));
+	char *path = ps_test_write_tmp(data, strlen(data));
 	result *r = read_all_chunks(path);
 
 	unlink(path);
@@ -400,7 +383,7 @@ test_truncated_document(void **state)
 			end--; /* the data is whole from "</rss>" on */
 		opts.chunk_size = 64;
 		for (cut = 1; cut < end; cut += 13) {
-			char *path = write_tmp(xml, cut);
+			char *path = ps_test_write_tmp(xml, cut);
 
 			r = read_path(path, &opts);
 			if (r->rc != PS_EFEED)
@@ -428,7 +411,7 @@ test_gzip(void **state)
 	char *xml = slurp(FIXTURES "rss-basic.xml");
 	size_t glen;
 	char *gz = gzip_data(xml, &glen);
-	char *path = write_tmp(gz, glen), *plain_path = write_tmp(xml, strlen(xml));
+	char *path = ps_test_write_tmp(gz, glen), *plain_path = ps_test_write_tmp(xml, strlen(xml));
 	result *r, *plain;
 	size_t i;
 
@@ -456,7 +439,7 @@ test_gzip(void **state)
 
 		memcpy(both, ga, l1);
 		memcpy(both + l1, gb, l2);
-		path = write_tmp(both, l1 + l2);
+		path = ps_test_write_tmp(both, l1 + l2);
 		r = read_all_chunks(path);
 		assert_int_equal(r->rc, PS_ITEROVER);
 		assert_int_equal(r->n, 3);
@@ -471,7 +454,7 @@ test_gzip(void **state)
 	}
 
 	/* Truncated gzip: fatal, whatever was inflated before. */
-	path = write_tmp(gz, glen - 12);
+	path = ps_test_write_tmp(gz, glen - 12);
 	r = read_all_chunks(path);
 	assert_int_equal(r->rc, PS_EFEED);
 	assert_non_null(strstr(r->error, ": gzip stream truncated"));
@@ -481,7 +464,7 @@ test_gzip(void **state)
 
 	/* Cut only inside the 8-byte trailer: the XML is whole, the gzip
 	 * stream is not; still fatal. */
-	path = write_tmp(gz, glen - 4);
+	path = ps_test_write_tmp(gz, glen - 4);
 	r = read_path(path, NULL);
 	assert_int_equal(r->rc, PS_EFEED);
 	assert_int_equal(r->n, 3);
@@ -493,7 +476,7 @@ test_gzip(void **state)
 	/* Corrupt data. */
 	gz[glen / 2] ^= 0x55;
 	gz[glen / 2 + 1] ^= 0x55;
-	path = write_tmp(gz, glen);
+	path = ps_test_write_tmp(gz, glen);
 	r = read_path(path, NULL);
 	assert_int_equal(r->rc, PS_EFEED);
 	assert_non_null(strstr(r->error, "gzip"));
@@ -632,7 +615,7 @@ test_odd_documents(void **state)
 		const char *doc =
 		    "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n"
 		    "<rss><channel><item><title>a\xE3/b</title></item></channel></rss>\n";
-		char *path = write_tmp(doc, strlen(doc));
+		char *path = ps_test_write_tmp(doc, strlen(doc));
 
 		r = read_path(path, NULL);
 		assert_int_equal(r->rc, PS_EFEED);
@@ -661,7 +644,7 @@ test_explicit_format(void **state)
 {
 	ps_feed_options opts = PS_FEED_OPTIONS_INIT;
 	const char *doc = "<rss><channel><item><title>t</title></item></channel></rss>";
-	char *path = write_tmp(doc, strlen(doc));
+	char *path = ps_test_write_tmp(doc, strlen(doc));
 	result *r;
 
 	(void)state;
