@@ -642,7 +642,10 @@ on_error(void *ud, xml_error_ptr e)
 	xml_state *st = state_of(ud);
 	size_t n;
 
-	if (e == NULL || e->level < XML_ERR_ERROR || e->domain == XML_FROM_NAMESPACE)
+	/* libxml2 may report (a bad encoding) while xmlCreatePushParserCtxt()
+	 * still runs, before _private is set: create_ctxt() reads that error
+	 * from the context instead. */
+	if (st == NULL || e == NULL || e->level < XML_ERR_ERROR || e->domain == XML_FROM_NAMESPACE)
 		return;
 	if (st->err_have && (st->err_fatal || e->level != XML_ERR_FATAL))
 		return;
@@ -852,6 +855,15 @@ create_ctxt(xml_state *st, const char **buf, size_t *len)
 	if (st->ctxt == NULL)
 		return ps_feed__fail(f, PS_ENOMEM, "%s: cannot create the XML parser", f->name);
 	st->ctxt->_private = st;
+	if (st->ctxt->errNo != XML_ERR_OK) {
+		const xmlError *e = xmlCtxtGetLastError(st->ctxt);
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "%s",
+		         e && e->message ? e->message : "cannot read the XML declaration");
+		one_line(msg);
+		return ps_feed__fail(f, PS_EFEED, "%s:1: %s", f->name, msg);
+	}
 	xmlCtxtUseOptions(st->ctxt, XML_PARSE_NONET);
 	st->ctxt->replaceEntities = 0;
 	st->ctxt->loadsubset = 0;

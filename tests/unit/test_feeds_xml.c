@@ -355,6 +355,27 @@ test_bare_ampersand(void **state)
 	result_free(r);
 }
 
+/* Found by the XML fuzz target: libxml2 reported a bad encoding while the
+ * push parser was being created, before it knew our state. */
+static void
+test_bad_encoding_at_the_start(void **state)
+{
+	static const char doc[] = {0, 0, '<', 0, 't'};
+	ps_feed_options opts = PS_FEED_OPTIONS_INIT;
+	char *path = ps_test_write_tmp(doc, sizeof(doc));
+	result *r;
+
+	(void)state;
+	opts.format = PS_FORMAT_XML;
+	r = read_path(path, &opts);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 0);
+	assert_true(r->error[0] != '\0');
+	result_free(r);
+	unlink(path);
+	free(path);
+}
+
 static void
 test_truncated_document(void **state)
 {
@@ -666,6 +687,7 @@ main(void)
 	    cmocka_unit_test(test_undeclared_prefix),
 	    cmocka_unit_test(test_bare_ampersand),
 	    cmocka_unit_test(test_truncated_document),
+	    cmocka_unit_test(test_bad_encoding_at_the_start),
 	    cmocka_unit_test(test_gzip),
 	    cmocka_unit_test(test_entities_are_safe),
 	    cmocka_unit_test(test_unknown_nesting_and_namespaces),
