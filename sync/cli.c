@@ -76,6 +76,20 @@ ps_cli_parse_flags(const command *cmd, int argc, char **argv, const struct optio
 	return optind;
 }
 
+const char *
+ps_cli_target_name(const command *cmd, int argc, char **argv, int first, int *rc)
+{
+	if (first >= argc) {
+		*rc = ps_cli_usage_error(cmd, "missing the target's NAME");
+		return NULL;
+	}
+	if (first + 1 < argc) {
+		*rc = ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+		return NULL;
+	}
+	return argv[first];
+}
+
 int
 ps_cli_no_flags(void *ctx, int opt, const char *arg)
 {
@@ -133,7 +147,8 @@ static const command commands[] = {
      "--dir reads NNNN_name.sql files from DIR instead of those built in.",
      "migrate [--dir DIR]", cmd_migrate},
     {"target", "Adds or lists sync targets.", "target add|list ...", cmd_target},
-    {"auth", "Stores the Pinterest OAuth tokens, or shows their expiries.", "auth set|status ...", cmd_auth},
+    {"auth", "Stores the Pinterest OAuth tokens, or shows their expiries.", "auth set|status ...",
+     cmd_auth},
     {"run",
      "Syncs one target: parse the feed, diff it against the snapshot, send the\n"
      "changes, poll every batch to its end and record every item's result.\n"
@@ -155,7 +170,14 @@ static const command commands[] = {
      "errors NAME [--run ID] [--format table|csv|json]", cmd_errors},
     {"config", "Prints the effective settings, secrets redacted.", "config", cmd_config},
     {"serve", SERVE_HELP, "serve [--listen ADDR:PORT] [--config FILE]", cmd_serve},
-    {"check", "Parses and validates a feed locally (no database, no API): counts, the first problems with their place, problems by kind. Exit 0 if usable, 3 if not.", "check FEED [--format auto|xml|csv|tsv] [--map FILE] [--preset shopify|woocommerce|magento2] [--base-url URL] [--currency CUR] [--json] [--show N] [--items N] [--no-duplicates] [--if-none-match ETAG] [--if-modified-since DATE] [--password-file FILE] [--ca-file FILE] [--max-gzip-bytes N]", cmd_check},
+    {"check",
+     "Parses and validates a feed locally (no database, no API): counts, the first problems with "
+     "their place, problems by kind. Exit 0 if usable, 3 if not.",
+     "check FEED [--format auto|xml|csv|tsv] [--map FILE] [--preset shopify|woocommerce|magento2] "
+     "[--base-url URL] [--currency CUR] [--json] [--show N] [--items N] [--no-duplicates] "
+     "[--if-none-match ETAG] [--if-modified-since DATE] [--password-file FILE] [--ca-file FILE] "
+     "[--max-gzip-bytes N]",
+     cmd_check},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -49,6 +49,11 @@ typedef int (*flag_fn)(void *ctx, int opt, const char *arg);
 
 int ps_cli_parse_flags(const command *cmd, int argc, char **argv, const struct option *longopts,
                        flag_fn handle, void *ctx, int *rc);
+/* After ps_cli_parse_flags(): the one operand, a target's NAME, of a
+ * command that takes exactly one. Returns it, or NULL with *rc set to the
+ * usage error already printed. */
+const char *ps_cli_target_name(const command *cmd, int argc, char **argv, int first, int *rc);
+
 /* A flag_fn for commands that take only --help. */
 int ps_cli_no_flags(void *ctx, int opt, const char *arg);
 

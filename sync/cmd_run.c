@@ -52,25 +52,23 @@ progress_seen(void *ctx, const ps_progress_counts *c)
 int
 cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"dry-run", no_argument, NULL, 'n'},
-	    {"allow-mass-delete", no_argument, NULL, 'D'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0}};
+	static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'},
+	                                     {"allow-mass-delete", no_argument, NULL, 'D'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {0}};
 	run_args a = {0};
 	ps_run_options ro;
 	run_progress pg;
+	const char *name;
 	int rc, first;
 
 	first = ps_cli_parse_flags(cmd, argc, argv, opts, run_flag, &a, &rc);
 	if (first < 0)
 		return rc;
-	if (first >= argc)
-		return ps_cli_usage_error(cmd, "missing the target's NAME");
-	if (first + 1 < argc)
-		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	if ((name = ps_cli_target_name(cmd, argc, argv, first, &rc)) == NULL)
+		return rc;
 	memset(&ro, 0, sizeof(ro));
-	ro.target = argv[first];
+	ro.target = name;
 	ro.dry_run = a.dry_run;
 	ro.allow_mass_delete = a.allow_mass_delete;
 	ro.trigger = "manual";
@@ -235,19 +233,18 @@ cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv)
 	size_t n = 0, i;
 	ps_db *db = NULL;
 	int rc, first = ps_cli_parse_flags(cmd, argc, argv, opts, errors_flag, &a, &rc);
+	const char *name;
 	ps_target t;
 
 	if (first < 0)
 		return rc;
-	if (first >= argc)
-		return ps_cli_usage_error(cmd, "missing the target's NAME");
-	if (first + 1 < argc)
-		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	if ((name = ps_cli_target_name(cmd, argc, argv, first, &rc)) == NULL)
+		return rc;
 	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
 		return rc;
-	rc = ps_db_target_get(db, argv[first], &t);
+	rc = ps_db_target_get(db, name, &t);
 	ps_target_clear(&t);
-	if (rc != PS_DB_OK || ps_db_item_errors(db, argv[first], a.run_id, &rows, &n) < 0) {
+	if (rc != PS_DB_OK || ps_db_item_errors(db, name, a.run_id, &rows, &n) < 0) {
 		ps_error("%s", ps_db_error(db));
 		ps_db_close(db);
 		return rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;

@@ -232,6 +232,7 @@ target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 {
 	target_args a;
 	ps_db *db = NULL;
+	const char *name;
 	int rc, first;
 
 	memset(&a, 0, sizeof(a));
@@ -239,11 +240,9 @@ target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 	first = ps_cli_parse_flags(cmd, argc, argv, target_options, target_flag, &a, &rc);
 	if (first < 0)
 		return rc;
-	if (first >= argc)
-		return ps_cli_usage_error(cmd, "missing the target's NAME");
-	if (first + 1 < argc)
-		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
-	a.t.name = argv[first];
+	if ((name = ps_cli_target_name(cmd, argc, argv, first, &rc)) == NULL)
+		return rc;
+	a.t.name = (char *)name;
 	if (!a.t.feed)
 		return ps_cli_usage_error(cmd, "missing --feed SOURCE");
 	if (!a.t.catalog_id)
@@ -277,6 +276,7 @@ target_set(const command *cmd, ps_settings *s, int argc, char **argv)
 {
 	target_args a;
 	ps_db *db = NULL;
+	const char *name;
 	int rc, first;
 
 	memset(&a, 0, sizeof(a));
@@ -284,21 +284,19 @@ target_set(const command *cmd, ps_settings *s, int argc, char **argv)
 	first = ps_cli_parse_flags(cmd, argc, argv, target_options, target_flag, &a, &rc);
 	if (first < 0)
 		return rc;
-	if (first >= argc)
-		return ps_cli_usage_error(cmd, "missing the target's NAME");
-	if (first + 1 < argc)
-		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
+	if ((name = ps_cli_target_name(cmd, argc, argv, first, &rc)) == NULL)
+		return rc;
 	if (a.nopts == 0)
 		return ps_cli_usage_error(cmd, "nothing to set");
 	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
 		return rc;
-	if (ps_db_exec(db, "BEGIN") < 0 || apply_opts(db, argv[first], &a, 0) < 0 ||
+	if (ps_db_exec(db, "BEGIN") < 0 || apply_opts(db, name, &a, 0) < 0 ||
 	    ps_db_exec(db, "COMMIT") < 0) {
 		ps_error("%s", ps_db_error(db));
 		ps_db_exec(db, "ROLLBACK");
 		rc = strstr(ps_db_error(db), "no target named") ? PS_EXIT_USAGE : PS_EXIT_DB;
 	} else {
-		printf("target %s changed\n", argv[first]);
+		printf("target %s changed\n", name);
 		rc = PS_EXIT_OK;
 	}
 	ps_db_close(db);
