@@ -1,8 +1,12 @@
 /*
- * batches.c: the run journal. A batch is written down with all its items
- * before it is sent, gets its Pinterest batch_id right after the POST
- * returns, and its per-item results (with the snapshot advance for the
- * items that succeeded) in one transaction when the batch finishes.
+ * batches.c: the run journal. A batch is written down before it is sent:
+ * its request body once (batches.body) and one narrow row per item
+ * (batch_items: id, operation, hash, fingerprint, update_mask). It gets its
+ * Pinterest batch_id right after the POST returns, and its per-item results
+ * (batch_results, with the snapshot advance for the items that succeeded)
+ * in one transaction when the batch finishes. Journal rows are written once
+ * and never updated: at 1M items that is what keeps a first sync's SQL in
+ * seconds rather than minutes.
  */
 #include "db.h"
 
@@ -13,6 +17,30 @@
 
 #include "db_int.h"
 
+/* Appends fp as a bytea in COPY text format ("\\x" and hex digits), or \N. */
+static int
+append_fp(db_buf *b, const unsigned char *fp, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	char chunk[64];
+	size_t i, n = 0;
+
+	if (fp == NULL)
+		return db_buf_append(b, "\\N", 2);
+	if (db_buf_append(b, "\\\\x", 3) < 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		chunk[n++] = hex[fp[i] >> 4];
+		chunk[n++] = hex[fp[i] & 15];
+		if (n == sizeof(chunk)) {
+			if (db_buf_append(b, chunk, n) < 0)
+				return -1;
+			n = 0;
+		}
+	}
+	return db_buf_append(b, chunk, n);
+}
+
 static int
 copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count)
 {
@@ -22,8 +50,9 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 	size_t i;
 	int rc = PS_DB_OK;
 
-	res = PQexec(db->conn, "COPY batch_items (batch_pk, item_id, operation, hash, attributes,"
-	                       " update_mask) FROM STDIN");
+	res = PQexec(db->conn,
+	             "COPY batch_items (batch_pk, item_id, operation, hash, fp, update_mask)"
+	             " FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		rc = db_fail_result(db, res, "journaling batch items");
 		PQclear(res);
@@ -41,10 +70,7 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 			break;
 		}
 		len = snprintf(num, sizeof(num), "\t%" PRId64 "\t", (int64_t)it->hash);
-		if (db_buf_append(&b, num, (size_t)len) < 0 ||
-		    (it->attributes
-		         ? db_buf_append_copy_text(&b, it->attributes, it->attributes_len)
-		         : db_buf_append(&b, "\\N", 2)) < 0 ||
+		if (db_buf_append(&b, num, (size_t)len) < 0 || append_fp(&b, it->fp, it->fp_len) < 0 ||
 		    db_buf_append(&b, "\t", 1) < 0 ||
 		    (it->update_mask
 		         ? db_buf_append_copy_text(&b, it->update_mask, it->update_mask_len)
@@ -67,25 +93,33 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 }
 
 int
-ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq, const ps_batch_item *items,
-                 size_t count, int64_t *batch_pk)
+ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq, const char *body,
+                 size_t body_len, const ps_batch_item *items, size_t count, int64_t *batch_pk)
 {
 	char v[4][32];
-	const char *params[4] = {v[0], v[1], v[2], v[3]};
+	const char *params[5] = {v[0], v[1], v[2], v[3], body};
+	/* The body goes as binary text: its bytes as they are, no terminator
+	 * needed. */
+	int lengths[5] = {0, 0, 0, 0, (int)body_len}, formats[5] = {0, 0, 0, 0, 1};
 	PGresult *res;
 
+	if (body_len > INT32_MAX)
+		return db_fail(db, "planning batch: body of %zu bytes is too large", body_len);
 	snprintf(v[0], 32, "%" PRId64, run_id);
 	snprintf(v[1], 32, "%" PRId64, target_id);
 	snprintf(v[2], 32, "%d", seq);
 	snprintf(v[3], 32, "%zu", count);
 	if (db_command(db, "planning batch", "BEGIN") < 0)
 		return PS_DB_ERROR;
-	res = db_query(db, "planning batch",
-	               "INSERT INTO batches (run_id, target_id, seq, item_count)"
-	               " VALUES ($1, $2, $3, $4) RETURNING id",
-	               4, params);
-	if (res == NULL)
+	res = PQexecParams(db->conn,
+	                   "INSERT INTO batches (run_id, target_id, seq, item_count, body)"
+	                   " VALUES ($1, $2, $3, $4, $5::text) RETURNING id",
+	                   5, NULL, params, lengths, formats, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_fail_result(db, res, "planning batch");
+		PQclear(res);
 		goto rollback;
+	}
 	*batch_pk = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	if (copy_items(db, *batch_pk, items, count) < 0)
@@ -130,75 +164,63 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 	if (db_command(db, "recording batch results", "BEGIN") < 0)
 		return PS_DB_ERROR;
 
+	/* The results, by exception: a row for every item that did not simply
+	 * succeed (failed, skipped, not reported, or with warnings); the others
+	 * succeeded once results_recorded is set. Recording again replaces. */
 	res = db_query(db, "recording item results",
-	               "UPDATE batch_items bi SET status = r.status, errors = r.errors,"
-	               " warnings = r.warnings"
-	               " FROM jsonb_to_recordset($2::jsonb)"
-	               "      AS r(item_id text, status text, errors jsonb, warnings jsonb)"
-	               " WHERE bi.batch_pk = $1 AND bi.item_id = r.item_id",
+	               "WITH gone AS (DELETE FROM batch_results WHERE batch_pk = $1),"
+	               " r AS (SELECT DISTINCT ON (item_id) * FROM jsonb_to_recordset($2::jsonb)"
+	               "      AS r(item_id text, status text, errors jsonb, warnings jsonb))"
+	               " INSERT INTO batch_results (batch_pk, item_id, status, errors, warnings)"
+	               " SELECT $1, bi.item_id, r.status, r.errors, r.warnings"
+	               " FROM batch_items bi LEFT JOIN r ON r.item_id = bi.item_id"
+	               " WHERE bi.batch_pk = $1 AND (r.status IS DISTINCT FROM 'SUCCESS'"
+	               "  OR coalesce(r.warnings, '[]') <> '[]' OR coalesce(r.errors, '[]') <> '[]')",
 	               2, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);
-
-	if (db->hook)
-		db->hook("record");
-	/* Invariant 1: only SUCCESS moves the snapshot. CREATE and UPSERT
-	 * carry every attribute; an UPDATE carries the changed ones and a mask,
-	 * so the snapshot drops the masked keys and takes what was sent. */
-	res =
-	    db_query(db, "advancing snapshot",
-	             "INSERT INTO snapshot_items (target_id, item_id, hash, attributes, updated_at)"
-	             " SELECT b.target_id, bi.item_id, bi.hash, bi.attributes, now()"
-	             " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
-	             " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS'"
-	             "   AND bi.operation IN ('CREATE', 'UPSERT')"
-	             " ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"
-	             " attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at",
-	             1, params);
-	if (res == NULL)
-		goto rollback;
-	PQclear(res);
-	res =
-	    db_query(db, "advancing snapshot",
-	             "UPDATE snapshot_items s SET hash = bi.hash,"
-	             " attributes = (coalesce(s.attributes, '{}'::jsonb) - ARRAY(SELECT"
-	             "   jsonb_array_elements_text(coalesce(bi.update_mask, '[]'::jsonb))))"
-	             "   || coalesce(bi.attributes, '{}'::jsonb),"
-	             " updated_at = now()"
-	             " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
-	             " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS' AND bi.operation = 'UPDATE'"
-	             "   AND s.target_id = b.target_id AND s.item_id = bi.item_id",
-	             1, params);
-	if (res == NULL)
-		goto rollback;
-	PQclear(res);
-	res =
-	    db_query(db, "advancing snapshot",
-	             "DELETE FROM snapshot_items s USING batch_items bi JOIN batches b"
-	             " ON b.id = bi.batch_pk"
-	             " WHERE bi.batch_pk = $1 AND bi.status = 'SUCCESS' AND bi.operation = 'DELETE'"
-	             "   AND s.target_id = b.target_id AND s.item_id = bi.item_id",
-	             1, params);
-	if (res == NULL)
-		goto rollback;
-	PQclear(res);
-
 	{
 		const char *p2[2] = {pk, state};
 
 		res = db_query(db, "recording batch results",
-		               "UPDATE batches SET state = $2, finished_at = clock_timestamp()"
-		               " WHERE id = $1",
+		               "UPDATE batches SET state = $2, results_recorded = true,"
+		               " finished_at = clock_timestamp() WHERE id = $1",
 		               2, p2);
 		if (res == NULL)
 			goto rollback;
 		PQclear(res);
 	}
+
+	if (db->hook)
+		db->hook("record");
+	/* Invariant 1: only SUCCESS moves the snapshot, with the hash and the
+	 * fingerprint of the whole item from the journal (NULL for an item
+	 * marked out of stock: its row keeps the one it had). */
+	res = db_query(
+	    db, "advancing snapshot",
+	    "WITH ok AS (SELECT bi.item_id, bi.operation, bi.hash, bi.fp"
+	    "  FROM (SELECT DISTINCT ON (item_id) item_id, status"
+	    "        FROM jsonb_to_recordset($2::jsonb) AS r(item_id text, status text)) r"
+	    "  JOIN batch_items bi ON bi.batch_pk = $1 AND bi.item_id = r.item_id"
+	    "  WHERE r.status = 'SUCCESS'),"
+	    " t AS (SELECT target_id FROM batches WHERE id = $1),"
+	    " del AS (DELETE FROM snapshot_items s USING ok, t"
+	    "  WHERE s.target_id = t.target_id AND s.item_id = ok.item_id"
+	    "  AND ok.operation = 'DELETE')"
+	    " INSERT INTO snapshot_items (target_id, item_id, hash, fp, updated_at)"
+	    " SELECT t.target_id, ok.item_id, ok.hash, ok.fp, now() FROM ok, t"
+	    " WHERE ok.operation <> 'DELETE'"
+	    " ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"
+	    " fp = coalesce(EXCLUDED.fp, snapshot_items.fp), updated_at = EXCLUDED.updated_at",
+	    2, params);
+	if (res == NULL)
+		goto rollback;
+	PQclear(res);
 	res = db_query(db, "counting batch results",
 	               "SELECT count(*) FILTER (WHERE status = 'SUCCESS'),"
 	               " count(*) FILTER (WHERE status = 'FAILURE')"
-	               " FROM batch_items WHERE batch_pk = $1",
+	               " FROM batch_item_results WHERE batch_pk = $1",
 	               1, params);
 	if (res == NULL)
 		goto rollback;
@@ -241,8 +263,7 @@ ps_db_run_operation_counts(ps_db *db, int64_t run_id, int64_t *created, int64_t 
 	                  "SELECT count(*) FILTER (WHERE bi.operation = 'CREATE'),"
 	                  " count(*) FILTER (WHERE bi.operation IN ('UPDATE', 'UPSERT')),"
 	                  " count(*) FILTER (WHERE bi.operation = 'DELETE')"
-	                  " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk"
-	                  " WHERE b.run_id = $1 AND bi.status = 'SUCCESS'",
+	                  " FROM batch_item_results bi WHERE bi.run_id = $1 AND bi.status = 'SUCCESS'",
 	                  run_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
@@ -317,12 +338,21 @@ ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const ch
 	snprintf(v[2], 32, "%d", seq);
 	if (db_command(db, "replanning batch", "BEGIN") < 0)
 		return PS_DB_ERROR;
-	res = db_query(db, "replanning batch",
-	               "INSERT INTO batches (run_id, target_id, seq, item_count)"
-	               " SELECT $2, target_id, $3, (SELECT count(*) FROM batch_items"
-	               "   WHERE batch_pk = $1 AND status IS NULL)"
-	               " FROM batches WHERE id = $1 RETURNING id, item_count",
-	               3, params);
+	/* The new batch's body: the old body's items that have no result yet,
+	 * as they were sent. */
+	res = db_query(
+	    db, "replanning batch",
+	    "WITH pending AS ("
+	    "  SELECT e FROM batches ob, jsonb_array_elements(ob.body::jsonb -> 'items') e"
+	    "  WHERE ob.id = $1 AND e->>'item_id' IN (SELECT item_id FROM batch_item_results"
+	    "   WHERE batch_pk = $1 AND status IS NULL))"
+	    " INSERT INTO batches (run_id, target_id, seq, item_count, body)"
+	    " SELECT $2, ob.target_id, $3, (SELECT count(*) FROM pending),"
+	    "  jsonb_build_object('catalog_type', 'RETAIL', 'catalog_id', $4::text,"
+	    "   'country', $5::text, 'language', $6::text,"
+	    "   'items', (SELECT jsonb_agg(e ORDER BY e->>'item_id') FROM pending))::text"
+	    " FROM batches ob WHERE ob.id = $1 RETURNING id, item_count, body",
+	    6, params);
 	if (res == NULL)
 		goto rollback;
 	if (PQntuples(res) != 1) {
@@ -332,50 +362,27 @@ ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const ch
 	}
 	*batch_pk = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	*count = (size_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
 	if (*count == 0) {
+		PQclear(res);
 		PQclear(PQexec(db->conn, "ROLLBACK"));
 		return PS_DB_OK;
 	}
-	snprintf(v[1], 32, "%" PRId64, *batch_pk);
-	res = db_query(db, "replanning batch",
-	               "INSERT INTO batch_items (batch_pk, item_id, operation, hash, attributes,"
-	               " update_mask)"
-	               " SELECT $2, item_id, operation, hash, attributes, update_mask"
-	               " FROM batch_items WHERE batch_pk = $1 AND status IS NULL",
-	               2, params);
-	if (res == NULL)
-		goto rollback;
-	PQclear(res);
-	/* The request body, rebuilt from the journal, which holds each item as
-	 * it was sent. */
-	{
-		const char *p2[4] = {v[1], catalog_id, country, language};
-
-		res = db_query(
-		    db, "replanning batch",
-		    "SELECT jsonb_build_object('catalog_type', 'RETAIL', 'catalog_id', $2::text,"
-		    " 'country', $3::text, 'language', $4::text, 'items', jsonb_agg("
-		    "  CASE bi.operation"
-		    "  WHEN 'DELETE' THEN jsonb_build_object('operation', 'DELETE', 'item_id', "
-		    "bi.item_id)"
-		    "  WHEN 'UPDATE' THEN jsonb_build_object('operation', 'UPDATE', 'item_id', "
-		    "bi.item_id,"
-		    "   'attributes', coalesce(bi.attributes, '{}'::jsonb), 'update_mask', "
-		    "bi.update_mask)"
-		    "  ELSE jsonb_build_object('operation', bi.operation, 'item_id', bi.item_id,"
-		    "   'attributes', bi.attributes) END ORDER BY bi.item_id))::text"
-		    " FROM batch_items bi WHERE bi.batch_pk = $1",
-		    4, p2);
-	}
-	if (res == NULL)
-		goto rollback;
-	*body = strdup(PQgetvalue(res, 0, 0));
+	*body = strdup(PQgetvalue(res, 0, 2));
 	PQclear(res);
 	if (*body == NULL) {
 		db_fail(db, "out of memory");
 		goto rollback;
 	}
+	snprintf(v[1], 32, "%" PRId64, *batch_pk);
+	res = db_query(db, "replanning batch",
+	               "INSERT INTO batch_items (batch_pk, item_id, operation, hash, fp, update_mask)"
+	               " SELECT $2, item_id, operation, hash, fp, update_mask"
+	               " FROM batch_items WHERE batch_pk = $1 AND item_id IN (SELECT item_id"
+	               "  FROM batch_item_results WHERE batch_pk = $1 AND status IS NULL)",
+	               2, params);
+	if (res == NULL)
+		goto rollback;
+	PQclear(res);
 	if (db_command(db, "replanning batch", "COMMIT") < 0)
 		goto rollback;
 	return PS_DB_OK;
@@ -394,18 +401,19 @@ ps_db_run_recount(ps_db *db, int64_t run_id)
 	res = db_query_id(
 	    db, "recounting run",
 	    "WITH c AS (SELECT"
-	    "  count(*) FILTER (WHERE bi.status = 'SUCCESS' AND bi.operation = 'CREATE') AS "
+	    "  count(*) FILTER (WHERE r.status = 'SUCCESS' AND r.operation = 'CREATE') AS "
 	    "created,"
-	    "  count(*) FILTER (WHERE bi.status = 'SUCCESS' AND bi.operation IN ('UPDATE', "
+	    "  count(*) FILTER (WHERE r.status = 'SUCCESS' AND r.operation IN ('UPDATE', "
 	    "'UPSERT'))"
 	    "   AS updated,"
-	    "  count(*) FILTER (WHERE bi.status = 'SUCCESS' AND bi.operation = 'DELETE') AS "
+	    "  count(*) FILTER (WHERE r.status = 'SUCCESS' AND r.operation = 'DELETE') AS "
 	    "deleted,"
-	    "  count(*) FILTER (WHERE bi.status = 'FAILURE'"
-	    "   OR (bi.status IS NULL AND b.state = 'failed')) AS failed,"
-	    "  count(*) FILTER (WHERE bi.status IS NULL AND b.state IN ('planned', 'sent'))"
+	    "  count(*) FILTER (WHERE r.status = 'FAILURE'"
+	    "   OR (r.status IS NULL AND b.state = 'failed')) AS failed,"
+	    "  count(*) FILTER (WHERE r.status IS NULL AND b.state IN ('planned', 'sent'))"
 	    "   AS pending"
-	    " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk WHERE b.run_id = $1)"
+	    " FROM batch_item_results r JOIN batches b ON b.id = r.batch_pk"
+	    " WHERE r.run_id = $1)"
 	    " UPDATE runs r SET created = c.created, updated = c.updated, deleted = c.deleted,"
 	    "  failed = c.failed,"
 	    "  outcome = CASE WHEN r.outcome IN ('failed', 'held', 'interrupted') THEN r.outcome"
@@ -427,9 +435,11 @@ ps_db_batch_skip(ps_db *db, int64_t batch_pk, int64_t *count)
 
 	res = db_query_id(
 	    db, "recording a skipped batch",
-	    "WITH s AS (UPDATE batch_items SET status = 'SKIPPED'"
+	    "WITH s AS (INSERT INTO batch_results (batch_pk, item_id, status)"
+	    "  SELECT $1, item_id, 'SKIPPED' FROM batch_item_results"
 	    "  WHERE batch_pk = $1 AND status IS NULL RETURNING 1),"
-	    " b AS (UPDATE batches SET state = 'completed', finished_at = clock_timestamp(),"
+	    " b AS (UPDATE batches SET state = 'completed', results_recorded = true,"
+	    "  finished_at = clock_timestamp(),"
 	    "  error = 'skipped by Pinterest as a recent duplicate' WHERE id = $1)"
 	    " SELECT count(*) FROM s",
 	    batch_pk);
@@ -448,8 +458,11 @@ ps_db_batch_items(ps_db *db, int64_t batch_pk, ps_db_journal_cb cb, void *ctx)
 
 	res =
 	    db_query_id(db, "reading the journal",
-	                "SELECT item_id, operation, attributes::text, update_mask::text"
-	                " FROM batch_items WHERE batch_pk = $1 AND status IS NULL ORDER BY item_id",
+	                "SELECT e->>'item_id', e->>'operation', (e->'attributes')::text,"
+	                " (e->'update_mask')::text"
+	                " FROM batches b, jsonb_array_elements(b.body::jsonb -> 'items') e"
+	                " WHERE b.id = $1 AND e->>'item_id' IN (SELECT item_id FROM batch_item_results"
+	                "  WHERE batch_pk = $1 AND status IS NULL) ORDER BY 1",
 	                batch_pk);
 	if (res == NULL)
 		return PS_DB_ERROR;

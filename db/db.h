@@ -130,14 +130,17 @@ typedef int (*ps_db_snapshot_cb)(void *ctx, const char *item_id, size_t id_len, 
 /* Streams (item_id, hash) of the target's snapshot with COPY ... TO STDOUT. */
 int ps_db_snapshot_load(ps_db *db, int64_t target_id, ps_db_snapshot_cb cb, void *ctx);
 
-/* Called once per (item_id, attributes JSON or NULL) of ps_db_snapshot_get;
- * return non-zero to stop. */
-typedef int (*ps_db_attrs_cb)(void *ctx, const char *item_id, const char *attributes);
+/* Called once per (item_id, hash, attribute fingerprint) of
+ * ps_db_snapshot_get; fp is NULL (fp_len 0) when the row has none. Return
+ * non-zero to stop. */
+typedef int (*ps_db_fp_cb)(void *ctx, const char *item_id, uint64_t hash,
+                           const unsigned char *fp, size_t fp_len);
 
-/* The attributes Pinterest accepted for the given ids (those in the
- * snapshot; ids missing from it are not reported). */
+/* The attribute fingerprints of what Pinterest accepted for the given ids
+ * (those in the snapshot; ids missing from it are not reported). The
+ * fingerprint is opaque here: sync/changes.h defines it. */
 int ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t count,
-                       ps_db_attrs_cb cb, void *ctx);
+                       ps_db_fp_cb cb, void *ctx);
 
 /* Number of items in the target's snapshot. */
 int ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count);
@@ -189,23 +192,26 @@ int ps_db_problems_end(ps_db *db);
 
 /* ---- batch journal (batches.c) ---- */
 
-/* One item of a planned batch: attributes is the JSON object sent (NULL for
- * a DELETE); hash is what the snapshot takes if Pinterest accepts it. */
+/* One item of a planned batch: hash and fp are what the snapshot takes if
+ * Pinterest accepts it. Its attributes travel in the batch's body. */
 typedef struct ps_batch_item {
 	const char *item_id;
 	const char *operation; /* CREATE | UPDATE | UPSERT | DELETE */
 	uint64_t hash;
-	const char *attributes;  /* JSON object as sent: every attribute for CREATE
-	                            and UPSERT, the changed ones for UPDATE */
-	size_t attributes_len;
+	const unsigned char *fp; /* fingerprint of all the item's attributes,
+	                            NULL when none (DELETE, out of stock: the
+	                            snapshot row then keeps its fingerprint) */
+	size_t fp_len;
 	const char *update_mask; /* JSON array for UPDATE, else NULL */
 	size_t update_mask_len;
 } ps_batch_item;
 
-/* Writes a batch down as 'planned' with all its items, in one transaction,
- * before it is sent (invariant 2). Returns its primary key in *batch_pk. */
-int ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq,
-                     const ps_batch_item *items, size_t count, int64_t *batch_pk);
+/* Writes a batch down as 'planned', in one transaction, before it is sent
+ * (invariant 2): body (the request body as it will be sent, body_len bytes)
+ * once, and one narrow row per item. Returns its primary key in *batch_pk. */
+int ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq, const char *body,
+                     size_t body_len, const ps_batch_item *items, size_t count,
+                     int64_t *batch_pk);
 
 /* Records Pinterest's batch_id for a planned batch: state becomes 'sent'. */
 int ps_db_batch_sent(ps_db *db, int64_t batch_pk, const char *batch_id);
@@ -214,16 +220,17 @@ int ps_db_batch_sent(ps_db *db, int64_t batch_pk, const char *batch_id);
  * transaction: results_json is a JSON array of
  * {"item_id","status","errors":[...],"warnings":[...]}; state is
  * "completed" or "failed". Snapshot rows change only for items whose status
- * is SUCCESS (invariant 1): their hash and attributes are taken from the
- * journal (an UPDATE removes its mask's keys and merges what it sent), and
- * a successful DELETE removes the row. Counts the outcome per
+ * is SUCCESS (invariant 1): their hash and fingerprint are taken from the
+ * journal, and a successful DELETE removes the row. The results go to
+ * batch_results. Counts the outcome per
  * item into *succeeded and *failed (items without a result stay pending). */
 int ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *results_json,
                        int64_t *succeeded, int64_t *failed);
 
 /* Called once per item of a batch whose result is unknown: the journal's
  * operation, attributes (JSON object or NULL) and update_mask (JSON array
- * or NULL). Return non-zero to stop. */
+ * or NULL), as read back from the batch's stored body. Return non-zero to
+ * stop. */
 typedef int (*ps_db_journal_cb)(void *ctx, const char *item_id, const char *operation,
                                 const char *attributes, const char *update_mask);
 

@@ -1,6 +1,6 @@
 /*
  * report.c: what went wrong for each item of a run, from local validation
- * (item_problems) and from Pinterest (batch_items with status FAILURE).
+ * (item_problems) and from Pinterest (batch_results with status FAILURE).
  */
 #include "db.h"
 
@@ -34,7 +34,8 @@ ps_db_item_errors(ps_db *db, const char *target, int64_t run_id, ps_item_error *
 	    " UNION ALL"
 	    " SELECT b.run_id, bi.item_id, bi.operation, 'pinterest', e->>'attribute',"
 	    "        e->>'code', e->>'message'"
-	    " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk JOIN r ON b.run_id = r.id,"
+	    " FROM batch_item_results bi JOIN batches b ON b.id = bi.batch_pk"
+	    "  JOIN r ON b.run_id = r.id,"
 	    "  jsonb_array_elements(CASE WHEN jsonb_typeof(bi.errors) = 'array'"
 	    "   AND jsonb_array_length(bi.errors) > 0 THEN bi.errors"
 	    "   ELSE '[{\"message\": \"rejected by Pinterest without a reason\"}]'::jsonb END) e"
@@ -43,7 +44,8 @@ ps_db_item_errors(ps_db *db, const char *target, int64_t run_id, ps_item_error *
 	    /* A batch Pinterest refused whole: its items have no status. */
 	    " SELECT b.run_id, bi.item_id, bi.operation, 'pinterest', NULL, NULL,"
 	    "        coalesce(b.error, 'batch ' || b.state)"
-	    " FROM batch_items bi JOIN batches b ON b.id = bi.batch_pk JOIN r ON b.run_id = r.id"
+	    " FROM batch_item_results bi JOIN batches b ON b.id = bi.batch_pk"
+	    "  JOIN r ON b.run_id = r.id"
 	    " WHERE bi.status IS NULL AND b.state IN ('failed', 'lost')"
 	    " ORDER BY 2, 5",
 	    2, params);

@@ -14,6 +14,18 @@
 
 #include "db_int.h"
 
+/* An int8 of a binary result: 8 bytes, big-endian. */
+static uint64_t
+db_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 /* Undoes COPY text escaping of s[0..len) in place; returns the new length. */
 static size_t
 unescape_copy_text(char *s, size_t len)
@@ -105,7 +117,7 @@ ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count)
 
 int
 ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t count,
-                   ps_db_attrs_cb cb, void *ctx)
+                   ps_db_fp_cb cb, void *ctx)
 {
 	db_buf arr = {0};
 	char id[32];
@@ -133,17 +145,24 @@ ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t 
 		goto oom;
 	snprintf(id, sizeof(id), "%" PRId64, target_id);
 	params[1] = arr.data;
-	res = db_query(db, "reading snapshot attributes",
-	               "SELECT item_id, attributes::text FROM snapshot_items"
-	               " WHERE target_id = $1 AND item_id = ANY ($2::text[])",
-	               2, params);
+	/* Binary results: item_id's bytes (NUL-terminated by libpq), hash as a
+	 * big-endian int8, and fp's bytes. */
+	res = PQexecParams(db->conn,
+	                   "SELECT item_id, hash, fp FROM snapshot_items"
+	                   " WHERE target_id = $1 AND item_id = ANY ($2::text[])",
+	                   2, NULL, params, NULL, NULL, 1);
 	db_buf_free(&arr);
-	if (res == NULL)
-		return PS_DB_ERROR;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = db_fail_result(db, res, "reading snapshot fingerprints");
+		PQclear(res);
+		return rc;
+	}
 	n = PQntuples(res);
 	for (row = 0; row < n && rc == PS_DB_OK; row++)
-		rc = cb(ctx, PQgetvalue(res, row, 0),
-		        PQgetisnull(res, row, 1) ? NULL : PQgetvalue(res, row, 1));
+		rc = cb(ctx, PQgetvalue(res, row, 0), db_be64((const unsigned char *)PQgetvalue(res, row, 1)),
+		        PQgetisnull(res, row, 2) ? NULL
+		                                 : (const unsigned char *)PQgetvalue(res, row, 2),
+		        (size_t)PQgetlength(res, row, 2));
 	PQclear(res);
 	return rc;
 oom:

@@ -155,17 +155,20 @@ add_entry(ps_batch *b, const char *op, const char *id, size_t len, uint64_t hash
 		return -1;
 	e->op = op;
 	e->hash = hash;
-	e->attr_off = e->attr_len = 0;
 	e->mask_off = e->mask_len = 0;
+	e->has_fp = 0;
+	e->fp_len = 0;
 	*out = e;
 	return 0;
 }
 
 /* Writes {"operation":op,"item_id":id,"attributes":{...}[,"update_mask":[...]]}
  * for item; with changed non-NULL only the flagged attributes are written
- * and named in the mask. */
+ * and named in the mask. whole: item holds every attribute of the item, so
+ * its fingerprint is journaled. */
 static int
-add_with_attributes(ps_batch *b, const char *op, const ps_item *item, const unsigned char *changed)
+add_with_attributes(ps_batch *b, const char *op, const ps_item *item, const unsigned char *changed,
+                    int whole)
 {
 	yajl_gen g = b->gen;
 	const ps_slice *id = &item->values[PS_ATTR_ID];
@@ -175,13 +178,15 @@ add_with_attributes(ps_batch *b, const char *op, const ps_item *item, const unsi
 
 	if (b->oom || add_entry(b, op, id->ptr, id->len, item->hash, &e) < 0)
 		goto fail;
+	if (whole) {
+		e->has_fp = 1;
+		e->fp_len = ps_fingerprint(item, e->fp);
+	}
 	if (yajl_gen_map_open(g) != yajl_gen_status_ok || GEN_STR(g, "operation") ||
 	    GEN_STR(g, op) || GEN_STR(g, "item_id") ||
 	    yajl_gen_string(g, (const unsigned char *)id->ptr, id->len) != yajl_gen_status_ok ||
 	    GEN_STR(g, "attributes") || yajl_gen_map_open(g) != yajl_gen_status_ok)
 		goto fail;
-	/* The generator has just written '{' (after a ':'). */
-	e->attr_off = b->body.len - 1;
 	for (a = 0; a < PS_ATTR__COUNT; a++) {
 		const ps_slice *v = &item->values[a];
 
@@ -194,7 +199,6 @@ add_with_attributes(ps_batch *b, const char *op, const ps_item *item, const unsi
 	}
 	if (yajl_gen_map_close(g) != yajl_gen_status_ok)
 		goto fail;
-	e->attr_len = b->body.len - e->attr_off;
 	if (changed) {
 		if (GEN_STR(g, "update_mask") || yajl_gen_array_open(g) != yajl_gen_status_ok)
 			goto fail;
@@ -223,13 +227,13 @@ fail:
 int
 ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item)
 {
-	return add_with_attributes(b, op, item, NULL);
+	return add_with_attributes(b, op, item, NULL, 1);
 }
 
 int
 ps_batch_add_update(ps_batch *b, const ps_item *item, const unsigned char changed[PS_ATTR__COUNT])
 {
-	return add_with_attributes(b, "UPDATE", item, changed);
+	return add_with_attributes(b, "UPDATE", item, changed, 1);
 }
 
 int
@@ -245,7 +249,7 @@ ps_batch_add_out_of_stock(ps_batch *b, const char *id, size_t len, uint64_t hash
 	item.values[PS_ATTR_AVAILABILITY].len = 12;
 	item.hash = hash;
 	changed[PS_ATTR_AVAILABILITY] = 1;
-	return add_with_attributes(b, "UPDATE", &item, changed);
+	return add_with_attributes(b, "UPDATE", &item, changed, 0);
 }
 
 int
@@ -288,8 +292,8 @@ ps_batch_journal(ps_batch *b)
 		j->item_id = b->ids.data + e->id_off;
 		j->operation = e->op;
 		j->hash = e->hash;
-		j->attributes = e->attr_len ? b->body.data + e->attr_off : NULL;
-		j->attributes_len = e->attr_len;
+		j->fp = e->has_fp ? e->fp : NULL;
+		j->fp_len = e->fp_len;
 		j->update_mask = e->mask_len ? b->body.data + e->mask_off : NULL;
 		j->update_mask_len = e->mask_len;
 	}

@@ -4,9 +4,9 @@
  *
  * The body is written with yajl's generator straight into a capped buffer
  * (format: catalog_type RETAIL, catalog_id, country, language, items with a
- * per-item operation). Each item's attributes object is located inside the
- * body, so the journal stores exactly the bytes that were sent, without a
- * second encoding. A batch holds at most PS_BATCH_MAX_ITEMS items (the
+ * per-item operation). The journal stores that body once, as sent, and per
+ * item its id, operation, hash and attribute fingerprint (changes.h) taken
+ * from the whole item (an UPDATE sends only the changed attributes). A batch holds at most PS_BATCH_MAX_ITEMS items (the
  * spec's maxItems) and closes early when its body passes
  * PS_BATCH_SOFT_BYTES. One country and language per batch.
  */
@@ -18,6 +18,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "buf.h"
+#include "changes.h"
 #include "db.h"
 #include "feeds.h"
 
@@ -29,10 +30,11 @@ typedef struct ps_batch_entry {
 	size_t id_off;  /* in ids */
 	const char *op; /* static string: CREATE, UPDATE, UPSERT, DELETE */
 	uint64_t hash;
-	size_t attr_off; /* in body; attr_len 0 for DELETE */
-	size_t attr_len;
 	size_t mask_off; /* update_mask in body; mask_len 0 unless UPDATE */
 	size_t mask_len;
+	int has_fp; /* 0: no fingerprint (DELETE, out of stock) */
+	size_t fp_len;
+	unsigned char fp[PS_FP_MAX];
 } ps_batch_entry;
 
 typedef struct ps_batch {

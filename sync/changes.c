@@ -1,11 +1,13 @@
 /*
- * changes.c: attribute-level diff of an item against the snapshot, and
- * item copies.
+ * changes.c: attribute fingerprints, the attribute-level diff of an item
+ * against the snapshot's fingerprint, and item copies.
  */
 #include "changes.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 /* Attributes an UPDATE cannot carry (not in UpdatableItemAttributes or not
  * an UpdateMaskFieldType value in Pinterest API v5.23.0). */
@@ -28,74 +30,127 @@ ps_attr_updatable(int a)
 	return 1;
 }
 
-static yajl_val
-obj_get(yajl_val obj, const char *key)
-{
-	size_t i;
+/* ---- fingerprints ---- */
 
-	for (i = 0; i < obj->u.object.len; i++)
-		if (strcmp(obj->u.object.keys[i], key) == 0)
-			return obj->u.object.values[i];
-	return NULL;
+static uint32_t name_hash[PS_ATTR__COUNT];
+static pthread_once_t name_hash_once = PTHREAD_ONCE_INIT;
+
+static void
+name_hash_init(void)
+{
+	int a;
+
+	for (a = 0; a < PS_ATTR__COUNT; a++)
+		name_hash[a] = (uint32_t)XXH3_64bits(ps_attr_defs[a].name, strlen(ps_attr_defs[a].name));
 }
 
-/* Whether JSON value v says the same as the item's text form s[0..len). */
-static int
-same_value(yajl_val v, const char *s, size_t len)
+static void
+put32(unsigned char *p, uint32_t v)
 {
-	if (YAJL_IS_STRING(v))
-		return strlen(v->u.string) == len && memcmp(v->u.string, s, len) == 0;
-	if (YAJL_IS_NUMBER(v))
-		return strlen(v->u.number.r) == len && memcmp(v->u.number.r, s, len) == 0;
-	if (YAJL_IS_TRUE(v))
-		return len == 4 && memcmp(s, "true", 4) == 0;
-	if (YAJL_IS_FALSE(v))
-		return len == 5 && memcmp(s, "false", 5) == 0;
-	if (YAJL_IS_ARRAY(v)) {
-		const char *p = s, *end = s + len;
-		size_t i;
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
 
-		/* The item joins list values with PS_LIST_SEP. */
-		for (i = 0; i < v->u.array.len; i++) {
-			yajl_val e = v->u.array.values[i];
-			const char *sep;
-			size_t n;
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
 
-			if (p > end)
-				return 0; /* the item has fewer values */
-			sep = memchr(p, PS_LIST_SEP, (size_t)(end - p));
-			n = sep ? (size_t)(sep - p) : (size_t)(end - p);
-			if (!YAJL_IS_STRING(e) || strlen(e->u.string) != n ||
-			    memcmp(e->u.string, p, n) != 0)
-				return 0;
-			p += n + 1;
-		}
-		return p == end + 1 || (v->u.array.len == 0 && len == 0);
+size_t
+ps_fingerprint(const ps_item *item, unsigned char out[PS_FP_MAX])
+{
+	size_t n = 0;
+	int a;
+
+	pthread_once(&name_hash_once, name_hash_init);
+	for (a = 0; a < PS_ATTR__COUNT; a++) {
+		const ps_slice *v = &item->values[a];
+
+		if (a == PS_ATTR_ID || v->ptr == NULL)
+			continue;
+		put32(out + n, name_hash[a]);
+		put32(out + n + 4, (uint32_t)XXH3_64bits(v->ptr, v->len));
+		n += 8;
 	}
-	return 0;
+	return n;
+}
+
+void
+ps_fingerprint_set(unsigned char fp[PS_FP_MAX], size_t *len, int a, const char *value,
+                   size_t value_len)
+{
+	size_t off;
+
+	pthread_once(&name_hash_once, name_hash_init);
+	for (off = 0; off + 8 <= *len; off += 8)
+		if (get32(fp + off) == name_hash[a])
+			break;
+	if (off + 8 > *len) {
+		if (*len + 8 > PS_FP_MAX)
+			return; /* not a fingerprint of this version: compared as unknown */
+		off = *len;
+		*len += 8;
+		put32(fp + off, name_hash[a]);
+	}
+	put32(fp + off + 4, (uint32_t)XXH3_64bits(value, value_len));
+}
+
+/* The attribute whose name hashes to h, or -1. Entries come in table
+ * order, so the search starts where the previous one stopped. */
+static int
+attr_of(uint32_t h, int *from)
+{
+	int i, a;
+
+	for (i = 0; i < PS_ATTR__COUNT; i++) {
+		a = (*from + i) % PS_ATTR__COUNT;
+		if (name_hash[a] == h) {
+			*from = a + 1;
+			return a;
+		}
+	}
+	return -1;
 }
 
 int
-ps_changes_compute(const ps_item *item, yajl_val old, unsigned char changed[PS_ATTR__COUNT],
-                   int *needs_upsert)
+ps_changes_compute(const ps_item *item, const unsigned char *old, size_t old_len,
+                   unsigned char changed[PS_ATTR__COUNT], int *needs_upsert)
 {
-	int a, n = 0;
+	unsigned char had[PS_ATTR__COUNT] = {0};
+	uint32_t was[PS_ATTR__COUNT];
+	size_t off;
+	int a, from = 0, n = 0, unknown;
 
+	pthread_once(&name_hash_once, name_hash_init);
 	memset(changed, 0, PS_ATTR__COUNT);
-	*needs_upsert = old == NULL || !YAJL_IS_OBJECT(old);
+	unknown = old == NULL || old_len % 8 != 0;
+	for (off = 0; !unknown && off < old_len; off += 8) {
+		a = attr_of(get32(old + off), &from);
+		if (a < 0 || a == PS_ATTR_ID) {
+			unknown = 1; /* an attribute this version cannot name */
+			break;
+		}
+		had[a] = 1;
+		was[a] = get32(old + off + 4);
+	}
+	*needs_upsert = unknown;
 	for (a = 0; a < PS_ATTR__COUNT; a++) {
 		const ps_slice *nv = &item->values[a];
-		yajl_val ov;
 
 		if (a == PS_ATTR_ID)
 			continue;
-		ov = *needs_upsert ? NULL : obj_get(old, ps_attr_defs[a].name);
-		if (ov && YAJL_IS_NULL(ov))
-			ov = NULL;
-		if (nv->ptr == NULL && ov == NULL)
+		if (!unknown) {
+			if (nv->ptr == NULL && !had[a])
+				continue;
+			if (nv->ptr != NULL && had[a] &&
+			    (uint32_t)XXH3_64bits(nv->ptr, nv->len) == was[a])
+				continue;
+		} else if (nv->ptr == NULL) {
 			continue;
-		if (nv->ptr != NULL && ov != NULL && same_value(ov, nv->ptr, nv->len))
-			continue;
+		}
 		changed[a] = 1;
 		n++;
 		if (!ps_attr_updatable(a))

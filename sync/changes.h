@@ -1,8 +1,9 @@
 /*
  * changes.h: what changed in an item, and which operation carries it.
  *
- * A changed item is compared attribute by attribute with the attributes
- * Pinterest accepted (the snapshot's JSON). If every changed attribute can
+ * The snapshot does not keep the attributes Pinterest accepted but their
+ * fingerprint (ps_fingerprint), 8 bytes per attribute: a changed item is
+ * compared attribute by attribute with it. If every changed attribute can
  * go in an UPDATE, the item goes out as UPDATE with an update_mask naming
  * exactly those attributes, so an attribute that left the feed (an ended
  * sale_price) is cleared on Pinterest. If one cannot (image_link,
@@ -18,7 +19,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <yajl/yajl_tree.h>
 
 #include "buf.h"
 #include "feeds.h"
@@ -27,14 +27,35 @@
 int ps_attr_updatable(int a);
 
 /*
- * Compares item with old (the snapshot's attributes, a JSON object or NULL
- * when unknown). Sets changed[a] for every attribute that differs (present
- * in one and not the other, or with another value). Returns the number of
- * changed attributes, and sets *needs_upsert when one of them cannot be
- * updated (or old is NULL).
+ * An item's attribute fingerprint: for each attribute present but the id,
+ * in table order, 8 bytes: the low 32 bits of XXH3-64 of the attribute's
+ * name, then of its value (the item's normalised text, list values joined
+ * with PS_LIST_SEP), both big-endian. Names are hashed rather than numbered
+ * so that a fingerprint stored by one version still reads in the next one.
+ * Writes at most PS_FP_MAX bytes to out and returns the length.
  */
-int ps_changes_compute(const ps_item *item, yajl_val old, unsigned char changed[PS_ATTR__COUNT],
-                       int *needs_upsert);
+#define PS_FP_MAX (8 * PS_ATTR__COUNT)
+size_t ps_fingerprint(const ps_item *item, unsigned char out[PS_FP_MAX]);
+
+/* Sets attribute a's value in the fingerprint fp of *len bytes (capacity
+ * PS_FP_MAX): replaces its entry or appends one. An item marked out of
+ * stock keeps its fingerprint in the snapshot; this says what Pinterest
+ * has since. */
+void ps_fingerprint_set(unsigned char fp[PS_FP_MAX], size_t *len, int a, const char *value,
+                        size_t value_len);
+
+/*
+ * Compares item with old, the fingerprint of what Pinterest accepted
+ * (old_len bytes; NULL when unknown). Sets changed[a] for every attribute
+ * that differs (present in one and not the other, or with another value).
+ * Returns the number of changed attributes, and sets *needs_upsert when one
+ * of them cannot be updated, or old is NULL, malformed or names an
+ * attribute this version does not know. A 32-bit value hash may miss a
+ * change once in four billion: the item's 64-bit hash still differs, the
+ * count is then 0, and the caller sends the item whole.
+ */
+int ps_changes_compute(const ps_item *item, const unsigned char *old, size_t old_len,
+                       unsigned char changed[PS_ATTR__COUNT], int *needs_upsert);
 
 /* Copies of items, valid until ps_itemset_reset(). */
 typedef struct ps_itemset ps_itemset;

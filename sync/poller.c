@@ -222,8 +222,8 @@ ps_poller_send(ps_poller *p, ps_batch *b)
 		return fail(p, PS_EXIT_INTERNAL, "encoding a batch failed (out of memory)");
 	seq = p->stats.batches + 1;
 	/* Invariant 2: written down before it is sent. */
-	if (ps_db_batch_plan(p->db, p->run_id, p->target->id, seq, ps_batch_journal(b), b->count,
-	                     &batch_pk) < 0)
+	if (ps_db_batch_plan(p->db, p->run_id, p->target->id, seq, b->body.data, b->body.len,
+	                     ps_batch_journal(b), b->count, &batch_pk) < 0)
 		return fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
 	if (post(p, batch_pk, b->body.data, b->body.len, b->count, 0) < 0)
 		return -1;

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <yajl/yajl_tree.h>
 
 #include "batch.h"
 #include "changes.h"
@@ -223,13 +222,13 @@ sort_order(run_state *rs, size_t n)
 	qsort(rs->order, n, sizeof(*rs->order), cmp_by_id);
 }
 
-/* A ps_db_attrs_cb: decides the operation of the changed item item_id. */
+/* A ps_db_fp_cb: decides the operation of the changed item item_id. */
 static int
-on_old_attributes(void *ctx, const char *item_id, const char *attributes)
+on_old_fingerprint(void *ctx, const char *item_id, uint64_t hash, const unsigned char *fp,
+                   size_t fp_len)
 {
 	run_state *rs = ctx;
 	size_t lo = 0, hi = ps_itemset_count(rs->changed);
-	char err[128];
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2, i = rs->order[mid].index;
@@ -241,14 +240,22 @@ on_old_attributes(void *ctx, const char *item_id, const char *attributes)
 			hi = mid;
 		} else {
 			change *ch = &rs->changes[i];
-			yajl_val old =
-			    attributes ? yajl_tree_parse(attributes, err, sizeof(err)) : NULL;
+			unsigned char gone[PS_FP_MAX];
 			ps_item item;
 
+			/* Marked out of stock by an earlier run: the row kept the
+			 * item's fingerprint, and Pinterest's availability is now
+			 * "out of stock". */
+			if (hash == PS_HASH_GONE && fp && fp_len <= PS_FP_MAX) {
+				memcpy(gone, fp, fp_len);
+				ps_fingerprint_set(gone, &fp_len, PS_ATTR_AVAILABILITY, "out of stock",
+				                   12);
+				fp = gone;
+			}
 			ps_itemset_get(rs->changed, i, &item);
 			ch->found = 1;
-			ch->nchanged = ps_changes_compute(&item, old, ch->changed, &ch->upsert);
-			yajl_tree_free(old);
+			ch->nchanged =
+			    ps_changes_compute(&item, fp, fp_len, ch->changed, &ch->upsert);
 			return 0;
 		}
 	}
@@ -274,7 +281,7 @@ flush_changed(run_state *rs)
 		memset(&rs->changes[i], 0, sizeof(rs->changes[i]));
 	}
 	sort_order(rs, n);
-	if (ps_db_snapshot_get(rs->db, rs->target.id, ids, n, on_old_attributes, rs) < 0) {
+	if (ps_db_snapshot_get(rs->db, rs->target.id, ids, n, on_old_fingerprint, rs) < 0) {
 		free(ids);
 		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 		return -1;

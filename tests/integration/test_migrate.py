@@ -1,6 +1,7 @@
 """`pinsync migrate` against a real PostgreSQL: applied in order, each once,
 each in its own transaction; a broken migration rolls back and is named."""
 
+import json
 import os
 import shutil
 import sys
@@ -58,6 +59,52 @@ class MigrateTest(unittest.TestCase):
             f.write("CREATE TABLE half_done (x int);\n")
         r = self.ps.run("migrate", "--dir", self.tmp, check=0)
         self.assertIn("1 migration applied", r.stdout)
+
+    def test_narrow_journal_keeps_what_was_journaled(self):
+        """0006 moves the journal to one body per batch and results to their own
+        table: a batch planned before it can still be read back and resent."""
+        for f in self.migrations():
+            if f < "0006":
+                shutil.copy(os.path.join(REPO, "migrations", f), self.tmp)
+        self.ps.run("migrate", "--dir", self.tmp, check=0)
+        self.pg.psql(
+            "INSERT INTO targets (name, feed, catalog_id, country, language)"
+            " VALUES ('t', 'f.xml', '42', 'US', 'en-US');"
+            "INSERT INTO runs (target_id) VALUES (1);"
+            "INSERT INTO batches (run_id, target_id, seq, item_count, state)"
+            " VALUES (1, 1, 1, 3, 'sent');"
+            "INSERT INTO batch_items (batch_pk, item_id, operation, hash, attributes,"
+            " update_mask, status, errors) VALUES"
+            " (1, 'A', 'CREATE', 1, '{\"title\": \"Mug\"}', NULL, 'SUCCESS', NULL),"
+            " (1, 'B', 'UPDATE', 2, '{\"price\": \"2.00 USD\"}', '[\"price\"]', 'FAILURE',"
+            "  '[{\"code\": 109}]'),"
+            " (1, 'C', 'DELETE', 0, NULL, NULL, NULL, NULL);"
+            "INSERT INTO snapshot_items (target_id, item_id, hash, attributes)"
+            " VALUES (1, 'A', 1, '{\"title\": \"Mug\"}')")
+        r = self.ps.run("migrate", check=0)
+        self.assertIn("1 migration applied", r.stdout)
+        body = json.loads(self.pg.psql("SELECT body FROM batches WHERE id = 1")[0][0])
+        self.assertEqual((body["catalog_id"], body["country"], body["language"]),
+                         ("42", "US", "en-US"))
+        self.assertEqual(body["items"], [
+            {"operation": "CREATE", "item_id": "A", "attributes": {"title": "Mug"}},
+            {"operation": "UPDATE", "item_id": "B", "attributes": {"price": "2.00 USD"},
+             "update_mask": ["price"]},
+            {"operation": "DELETE", "item_id": "C"}])
+        self.assertEqual(self.pg.psql(
+            "SELECT item_id, operation, status, errors::text FROM batch_item_results"
+            " ORDER BY item_id"),
+            [["A", "CREATE", "SUCCESS", ""], ["B", "UPDATE", "FAILURE", '[{"code": 109}]'],
+             ["C", "DELETE", "", ""]])
+        # The snapshot row stays, without a fingerprint: sent whole when it changes.
+        self.assertEqual(self.pg.psql("SELECT item_id, hash, fp IS NULL FROM snapshot_items"),
+                         [["A", "1", "t"]])
+        # Deleting a target still takes its journal and snapshot with it.
+        self.pg.psql("DELETE FROM targets WHERE name = 't'")
+        self.assertEqual(self.pg.psql(
+            "SELECT (SELECT count(*) FROM snapshot_items), (SELECT count(*) FROM batches),"
+            " (SELECT count(*) FROM batch_items), (SELECT count(*) FROM batch_results)"),
+            [["0", "0", "0", "0"]])
 
     def test_commands_refuse_an_unmigrated_database(self):
         r = self.ps.run("target", "list", check=4)

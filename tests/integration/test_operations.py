@@ -11,7 +11,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from harness import PgCluster, Pinsync, Simulator, SyncCase  # noqa: E402
+from harness import (PgCluster, Pinsync, Simulator, SyncCase, fingerprint,  # noqa: E402
+                     parse_fingerprint)
 from test_sync import expected_attributes, make_item, write_csv  # noqa: E402
 
 
@@ -64,14 +65,16 @@ class OperationsTest(SyncCase):
         self.assertNotIn("brand", cat["SKU-00001"])
         for it in items:
             self.assertEqual(cat[it["id"]], expected_attributes(it))
-        # The snapshot now holds the merged attributes: nothing more to send.
+        # The snapshot now holds the fingerprint of the whole item as Pinterest
+        # has it (not only of what the UPDATE carried): nothing more to send.
         self.sim.clear_requests()
         self.ps.run("run", "mask", check=0)
         self.assertEqual(self.sent_items(), [])
-        snap = self.pg.psql("SELECT attributes->>'price', attributes ? 'brand' FROM "
-                            "snapshot_items WHERE item_id = 'SKU-00001' AND target_id = "
-                            "(SELECT id FROM targets WHERE name = 'mask')")
-        self.assertEqual(snap, [["77.00 USD", "f"]])
+        snap = self.pg.psql("SELECT item_id, encode(fp, 'hex') FROM snapshot_items"
+                            " WHERE target_id = (SELECT id FROM targets WHERE name = 'mask')")
+        self.assertEqual(len(snap), len(items))
+        for item_id, fp in snap:
+            self.assertEqual(parse_fingerprint(fp), fingerprint(cat[item_id]), item_id)
 
     def test_image_change_goes_out_as_upsert(self):
         items = [make_item(i) for i in range(2)]
@@ -195,9 +198,9 @@ class OperationsTest(SyncCase):
         r = self.ps.run("run", "dup", check=6)
         self.assertIn("created 0", r.stdout)
         self.assertIn("skipped as recent duplicates", r.stdout)
-        self.assertEqual(self.pg.psql("SELECT DISTINCT status FROM batch_items bi JOIN batches b"
-                                      " ON b.id = bi.batch_pk JOIN targets t ON t.id = "
-                                      "b.target_id WHERE t.name = 'dup'"), [["SKIPPED"]])
+        self.assertEqual(self.pg.psql("SELECT DISTINCT status FROM batch_item_results bi"
+                                      " JOIN targets t ON t.id = bi.target_id"
+                                      " WHERE t.name = 'dup'"), [["SKIPPED"]])
         self.assertEqual(self.pg.psql("SELECT count(*) FROM snapshot_items s JOIN targets t ON "
                                       "t.id = s.target_id WHERE t.name = 'dup'"), [["0"]])
         # The next run sends them again, and they land.

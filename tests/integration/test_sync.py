@@ -182,7 +182,7 @@ class SyncTest(SyncCase):
         self.assertNotIn("SKU-00003", self.snapshot_ids("reject"))
         self.assertNotIn("SKU-00003", self.sim.catalog("2004"))
         rows = self.pg.psql(
-            "SELECT bi.status, e->>'attribute', e->>'code', e->>'message' FROM batch_items bi, "
+            "SELECT bi.status, e->>'attribute', e->>'code', e->>'message' FROM batch_item_results bi, "
             "jsonb_array_elements(bi.errors) e WHERE bi.item_id = 'SKU-00003'")
         self.assertEqual(rows, [["FAILURE", "price", "109",
                                  "Price is not valid for this market"]])

@@ -41,6 +41,38 @@ def pinsync_binary():
     return path
 
 
+PS_LIST_SEP = "\x1f"  # feeds.h: how an item joins the values of a list attribute
+
+
+def attribute_text(value):
+    """A Pinterest attribute value (JSON) as pinsync's item holds it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return PS_LIST_SEP.join(value)
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    return value
+
+
+def fingerprint(attrs):
+    """What a snapshot row's fingerprint must say for Pinterest's attributes
+    attrs: {32-bit name hash: 32-bit value hash} (sync/changes.h)."""
+    import xxhash  # python3-xxhash; imported here so that other tests need not have it
+
+    def h32(text):
+        return xxhash.xxh3_64_intdigest(text.encode()) & 0xFFFFFFFF
+    return {h32(k): h32(attribute_text(v)) for k, v in attrs.items()}
+
+
+def parse_fingerprint(hexdigits):
+    """A snapshot fingerprint (bytea as hex) as {name hash: value hash}."""
+    raw = bytes.fromhex(hexdigits)
+    assert len(raw) % 8 == 0, hexdigits
+    return {int.from_bytes(raw[i:i + 4], "big"): int.from_bytes(raw[i + 4:i + 8], "big")
+            for i in range(0, len(raw), 8)}
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
