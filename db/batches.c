@@ -196,14 +196,15 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 		db->hook("record");
 	/* Invariant 1: only SUCCESS moves the snapshot, with the hash and the
 	 * fingerprint of the whole item from the journal (NULL for an item
-	 * marked out of stock: its row keeps the one it had). */
+	 * marked out of stock: its row keeps the one it had). The items that
+	 * succeeded are those without an exception row, or with a SUCCESS one:
+	 * one range scan of the journal, no second pass over the JSON. */
 	res = db_query(
 	    db, "advancing snapshot",
 	    "WITH ok AS (SELECT bi.item_id, bi.operation, bi.hash, bi.fp"
-	    "  FROM (SELECT DISTINCT ON (item_id) item_id, status"
-	    "        FROM jsonb_to_recordset($2::jsonb) AS r(item_id text, status text)) r"
-	    "  JOIN batch_items bi ON bi.batch_pk = $1 AND bi.item_id = r.item_id"
-	    "  WHERE r.status = 'SUCCESS'),"
+	    "  FROM batch_items bi LEFT JOIN batch_results r"
+	    "   ON r.batch_pk = bi.batch_pk AND r.item_id = bi.item_id"
+	    "  WHERE bi.batch_pk = $1 AND (r.item_id IS NULL OR r.status = 'SUCCESS')),"
 	    " t AS (SELECT target_id FROM batches WHERE id = $1),"
 	    " del AS (DELETE FROM snapshot_items s USING ok, t"
 	    "  WHERE s.target_id = t.target_id AND s.item_id = ok.item_id"
@@ -213,7 +214,7 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 	    " WHERE ok.operation <> 'DELETE'"
 	    " ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"
 	    " fp = coalesce(EXCLUDED.fp, snapshot_items.fp), updated_at = EXCLUDED.updated_at",
-	    2, params);
+	    1, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);
