@@ -5,11 +5,13 @@
  * (first significant byte '<' -> XML, else CSV, the delimiter sniffed from
  * the header line). Those bytes are kept in f->pending and pushed first.
  *
- * ps_feed_next() hands out queued items; when the queue is empty it compacts
- * the arena and pushes the next piece (PS_FEED_PUSH_MAX bytes at most) of
- * the chunk last read, or reads a chunk, to the parser, which queues the
- * items that piece completes (see feeds_int.h). A fatal error stops the
- * parsing, but the items queued before it are still handed out, then
+ * ps_feed__pump(), the parser side's step, pushes the next piece
+ * (PS_FEED_PUSH_MAX bytes at most) of the chunk last read, or reads a
+ * chunk, to the parser, which queues the items that piece completes in the
+ * batch being filled; full batches go to the caller through the pipeline
+ * (pipeline.c, see feeds_int.h). ps_feed_next() hands the items of the
+ * batch it took out one at a time, normalised. A fatal error stops the
+ * parsing, but the items completed before it are still handed out, then
  * PS_EFEED is returned for good. PS_ITEROVER is returned only once the
  * parser has accepted the end of the data.
  */
@@ -87,14 +89,18 @@ ps_feed__warn(ps_feed *f, const char *fmt, ...)
 	 * A line that does not fit whole is dropped. */
 	if (f->warnings.len + 1 + n > f->warnings.max)
 		return;
+	/* The caller's thread copies the warnings under the pipeline's lock. */
+	ps_feed__pipe_lock(f);
 	if (f->warnings.len > 0 && fbuf_putc(&f->warnings, '\n') != 0)
-		return;
+		goto done;
 	if (fbuf_put(&f->warnings, line, n) != 0) {
 		f->warnings.len--; /* the '\n' */
 		f->warnings.ptr[f->warnings.len] = '\0';
-		return;
+		goto done;
 	}
 	(void)fbuf_cstr(&f->warnings);
+done:
+	ps_feed__pipe_unlock(f);
 }
 
 /* ------------------------------------------------------------------ */
@@ -137,6 +143,9 @@ ps_feed__item_end(ps_feed *f)
 	f->cur.index = ++f->nitems;
 	f->queue[f->qlen++] = f->cur;
 	f->in_item = 0;
+	/* A piece of tiny rows must not grow one batch without bound. */
+	if (f->pipe != NULL && ps_feed__pipe_wants(f, 0))
+		return ps_feed__pipe_publish(f);
 	return 0;
 }
 
@@ -478,6 +487,9 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 	fbuf_init(&f->arena, PS_FEED_MAX_ARENA);
 	fbuf_init(&f->scratch, (size_t)4 * PS_FEED_MAX_ITEM);
 	fbuf_init(&f->warnings, PS_FEED_MAX_WARNINGS);
+	fbuf_init(&f->shown_warnings, PS_FEED_MAX_WARNINGS);
+	fbuf_init(&f->cons.arena, PS_FEED_MAX_ARENA);
+	f->src.cancel_fd = -1;
 
 	if (source == NULL)
 		source = "-";
@@ -582,9 +594,26 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 		goto done;
 	}
 	f->parser = f->format == PS_FORMAT_XML ? &ps_feed__xml_parser : &ps_feed__csv_parser;
-	rc = f->parser->init(f);
+	if ((rc = f->parser->init(f)) != 0)
+		goto done;
+	/* What the accessors show until the first batch. */
+	f->shown_bytes_read = f->src.bytes_read;
+	if (f->warnings.len > 0 &&
+	    fbuf_put(&f->shown_warnings, f->warnings.ptr, f->warnings.len) == 0)
+		(void)fbuf_cstr(&f->shown_warnings);
+	if ((rc = ps_feed__pipe_start(f)) != 0)
+		(void)ps_feed__fail(f, rc, "%s: out of memory", f->name);
 
 done:
+	if (rc != 0) {
+		/* No parser thread runs: the caller may read it all. */
+		f->error_shown = 1;
+		f->end_rc = f->failed ? f->failed : rc;
+		f->shown_bytes_read = f->src.bytes_read;
+		if (f->warnings.len > 0 &&
+		    fbuf_put(&f->shown_warnings, f->warnings.ptr, f->warnings.len) == 0)
+			(void)fbuf_cstr(&f->shown_warnings);
+	}
 	if (rc == PS_ENOMEM) {
 		/* As documented: no feed comes back with PS_ENOMEM. */
 		ps_feed_free(f);
@@ -593,12 +622,29 @@ done:
 	return rc;
 }
 
-/* Builds f->out from a queued raw item and normalises it. */
+/*
+ * An error of the caller's side (out of memory handing an item out): it
+ * comes before whatever the parser side met later in the feed, so the
+ * parser thread is stopped and the error replaces its own.
+ */
+static int
+caller_fail(ps_feed *f, int code)
+{
+	ps_feed__pipe_stop(f);
+	f->failed = code;
+	snprintf(f->error, sizeof(f->error), "%s: out of memory", f->name);
+	f->error_shown = 1;
+	f->end_rc = code;
+	return code;
+}
+
+/* Builds f->out from a raw item of the batch taken and normalises it. */
 static int
 hand_out(ps_feed *f, const ps_raw_item *r)
 {
 	ps_item *it = &f->out;
-	const char *base = f->arena.ptr ? f->arena.ptr + r->base : ""; /* NULL + 0 is UB */
+	const char *base =
+	    f->cons.arena.ptr ? f->cons.arena.ptr + r->base : ""; /* NULL + 0 is UB */
 	size_t text = 0, need;
 	int a;
 
@@ -629,7 +675,7 @@ hand_out(ps_feed *f, const ps_raw_item *r)
 		free(f->poison);
 		f->poison = blk = malloc(text + PS_ATTR__COUNT + need);
 		if (blk == NULL)
-			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+			return caller_fail(f, PS_ENOMEM);
 		p = blk + need;
 		for (a = 0; a < PS_ATTR__COUNT; a++) {
 			if (it->values[a].ptr == NULL)
@@ -645,7 +691,7 @@ hand_out(ps_feed *f, const ps_raw_item *r)
 	if (f->scratch.cap < need) {
 		f->scratch.len = 0;
 		if (fbuf_grow(&f->scratch, need) != 0)
-			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+			return caller_fail(f, PS_ENOMEM);
 	}
 	it->scratch = f->scratch.ptr;
 	it->scratch_cap = f->scratch.cap;
@@ -662,19 +708,20 @@ refill(ps_feed *f)
 	size_t n = 0;
 	int rc;
 
-	/* The queue is empty, so only the item in progress holds live arena
+	/* With no item queued, only the item in progress holds live arena
 	 * bytes. Move them to the front once the dead bytes before them are
 	 * many, not at every push: an item spans several pushes. */
-	if (!f->in_item) {
-		f->arena.len = 0;
-	} else if (f->cur.base >= PS_FEED_PUSH_MAX * 4) {
-		size_t keep = f->arena.len - f->cur.base;
+	if (f->qlen == 0) {
+		if (!f->in_item) {
+			f->arena.len = 0;
+		} else if (f->cur.base >= PS_FEED_PUSH_MAX * 4) {
+			size_t keep = f->arena.len - f->cur.base;
 
-		memmove(f->arena.ptr, f->arena.ptr + f->cur.base, keep);
-		f->cur.base = 0;
-		f->arena.len = keep;
+			memmove(f->arena.ptr, f->arena.ptr + f->cur.base, keep);
+			f->cur.base = 0;
+			f->arena.len = keep;
+		}
 	}
-	f->qhead = f->qlen = 0;
 
 	/* The bytes read for detection go first. */
 	if (f->pending.ptr != NULL) {
@@ -712,39 +759,48 @@ refill(ps_feed *f)
 	return rc;
 }
 
+void
+ps_feed__pump(ps_feed *f)
+{
+	(void)refill(f); /* errors are in f->failed; completed items first */
+	if (f->qlen > 0 && (f->failed || f->eof || ps_feed__pipe_wants(f, 1)))
+		(void)ps_feed__pipe_publish(f);
+}
+
 int
 ps_feed_next(ps_item **out, ps_feed *f)
 {
 	*out = NULL;
 	for (;;) {
-		if (f->qhead < f->qlen) {
-			int rc = hand_out(f, &f->queue[f->qhead++]);
+		if (f->cons_pos < f->cons.n) {
+			int rc = hand_out(f, &f->cons.items[f->cons_pos++]);
 
 			if (rc != 0)
 				return rc;
 			*out = &f->out;
 			return 0;
 		}
-		if (f->failed)
-			return f->failed;
-		if (f->eof)
-			return PS_ITEROVER;
-		if (f->parser == NULL)
-			return ps_feed__fail(f, PS_ERROR, "%s: feed not open", f->name);
-		(void)refill(f); /* errors are in f->failed; queued items first */
+		if (f->end_rc != 0)
+			return f->end_rc;
+		if (f->pipe == NULL) {
+			f->error_shown = 1;
+			return f->end_rc = ps_feed__fail(f, PS_ERROR, "%s: feed not open", f->name);
+		}
+		(void)ps_feed__pipe_take(f); /* a batch, or f->end_rc */
 	}
 }
 
 const char *
 ps_feed_error(const ps_feed *f)
 {
-	return f ? f->error : "";
+	/* The parser thread owns f->error until it is done. */
+	return (f && f->error_shown) ? f->error : "";
 }
 
 const char *
 ps_feed_warnings(const ps_feed *f)
 {
-	return (f && f->warnings.ptr) ? f->warnings.ptr : "";
+	return (f && f->shown_warnings.ptr) ? f->shown_warnings.ptr : "";
 }
 
 ps_feed_format
@@ -756,7 +812,7 @@ ps_feed_detected_format(const ps_feed *f)
 uint64_t
 ps_feed_bytes_read(const ps_feed *f)
 {
-	return f ? f->src.bytes_read : 0;
+	return f ? f->shown_bytes_read : 0;
 }
 
 void
@@ -783,7 +839,7 @@ ps_feed_http_status(const ps_feed *f)
 uint64_t
 ps_feed_skipped(const ps_feed *f)
 {
-	return f ? f->skipped : 0;
+	return f ? f->shown_skipped : 0;
 }
 
 void
@@ -791,6 +847,7 @@ ps_feed_free(ps_feed *f)
 {
 	if (f == NULL)
 		return;
+	ps_feed__pipe_free(f); /* first: stops and joins the parser thread */
 	if (f->parser != NULL && f->pstate != NULL)
 		f->parser->free(f);
 	if (f->src_open)
@@ -799,6 +856,9 @@ ps_feed_free(ps_feed *f)
 	fbuf_free(&f->arena);
 	fbuf_free(&f->scratch);
 	fbuf_free(&f->warnings);
+	fbuf_free(&f->shown_warnings);
+	fbuf_free(&f->cons.arena);
+	free(f->cons.items);
 	ps_feed__map_free(f->map);
 	free(f->base_url);
 	free(f->queue);
