@@ -489,6 +489,8 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 	fbuf_init(&f->warnings, PS_FEED_MAX_WARNINGS);
 	fbuf_init(&f->shown_warnings, PS_FEED_MAX_WARNINGS);
 	fbuf_init(&f->cons.arena, PS_FEED_MAX_ARENA);
+	fbuf_init(&f->cons.scratch, PS_FEED_BATCH_SCRATCH);
+	fbuf_init(&f->done_scratch, PS_FEED_BATCH_SCRATCH);
 	f->src.cancel_fd = -1;
 
 	if (source == NULL)
@@ -638,21 +640,25 @@ caller_fail(ps_feed *f, int code)
 	return code;
 }
 
-/* Builds f->out from a raw item of the batch taken and normalises it. */
-static int
-hand_out(ps_feed *f, const ps_raw_item *r)
+/*
+ * Points it's values at the text of raw item r (which starts at base) and
+ * resets the rest. Returns the scratch bytes normalising it may need: the
+ * worst case, every byte invalid UTF-8 (3 bytes of U+FFFD each), plus a
+ * few bytes per value (NUL, currency) and the base URL per resolved URL.
+ * *text: the bytes of its values.
+ */
+static size_t
+item_from_raw(ps_item *it, const ps_raw_item *r, const char *base, const ps_feed_options *opts,
+              size_t *text)
 {
-	ps_item *it = &f->out;
-	const char *base =
-	    f->cons.arena.ptr ? f->cons.arena.ptr + r->base : ""; /* NULL + 0 is UB */
-	size_t text = 0, need;
+	size_t t = 0, need;
 	int a;
 
 	for (a = 0; a < PS_ATTR__COUNT; a++) {
 		if (r->present & ((uint64_t)1 << a)) {
 			it->values[a].ptr = base + r->off[a];
 			it->values[a].len = r->len[a];
-			text += r->len[a];
+			t += r->len[a];
 		} else {
 			it->values[a].ptr = NULL;
 			it->values[a].len = 0;
@@ -662,32 +668,55 @@ hand_out(ps_feed *f, const ps_raw_item *r)
 	it->index = r->index;
 	it->hash = 0;
 	it->nproblems = 0;
+	it->scratch_len = 0;
+	need = 4 * t + 16 * PS_ATTR__COUNT + 64;
+	if (opts->base_url != NULL)
+		need += (PS_MAX_ADDITIONAL_IMAGES + 8) * (strlen(opts->base_url) + 8);
+	*text = t;
+	return need;
+}
 
-	/* Worst case of normalisation: every byte invalid UTF-8 (3 bytes of
-	 * U+FFFD each), plus a few bytes per value (NUL, currency). */
-	need = 4 * text + 16 * PS_ATTR__COUNT + 64;
-	if (f->opts.base_url != NULL) /* relative URLs resolved: base per URL */
-		need += (PS_MAX_ADDITIONAL_IMAGES + 8) * (strlen(f->opts.base_url) + 8);
 #if PS_FEED_POISON_ITEMS
-	{
-		char *blk, *p;
+/* it's values copied into one new block (after need bytes of scratch),
+ * which replaces f->poison: the next ps_feed_next() frees it. */
+static int
+poison_copy(ps_feed *f, ps_item *it, size_t text, size_t need)
+{
+	char *blk, *p;
+	int a;
 
-		free(f->poison);
-		f->poison = blk = malloc(text + PS_ATTR__COUNT + need);
-		if (blk == NULL)
-			return caller_fail(f, PS_ENOMEM);
-		p = blk + need;
-		for (a = 0; a < PS_ATTR__COUNT; a++) {
-			if (it->values[a].ptr == NULL)
-				continue;
-			memcpy(p, it->values[a].ptr, it->values[a].len + 1);
-			it->values[a].ptr = p;
-			p += it->values[a].len + 1;
-		}
-		it->scratch = blk;
-		it->scratch_cap = need;
+	free(f->poison);
+	f->poison = blk = malloc(text + PS_ATTR__COUNT + need);
+	if (blk == NULL)
+		return caller_fail(f, PS_ENOMEM);
+	p = blk + need;
+	for (a = 0; a < PS_ATTR__COUNT; a++) {
+		if (it->values[a].ptr == NULL)
+			continue;
+		memcpy(p, it->values[a].ptr, it->values[a].len + 1);
+		it->values[a].ptr = p;
+		p += it->values[a].len + 1;
 	}
+	it->scratch = blk;
+	it->scratch_cap = need;
+	return 0;
+}
+#endif
+
+/* Builds f->out from a raw item of the batch taken and normalises it. */
+static int
+hand_out(ps_feed *f, const ps_raw_item *r)
+{
+	ps_item *it = &f->out;
+	const char *base =
+	    f->cons.arena.ptr ? f->cons.arena.ptr + r->base : ""; /* NULL + 0 is UB */
+	size_t text, need = item_from_raw(it, r, base, &f->opts, &text);
+
+#if PS_FEED_POISON_ITEMS
+	if (poison_copy(f, it, text, need) != 0)
+		return f->end_rc;
 #else
+	(void)text;
 	if (f->scratch.cap < need) {
 		f->scratch.len = 0;
 		if (fbuf_grow(&f->scratch, need) != 0)
@@ -696,9 +725,64 @@ hand_out(ps_feed *f, const ps_raw_item *r)
 	it->scratch = f->scratch.ptr;
 	it->scratch_cap = f->scratch.cap;
 #endif
-	it->scratch_len = 0;
 	ps_item_normalise(it, &f->opts);
 	return 0;
+}
+
+/* The item the parser thread normalised: *out points at it (under
+ * PS_FEED_POISON_ITEMS, at a private copy in f->out). */
+static int
+hand_out_done(ps_feed *f, ps_item **out, ps_item *done)
+{
+#if PS_FEED_POISON_ITEMS
+	size_t text = 0;
+	int a;
+
+	f->out = *done;
+	for (a = 0; a < PS_ATTR__COUNT; a++)
+		text += f->out.values[a].len;
+	if (poison_copy(f, &f->out, text, 0) != 0)
+		return f->end_rc;
+	f->out.scratch_len = 0;
+	*out = &f->out;
+#else
+	(void)f;
+	*out = done;
+#endif
+	return 0;
+}
+
+void
+ps_feed__prenormalise(ps_feed *f)
+{
+	ps_fbuf *sb = &f->done_scratch;
+	size_t i;
+
+	if (f->qlen > f->done_cap) {
+		ps_item *d = realloc(f->done, f->qlen * sizeof(*d));
+
+		if (d == NULL)
+			return; /* the caller normalises them, as usual */
+		f->done = d;
+		f->done_cap = f->qlen;
+	}
+	sb->len = 0;
+	if (sb->cap < PS_FEED_BATCH_SCRATCH && fbuf_grow(sb, PS_FEED_BATCH_SCRATCH) != 0)
+		return;
+	for (i = f->ndone; i < f->qlen; i++) {
+		ps_item *it = &f->done[i];
+		const ps_raw_item *r = &f->queue[i];
+		const char *base = f->arena.ptr ? f->arena.ptr + r->base : "";
+		size_t text, need = item_from_raw(it, r, base, &f->opts, &text);
+
+		if (need > sb->cap - sb->len)
+			break;
+		it->scratch = sb->ptr + sb->len;
+		it->scratch_cap = sb->cap - sb->len;
+		ps_item_normalise(it, &f->opts);
+		sb->len += it->scratch_len;
+	}
+	f->ndone = i;
 }
 
 /* Reads and pushes one chunk (or the pending bytes, or the end). */
@@ -773,9 +857,12 @@ ps_feed_next(ps_item **out, ps_feed *f)
 	*out = NULL;
 	for (;;) {
 		if (f->cons_pos < f->cons.n) {
-			int rc = hand_out(f, &f->cons.items[f->cons_pos++]);
+			size_t i = f->cons_pos++;
+			int rc;
 
-			if (rc != 0)
+			if (i < f->cons.ndone)
+				return hand_out_done(f, out, &f->cons.done[i]);
+			if ((rc = hand_out(f, &f->cons.items[i])) != 0)
 				return rc;
 			*out = &f->out;
 			return 0;
@@ -858,7 +945,11 @@ ps_feed_free(ps_feed *f)
 	fbuf_free(&f->warnings);
 	fbuf_free(&f->shown_warnings);
 	fbuf_free(&f->cons.arena);
+	fbuf_free(&f->cons.scratch);
 	free(f->cons.items);
+	free(f->cons.done);
+	fbuf_free(&f->done_scratch);
+	free(f->done);
 	ps_feed__map_free(f->map);
 	free(f->base_url);
 	free(f->queue);

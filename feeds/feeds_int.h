@@ -86,8 +86,12 @@
  * item each.
  */
 #define PS_FEED_RING 4
-#define PS_FEED_BATCH_ITEMS 256
+#define PS_FEED_BATCH_ITEMS 128
 #define PS_FEED_BATCH_BYTES ((size_t)64 << 10)
+/* Scratch of a batch the parser thread normalises itself (see
+ * ps_feed__prenormalise()): items whose worst case does not fit are left
+ * to the caller. */
+#define PS_FEED_BATCH_SCRATCH ((size_t)256 << 10)
 
 /*
  * Under AddressSanitizer every item handed out gets its own malloc'd copy,
@@ -401,6 +405,9 @@ typedef struct ps_batch {
 	ps_fbuf arena;       /* their text */
 	ps_raw_item *items;  /* offsets into arena */
 	size_t n, cap;
+	ps_item *done;       /* items [0, ndone) already normalised, or none */
+	size_t ndone, done_cap;
+	ps_fbuf scratch;     /* values rewritten by that normalisation */
 	uint64_t bytes_read; /* source bytes read when it was handed over */
 	uint64_t skipped;    /* the feed's skipped count then */
 } ps_batch;
@@ -431,6 +438,9 @@ struct ps_feed {
 	ps_fbuf arena;
 	ps_raw_item *queue;
 	size_t qlen, qcap;
+	ps_item *done; /* see ps_feed__prenormalise() */
+	size_t ndone, done_cap;
+	ps_fbuf done_scratch;
 	ps_raw_item cur;
 	int in_item;
 	uint64_t nitems;
@@ -475,6 +485,15 @@ void ps_feed__warn(ps_feed *f, const char *fmt, ...) PS_PRINTF(2, 3);
  * the parser accepted the end of the data. Runs on the parser thread.
  */
 void ps_feed__pump(ps_feed *f);
+
+/*
+ * Normalises the items of the batch being filled on the parser thread, as
+ * ps_feed_next() would (into f->done, their rewritten values into
+ * f->done_scratch), as many as fit. pipeline.c calls it when the ring is
+ * full, i.e. when the caller's side is the slower one and the parser
+ * would only wait: the two threads then share the per-item work too.
+ */
+void ps_feed__prenormalise(ps_feed *f);
 
 /* pipeline.c. Starts the parser side (a thread, or nothing with
  * opts.single_thread or when no thread can be started). 0 or PS_ENOMEM. */

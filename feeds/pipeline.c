@@ -40,7 +40,10 @@
 
 struct ps_pipe {
 	pthread_t thread;
-	int threaded; /* the thread was started and not joined yet */
+	/* Set before the thread starts, read by both sides: the parser side
+	 * runs on a thread of its own. */
+	int on_thread;
+	int threaded; /* the caller's: the thread runs or awaits its join */
 	int inited;   /* mu and the condition variables exist */
 	pthread_mutex_t mu;
 	pthread_cond_t more; /* the caller waits: a batch or the end */
@@ -60,15 +63,19 @@ batch_init(ps_batch *b)
 {
 	memset(b, 0, sizeof(*b));
 	fbuf_init(&b->arena, PS_FEED_MAX_ARENA);
+	fbuf_init(&b->scratch, PS_FEED_BATCH_SCRATCH);
 }
 
 static void
 batch_free(ps_batch *b)
 {
 	fbuf_free(&b->arena);
+	fbuf_free(&b->scratch);
 	free(b->items);
+	free(b->done);
 	b->items = NULL;
-	b->n = b->cap = 0;
+	b->done = NULL;
+	b->n = b->cap = b->ndone = b->done_cap = 0;
 }
 
 /* Thread body: pumps until the end, an error or a stop. */
@@ -129,10 +136,12 @@ ps_feed__pipe_start(ps_feed *f)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	p->on_thread = 1;
 	p->threaded = pthread_create(&p->thread, NULL, parser_main, f) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!p->threaded) {
 		/* No thread: the caller's thread parses after all. */
+		p->on_thread = 0;
 		f->src.cancel_fd = -1;
 		if (f->src.url != NULL)
 			ps_feed__url_set_cancel(f->src.url, -1);
@@ -147,7 +156,7 @@ ps_feed__pipe_wants(ps_feed *f, int end_of_piece)
 
 	if (f->qlen == 0)
 		return 0;
-	if (!p->threaded)
+	if (!p->on_thread)
 		return end_of_piece; /* the caller waits, by definition */
 	if (f->qlen >= PS_FEED_BATCH_ITEMS || f->arena.len >= PS_FEED_BATCH_BYTES)
 		return 1;
@@ -171,6 +180,13 @@ ps_feed__pipe_publish(ps_feed *f)
 	int rc = 0;
 
 	pthread_mutex_lock(&p->mu);
+	if (p->count == PS_FEED_RING && p->on_thread) {
+		/* The caller's side is the slower one: rather than wait for it,
+		 * do its per-item work for this batch. */
+		pthread_mutex_unlock(&p->mu);
+		ps_feed__prenormalise(f);
+		pthread_mutex_lock(&p->mu);
+	}
 	while (p->count == PS_FEED_RING && !atomic_load(&p->stop))
 		pthread_cond_wait(&p->room, &p->mu);
 	if (atomic_load(&p->stop)) {
@@ -191,6 +207,20 @@ ps_feed__pipe_publish(ps_feed *f)
 	f->queue = items;
 	f->qcap = cap;
 	f->qlen = 0;
+	{
+		ps_item *done = b->done;
+		size_t done_cap = b->done_cap;
+		ps_fbuf scratch = b->scratch;
+
+		b->done = f->done;
+		b->done_cap = f->done_cap;
+		b->ndone = f->ndone;
+		b->scratch = f->done_scratch;
+		f->done = done;
+		f->done_cap = done_cap;
+		f->ndone = 0;
+		f->done_scratch = scratch;
+	}
 	if (f->in_item) {
 		/* The item in progress starts the new batch. */
 		size_t keep = b->arena.len - f->cur.base;
@@ -230,7 +260,7 @@ ps_feed__pipe_take(ps_feed *f)
 	ps_pipe *p = f->pipe;
 	ps_batch *b, spent;
 
-	if (!p->threaded) {
+	if (!p->on_thread) {
 		/* Single thread: the parser side runs here until a batch is
 		 * ready. Nothing else touches the ring. */
 		while (p->count == 0 && !f->failed && !f->eof)
@@ -256,7 +286,7 @@ ps_feed__pipe_take(ps_feed *f)
 	spent = f->cons;
 	f->cons = *b;
 	*b = spent;
-	b->n = 0;
+	b->n = b->ndone = 0;
 	b->arena.len = 0;
 	f->cons_pos = 0;
 	p->head = (p->head + 1) % PS_FEED_RING;
