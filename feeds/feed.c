@@ -23,6 +23,10 @@
 
 #include "feeds_int.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Formats                                                             */
 
@@ -263,19 +267,44 @@ starts_http(const char *p, size_t n)
 	return n >= 8 && strncasecmp(p, "https://", 8) == 0;
 }
 
+/* First j in [i, n) with p[j] == a or p[j] == b; n if none. SSE2: 16
+ * bytes at a time (lists of image URLs are long, separators few). */
+static inline size_t
+find2(const char *p, size_t i, size_t n, char a, char b)
+{
+#if defined(__SSE2__)
+	const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+
+	while (n - i >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		int mask =
+		    _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
+
+		if (mask != 0)
+			return i + (size_t)__builtin_ctz((unsigned)mask);
+		i += 16;
+	}
+#endif
+	while (i < n && p[i] != a && p[i] != b)
+		i++;
+	return i;
+}
+
 size_t
 ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max)
 {
+	const char other = sep ? sep : PS_LIST_SEP;
 	size_t i = 0, out = 0;
 	unsigned count = 0;
 
 	while (i < n && (max == 0 || count < max)) {
 		size_t j = i, s, e;
 
-		while (j < n) {
-			if (p[j] == PS_LIST_SEP)
-				break;
-			if (sep && p[j] == sep && (!urls || starts_http(p + j + 1, n - j - 1)))
+		/* The next PS_LIST_SEP, or sep (for URLs, one before http(s)://). */
+		for (;;) {
+			j = find2(p, j, n, PS_LIST_SEP, other);
+			if (j >= n || p[j] == PS_LIST_SEP || !urls ||
+			    starts_http(p + j + 1, n - j - 1))
 				break;
 			j++;
 		}
@@ -288,7 +317,8 @@ ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max)
 		if (e > s) {
 			if (out > 0)
 				p[out++] = PS_LIST_SEP;
-			memmove(p + out, p + s, e - s);
+			if (out != s)
+				memmove(p + out, p + s, e - s);
 			out += e - s;
 			count++;
 		}
@@ -652,17 +682,15 @@ item_from_raw(ps_item *it, const ps_raw_item *r, const char *base, const ps_feed
               size_t *text)
 {
 	size_t t = 0, need;
-	int a;
+	uint64_t bits;
 
-	for (a = 0; a < PS_ATTR__COUNT; a++) {
-		if (r->present & ((uint64_t)1 << a)) {
-			it->values[a].ptr = base + r->off[a];
-			it->values[a].len = r->len[a];
-			t += r->len[a];
-		} else {
-			it->values[a].ptr = NULL;
-			it->values[a].len = 0;
-		}
+	memset(it->values, 0, sizeof(it->values)); /* NULL: absent */
+	for (bits = r->present; bits != 0; bits &= bits - 1) {
+		const int a = __builtin_ctzll(bits);
+
+		it->values[a].ptr = base + r->off[a];
+		it->values[a].len = r->len[a];
+		t += r->len[a];
 	}
 	it->line = r->line;
 	it->index = r->index;

@@ -877,23 +877,48 @@ noroom:
 	problem(it, a, "no_room", "%s does not fit the normalisation buffer", ps_attr_defs[a].name);
 }
 
+static uint64_t hash_of(const ps_item *it, uint64_t present);
+
+/* Bit a set for each attribute a required to create an item. */
+static uint64_t
+required_mask(void)
+{
+	static const uint64_t mask = 0
+#define PS_REQUIRED_BIT(e, name, type, max, req) | ((uint64_t)((req) != 0) << PS_ATTR_##e)
+	    PS_ATTR_TABLE(PS_REQUIRED_BIT)
+#undef PS_REQUIRED_BIT
+	    ;
+
+	return mask;
+}
+
 void
 ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 {
+	uint64_t present = 0, todo;
 	int a;
 
-	for (a = 0; a < PS_ATTR__COUNT; a++) {
-		if (it->values[a].ptr != NULL)
-			clean(it, a);
+	/* An item has a third of the attributes or fewer: the passes below
+	 * visit the bits of a mask, in table order, not every attribute. */
+	for (a = 0; a < PS_ATTR__COUNT; a++)
+		present |= (uint64_t)(it->values[a].ptr != NULL) << a;
+	for (todo = present; todo != 0; todo &= todo - 1) {
+		a = __builtin_ctzll(todo);
+		clean(it, a);
+		if (it->values[a].ptr == NULL)
+			present &= ~((uint64_t)1 << a);
 	}
 	if (it->values[PS_ATTR_TITLE].ptr != NULL)
 		check_html(it, PS_ATTR_TITLE);
 	if (it->values[PS_ATTR_DESCRIPTION].ptr != NULL)
 		check_html(it, PS_ATTR_DESCRIPTION);
 
-	for (a = 0; a < PS_ATTR__COUNT; a++) {
-		const ps_attr_def *d = &ps_attr_defs[a];
+	/* Checks never add a value, and change only their own attribute. */
+	for (todo = present | required_mask(); todo != 0; todo &= todo - 1) {
+		const ps_attr_def *d;
 
+		a = __builtin_ctzll(todo);
+		d = &ps_attr_defs[a];
 		if (it->values[a].ptr == NULL) {
 			if (d->required)
 				problem_missing(it, a);
@@ -920,7 +945,7 @@ ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 			check_elements(it, a);
 	}
 
-	it->hash = ps_item_hash(it);
+	it->hash = hash_of(it, present);
 }
 
 /* ------------------------------------------------------------------ */
@@ -971,16 +996,17 @@ put_le64(unsigned char *p, uint64_t v)
  * gives the same hash for the same bytes either way, however they are cut:
  * streaming every piece instead cost more, small pieces being most).
  */
-uint64_t
-ps_item_hash(const ps_item *it)
+static uint64_t
+hash_of(const ps_item *it, uint64_t present)
 {
 	XXH3_state_t st;
 	/* slack: a name head is copied whole, padding included */
 	unsigned char buf[HASH_BUF + sizeof(struct name_head)];
 	size_t k = 0;
-	int a, streaming = 0;
+	int streaming = 0;
 
-	for (a = 0; a < PS_ATTR__COUNT; a++) {
+	for (; present != 0; present &= present - 1) {
+		const int a = __builtin_ctzll(present);
 		const ps_slice v = it->values[a];
 		const struct name_head *nh = &name_heads[a];
 		size_t nlen, head;
@@ -1015,4 +1041,11 @@ ps_item_hash(const ps_item *it)
 		return XXH3_64bits(buf, k);
 	(void)XXH3_64bits_update(&st, buf, k);
 	return XXH3_64bits_digest(&st);
+}
+
+uint64_t
+ps_item_hash(const ps_item *it)
+{
+	return hash_of(it, PS_ATTR__COUNT == 64 ? ~(uint64_t)0
+	                                        : ((uint64_t)1 << (PS_ATTR__COUNT % 64)) - 1);
 }
