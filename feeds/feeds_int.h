@@ -32,8 +32,11 @@
  * PS_FEED_BATCH_BYTES of text, before a read that may block (pipe, stdin,
  * URL: items are never kept back while the source stalls), and at the end
  * or an error. Memory is bounded by the ring (a few batches) and the item
- * in progress, never by the feed. With opts.single_thread the same code runs
- * in the caller's thread: ps_feed_next() pumps until a batch is ready.
+ * in progress, never by the feed. When the ring is full (the caller's side
+ * is the slower one, as in CSV), the parser thread normalises the batch it
+ * hands over itself rather than wait (ps_feed__prenormalise()). With
+ * opts.single_thread the same code runs in the caller's thread:
+ * ps_feed_next() pumps until a batch is ready.
  *
  * Ownership between the threads: everything the parser side touches
  * (source, parser state, arena, queue, cur, map, error, failed, eof,
@@ -82,8 +85,9 @@
  * and the caller; a batch is handed over, even mid-piece, once it holds
  * this many items or bytes of text (so a piece of tiny rows does not grow
  * one batch without bound). Peak: (ring + 2) batches of at most about
- * PS_FEED_BATCH_ITEMS * sizeof(ps_raw_item) + PS_FEED_BATCH_BYTES + one
- * item each.
+ * PS_FEED_BATCH_ITEMS * (sizeof(ps_raw_item) + sizeof(ps_item)) +
+ * PS_FEED_BATCH_BYTES + PS_FEED_BATCH_SCRATCH + one item each (the
+ * ps_item array and the scratch only for batches the parser normalised).
  */
 #define PS_FEED_RING 4
 #define PS_FEED_BATCH_ITEMS 128
