@@ -613,6 +613,36 @@ test_hash_is_xxh3_of_canonical_bytes(void **state)
 	free(t);
 }
 
+/* An entity or a tag anywhere in a long description is found, whatever
+ * its offset from the scans' 64- and 16-byte steps. */
+static void
+test_html_found_at_every_offset(void **state)
+{
+	char in[400], want[400];
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < 300; k++) {
+		titem *t;
+
+		memset(in, 'x', sizeof(in));
+		memcpy(in + k, "&amp;", 5);
+		in[k + 5 + 40] = '\0';
+		memset(want, 'x', sizeof(want));
+		want[k] = '&';
+		want[k + 1 + 40] = '\0';
+		t = one(PS_ATTR_DESCRIPTION, in, NULL);
+		assert_string_equal(value(t, PS_ATTR_DESCRIPTION), want);
+		free(t);
+
+		memcpy(in + k, "<br/>", 5); /* a tag: line break, then text */
+		t = one(PS_ATTR_DESCRIPTION, in, NULL);
+		assert_true(value(t, PS_ATTR_DESCRIPTION) != in);
+		assert_null(strchr(value(t, PS_ATTR_DESCRIPTION), '<'));
+		free(t);
+	}
+}
+
 static void
 test_attr_table(void **state)
 {
@@ -657,6 +687,7 @@ main(void)
 	    cmocka_unit_test(test_hash),
 	    cmocka_unit_test(test_hash_big_values),
 	    cmocka_unit_test(test_hash_is_xxh3_of_canonical_bytes),
+	    cmocka_unit_test(test_html_found_at_every_offset),
 	    cmocka_unit_test(test_attr_table),
 	};
 
