@@ -753,7 +753,7 @@ hand_out(ps_feed *f, const ps_raw_item *r)
 	it->scratch = f->scratch.ptr;
 	it->scratch_cap = f->scratch.cap;
 #endif
-	ps_item_normalise(it, &f->opts);
+	ps_feed__normalise(it, &f->opts, r->present);
 	return 0;
 }
 
@@ -807,7 +807,7 @@ ps_feed__prenormalise(ps_feed *f)
 			break;
 		it->scratch = sb->ptr + sb->len;
 		it->scratch_cap = sb->cap - sb->len;
-		ps_item_normalise(it, &f->opts);
+		ps_feed__normalise(it, &f->opts, r->present);
 		sb->len += it->scratch_len;
 	}
 	f->ndone = i;

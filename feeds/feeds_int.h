@@ -571,6 +571,11 @@ ps_feed__item_size(const ps_feed *f)
  */
 size_t ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max);
 
+/* normalise.c: ps_item_normalise() for an item whose present attributes
+ * (values[a].ptr != NULL) are exactly the bits of present, which the feed
+ * knows from the raw item without looking at every attribute. */
+void ps_feed__normalise(ps_item *it, const ps_feed_options *opts, uint64_t present);
+
 /* ------------------------------------------------------------------ */
 /* attrs.c                                                             */
 

@@ -895,13 +895,22 @@ required_mask(void)
 void
 ps_item_normalise(ps_item *it, const ps_feed_options *opts)
 {
-	uint64_t present = 0, todo;
+	uint64_t present = 0;
+	int a;
+
+	for (a = 0; a < PS_ATTR__COUNT; a++)
+		present |= (uint64_t)(it->values[a].ptr != NULL) << a;
+	ps_feed__normalise(it, opts, present);
+}
+
+void
+ps_feed__normalise(ps_item *it, const ps_feed_options *opts, uint64_t present)
+{
+	uint64_t todo;
 	int a;
 
 	/* An item has a third of the attributes or fewer: the passes below
 	 * visit the bits of a mask, in table order, not every attribute. */
-	for (a = 0; a < PS_ATTR__COUNT; a++)
-		present |= (uint64_t)(it->values[a].ptr != NULL) << a;
 	for (todo = present; todo != 0; todo &= todo - 1) {
 		a = __builtin_ctzll(todo);
 		clean(it, a);
