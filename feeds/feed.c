@@ -5,11 +5,13 @@
  * (first significant byte '<' -> XML, else CSV, the delimiter sniffed from
  * the header line). Those bytes are kept in f->pending and pushed first.
  *
- * ps_feed_next() hands out queued items; when the queue is empty it compacts
- * the arena and pushes the next piece (PS_FEED_PUSH_MAX bytes at most) of
- * the chunk last read, or reads a chunk, to the parser, which queues the
- * items that piece completes (see feeds_int.h). A fatal error stops the
- * parsing, but the items queued before it are still handed out, then
+ * ps_feed__pump(), the parser side's step, pushes the next piece
+ * (PS_FEED_PUSH_MAX bytes at most) of the chunk last read, or reads a
+ * chunk, to the parser, which queues the items that piece completes in the
+ * batch being filled; full batches go to the caller through the pipeline
+ * (pipeline.c, see feeds_int.h). ps_feed_next() hands the items of the
+ * batch it took out one at a time, normalised. A fatal error stops the
+ * parsing, but the items completed before it are still handed out, then
  * PS_EFEED is returned for good. PS_ITEROVER is returned only once the
  * parser has accepted the end of the data.
  */
@@ -20,6 +22,10 @@
 #include <strings.h>
 
 #include "feeds_int.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Formats                                                             */
@@ -87,14 +93,18 @@ ps_feed__warn(ps_feed *f, const char *fmt, ...)
 	 * A line that does not fit whole is dropped. */
 	if (f->warnings.len + 1 + n > f->warnings.max)
 		return;
+	/* The caller's thread copies the warnings under the pipeline's lock. */
+	ps_feed__pipe_lock(f);
 	if (f->warnings.len > 0 && fbuf_putc(&f->warnings, '\n') != 0)
-		return;
+		goto done;
 	if (fbuf_put(&f->warnings, line, n) != 0) {
 		f->warnings.len--; /* the '\n' */
 		f->warnings.ptr[f->warnings.len] = '\0';
-		return;
+		goto done;
 	}
 	(void)fbuf_cstr(&f->warnings);
+done:
+	ps_feed__pipe_unlock(f);
 }
 
 /* ------------------------------------------------------------------ */
@@ -137,6 +147,9 @@ ps_feed__item_end(ps_feed *f)
 	f->cur.index = ++f->nitems;
 	f->queue[f->qlen++] = f->cur;
 	f->in_item = 0;
+	/* A piece of tiny rows must not grow one batch without bound. */
+	if (f->pipe != NULL && ps_feed__pipe_wants(f, 0))
+		return ps_feed__pipe_publish(f);
 	return 0;
 }
 
@@ -254,19 +267,44 @@ starts_http(const char *p, size_t n)
 	return n >= 8 && strncasecmp(p, "https://", 8) == 0;
 }
 
+/* First j in [i, n) with p[j] == a or p[j] == b; n if none. SSE2: 16
+ * bytes at a time (lists of image URLs are long, separators few). */
+static inline size_t
+find2(const char *p, size_t i, size_t n, char a, char b)
+{
+#if defined(__SSE2__)
+	const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+
+	while (n - i >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		int mask =
+		    _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
+
+		if (mask != 0)
+			return i + (size_t)__builtin_ctz((unsigned)mask);
+		i += 16;
+	}
+#endif
+	while (i < n && p[i] != a && p[i] != b)
+		i++;
+	return i;
+}
+
 size_t
 ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max)
 {
+	const char other = sep ? sep : PS_LIST_SEP;
 	size_t i = 0, out = 0;
 	unsigned count = 0;
 
 	while (i < n && (max == 0 || count < max)) {
 		size_t j = i, s, e;
 
-		while (j < n) {
-			if (p[j] == PS_LIST_SEP)
-				break;
-			if (sep && p[j] == sep && (!urls || starts_http(p + j + 1, n - j - 1)))
+		/* The next PS_LIST_SEP, or sep (for URLs, one before http(s)://). */
+		for (;;) {
+			j = find2(p, j, n, PS_LIST_SEP, other);
+			if (j >= n || p[j] == PS_LIST_SEP || !urls ||
+			    starts_http(p + j + 1, n - j - 1))
 				break;
 			j++;
 		}
@@ -279,7 +317,8 @@ ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max)
 		if (e > s) {
 			if (out > 0)
 				p[out++] = PS_LIST_SEP;
-			memmove(p + out, p + s, e - s);
+			if (out != s)
+				memmove(p + out, p + s, e - s);
 			out += e - s;
 			count++;
 		}
@@ -478,6 +517,11 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 	fbuf_init(&f->arena, PS_FEED_MAX_ARENA);
 	fbuf_init(&f->scratch, (size_t)4 * PS_FEED_MAX_ITEM);
 	fbuf_init(&f->warnings, PS_FEED_MAX_WARNINGS);
+	fbuf_init(&f->shown_warnings, PS_FEED_MAX_WARNINGS);
+	fbuf_init(&f->cons.arena, PS_FEED_MAX_ARENA);
+	fbuf_init(&f->cons.scratch, PS_FEED_BATCH_SCRATCH);
+	fbuf_init(&f->done_scratch, PS_FEED_BATCH_SCRATCH);
+	f->src.cancel_fd = -1;
 
 	if (source == NULL)
 		source = "-";
@@ -582,9 +626,26 @@ ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
 		goto done;
 	}
 	f->parser = f->format == PS_FORMAT_XML ? &ps_feed__xml_parser : &ps_feed__csv_parser;
-	rc = f->parser->init(f);
+	if ((rc = f->parser->init(f)) != 0)
+		goto done;
+	/* What the accessors show until the first batch. */
+	f->shown_bytes_read = f->src.bytes_read;
+	if (f->warnings.len > 0 &&
+	    fbuf_put(&f->shown_warnings, f->warnings.ptr, f->warnings.len) == 0)
+		(void)fbuf_cstr(&f->shown_warnings);
+	if ((rc = ps_feed__pipe_start(f)) != 0)
+		(void)ps_feed__fail(f, rc, "%s: out of memory", f->name);
 
 done:
+	if (rc != 0) {
+		/* No parser thread runs: the caller may read it all. */
+		f->error_shown = 1;
+		f->end_rc = f->failed ? f->failed : rc;
+		f->shown_bytes_read = f->src.bytes_read;
+		if (f->warnings.len > 0 &&
+		    fbuf_put(&f->shown_warnings, f->warnings.ptr, f->warnings.len) == 0)
+			(void)fbuf_cstr(&f->shown_warnings);
+	}
 	if (rc == PS_ENOMEM) {
 		/* As documented: no feed comes back with PS_ENOMEM. */
 		ps_feed_free(f);
@@ -593,66 +654,163 @@ done:
 	return rc;
 }
 
-/* Builds f->out from a queued raw item and normalises it. */
+/*
+ * An error of the caller's side (out of memory handing an item out): it
+ * comes before whatever the parser side met later in the feed, so the
+ * parser thread is stopped and the error replaces its own.
+ */
 static int
-hand_out(ps_feed *f, const ps_raw_item *r)
+caller_fail(ps_feed *f, int code)
 {
-	ps_item *it = &f->out;
-	const char *base = f->arena.ptr ? f->arena.ptr + r->base : ""; /* NULL + 0 is UB */
-	size_t text = 0, need;
-	int a;
+	ps_feed__pipe_stop(f);
+	f->failed = code;
+	snprintf(f->error, sizeof(f->error), "%s: out of memory", f->name);
+	f->error_shown = 1;
+	f->end_rc = code;
+	return code;
+}
 
-	for (a = 0; a < PS_ATTR__COUNT; a++) {
-		if (r->present & ((uint64_t)1 << a)) {
-			it->values[a].ptr = base + r->off[a];
-			it->values[a].len = r->len[a];
-			text += r->len[a];
-		} else {
-			it->values[a].ptr = NULL;
-			it->values[a].len = 0;
-		}
+/*
+ * Points it's values at the text of raw item r (which starts at base) and
+ * resets the rest. Returns the scratch bytes normalising it may need: the
+ * worst case, every byte invalid UTF-8 (3 bytes of U+FFFD each), plus a
+ * few bytes per value (NUL, currency) and the base URL per resolved URL.
+ * *text: the bytes of its values.
+ */
+static size_t
+item_from_raw(ps_item *it, const ps_raw_item *r, const char *base, const ps_feed_options *opts,
+              size_t *text)
+{
+	size_t t = 0, need;
+	uint64_t bits;
+
+	memset(it->values, 0, sizeof(it->values)); /* NULL: absent */
+	for (bits = r->present; bits != 0; bits &= bits - 1) {
+		const int a = __builtin_ctzll(bits);
+
+		it->values[a].ptr = base + r->off[a];
+		it->values[a].len = r->len[a];
+		t += r->len[a];
 	}
 	it->line = r->line;
 	it->index = r->index;
 	it->hash = 0;
 	it->nproblems = 0;
+	it->scratch_len = 0;
+	need = 4 * t + 16 * PS_ATTR__COUNT + 64;
+	if (opts->base_url != NULL)
+		need += (PS_MAX_ADDITIONAL_IMAGES + 8) * (strlen(opts->base_url) + 8);
+	*text = t;
+	return need;
+}
 
-	/* Worst case of normalisation: every byte invalid UTF-8 (3 bytes of
-	 * U+FFFD each), plus a few bytes per value (NUL, currency). */
-	need = 4 * text + 16 * PS_ATTR__COUNT + 64;
-	if (f->opts.base_url != NULL) /* relative URLs resolved: base per URL */
-		need += (PS_MAX_ADDITIONAL_IMAGES + 8) * (strlen(f->opts.base_url) + 8);
 #if PS_FEED_POISON_ITEMS
-	{
-		char *blk, *p;
+/* it's values copied into one new block (after need bytes of scratch),
+ * which replaces f->poison: the next ps_feed_next() frees it. */
+static int
+poison_copy(ps_feed *f, ps_item *it, size_t text, size_t need)
+{
+	char *blk, *p;
+	int a;
 
-		free(f->poison);
-		f->poison = blk = malloc(text + PS_ATTR__COUNT + need);
-		if (blk == NULL)
-			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
-		p = blk + need;
-		for (a = 0; a < PS_ATTR__COUNT; a++) {
-			if (it->values[a].ptr == NULL)
-				continue;
-			memcpy(p, it->values[a].ptr, it->values[a].len + 1);
-			it->values[a].ptr = p;
-			p += it->values[a].len + 1;
-		}
-		it->scratch = blk;
-		it->scratch_cap = need;
+	free(f->poison);
+	f->poison = blk = malloc(text + PS_ATTR__COUNT + need);
+	if (blk == NULL)
+		return caller_fail(f, PS_ENOMEM);
+	p = blk + need;
+	for (a = 0; a < PS_ATTR__COUNT; a++) {
+		if (it->values[a].ptr == NULL)
+			continue;
+		memcpy(p, it->values[a].ptr, it->values[a].len + 1);
+		it->values[a].ptr = p;
+		p += it->values[a].len + 1;
 	}
+	it->scratch = blk;
+	it->scratch_cap = need;
+	return 0;
+}
+#endif
+
+/* Builds f->out from a raw item of the batch taken and normalises it. */
+static int
+hand_out(ps_feed *f, const ps_raw_item *r)
+{
+	ps_item *it = &f->out;
+	const char *base =
+	    f->cons.arena.ptr ? f->cons.arena.ptr + r->base : ""; /* NULL + 0 is UB */
+	size_t text, need = item_from_raw(it, r, base, &f->opts, &text);
+
+#if PS_FEED_POISON_ITEMS
+	if (poison_copy(f, it, text, need) != 0)
+		return f->end_rc;
 #else
+	(void)text;
 	if (f->scratch.cap < need) {
 		f->scratch.len = 0;
 		if (fbuf_grow(&f->scratch, need) != 0)
-			return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
+			return caller_fail(f, PS_ENOMEM);
 	}
 	it->scratch = f->scratch.ptr;
 	it->scratch_cap = f->scratch.cap;
 #endif
-	it->scratch_len = 0;
-	ps_item_normalise(it, &f->opts);
+	ps_feed__normalise(it, &f->opts, r->present);
 	return 0;
+}
+
+/* The item the parser thread normalised: *out points at it (under
+ * PS_FEED_POISON_ITEMS, at a private copy in f->out). */
+static int
+hand_out_done(ps_feed *f, ps_item **out, ps_item *done)
+{
+#if PS_FEED_POISON_ITEMS
+	size_t text = 0;
+	int a;
+
+	f->out = *done;
+	for (a = 0; a < PS_ATTR__COUNT; a++)
+		text += f->out.values[a].len;
+	if (poison_copy(f, &f->out, text, 0) != 0)
+		return f->end_rc;
+	f->out.scratch_len = 0;
+	*out = &f->out;
+#else
+	(void)f;
+	*out = done;
+#endif
+	return 0;
+}
+
+void
+ps_feed__prenormalise(ps_feed *f)
+{
+	ps_fbuf *sb = &f->done_scratch;
+	size_t i;
+
+	if (f->qlen > f->done_cap) {
+		ps_item *d = realloc(f->done, f->qlen * sizeof(*d));
+
+		if (d == NULL)
+			return; /* the caller normalises them, as usual */
+		f->done = d;
+		f->done_cap = f->qlen;
+	}
+	sb->len = 0;
+	if (sb->cap < PS_FEED_BATCH_SCRATCH && fbuf_grow(sb, PS_FEED_BATCH_SCRATCH) != 0)
+		return;
+	for (i = f->ndone; i < f->qlen; i++) {
+		ps_item *it = &f->done[i];
+		const ps_raw_item *r = &f->queue[i];
+		const char *base = f->arena.ptr ? f->arena.ptr + r->base : "";
+		size_t text, need = item_from_raw(it, r, base, &f->opts, &text);
+
+		if (need > sb->cap - sb->len)
+			break;
+		it->scratch = sb->ptr + sb->len;
+		it->scratch_cap = sb->cap - sb->len;
+		ps_feed__normalise(it, &f->opts, r->present);
+		sb->len += it->scratch_len;
+	}
+	f->ndone = i;
 }
 
 /* Reads and pushes one chunk (or the pending bytes, or the end). */
@@ -662,19 +820,20 @@ refill(ps_feed *f)
 	size_t n = 0;
 	int rc;
 
-	/* The queue is empty, so only the item in progress holds live arena
+	/* With no item queued, only the item in progress holds live arena
 	 * bytes. Move them to the front once the dead bytes before them are
 	 * many, not at every push: an item spans several pushes. */
-	if (!f->in_item) {
-		f->arena.len = 0;
-	} else if (f->cur.base >= PS_FEED_PUSH_MAX * 4) {
-		size_t keep = f->arena.len - f->cur.base;
+	if (f->qlen == 0) {
+		if (!f->in_item) {
+			f->arena.len = 0;
+		} else if (f->cur.base >= PS_FEED_PUSH_MAX * 4) {
+			size_t keep = f->arena.len - f->cur.base;
 
-		memmove(f->arena.ptr, f->arena.ptr + f->cur.base, keep);
-		f->cur.base = 0;
-		f->arena.len = keep;
+			memmove(f->arena.ptr, f->arena.ptr + f->cur.base, keep);
+			f->cur.base = 0;
+			f->arena.len = keep;
+		}
 	}
-	f->qhead = f->qlen = 0;
 
 	/* The bytes read for detection go first. */
 	if (f->pending.ptr != NULL) {
@@ -712,39 +871,51 @@ refill(ps_feed *f)
 	return rc;
 }
 
+void
+ps_feed__pump(ps_feed *f)
+{
+	(void)refill(f); /* errors are in f->failed; completed items first */
+	if (f->qlen > 0 && (f->failed || f->eof || ps_feed__pipe_wants(f, 1)))
+		(void)ps_feed__pipe_publish(f);
+}
+
 int
 ps_feed_next(ps_item **out, ps_feed *f)
 {
 	*out = NULL;
 	for (;;) {
-		if (f->qhead < f->qlen) {
-			int rc = hand_out(f, &f->queue[f->qhead++]);
+		if (f->cons_pos < f->cons.n) {
+			size_t i = f->cons_pos++;
+			int rc;
 
-			if (rc != 0)
+			if (i < f->cons.ndone)
+				return hand_out_done(f, out, &f->cons.done[i]);
+			if ((rc = hand_out(f, &f->cons.items[i])) != 0)
 				return rc;
 			*out = &f->out;
 			return 0;
 		}
-		if (f->failed)
-			return f->failed;
-		if (f->eof)
-			return PS_ITEROVER;
-		if (f->parser == NULL)
-			return ps_feed__fail(f, PS_ERROR, "%s: feed not open", f->name);
-		(void)refill(f); /* errors are in f->failed; queued items first */
+		if (f->end_rc != 0)
+			return f->end_rc;
+		if (f->pipe == NULL) {
+			f->error_shown = 1;
+			return f->end_rc = ps_feed__fail(f, PS_ERROR, "%s: feed not open", f->name);
+		}
+		(void)ps_feed__pipe_take(f); /* a batch, or f->end_rc */
 	}
 }
 
 const char *
 ps_feed_error(const ps_feed *f)
 {
-	return f ? f->error : "";
+	/* The parser thread owns f->error until it is done. */
+	return (f && f->error_shown) ? f->error : "";
 }
 
 const char *
 ps_feed_warnings(const ps_feed *f)
 {
-	return (f && f->warnings.ptr) ? f->warnings.ptr : "";
+	return (f && f->shown_warnings.ptr) ? f->shown_warnings.ptr : "";
 }
 
 ps_feed_format
@@ -756,7 +927,7 @@ ps_feed_detected_format(const ps_feed *f)
 uint64_t
 ps_feed_bytes_read(const ps_feed *f)
 {
-	return f ? f->src.bytes_read : 0;
+	return f ? f->shown_bytes_read : 0;
 }
 
 void
@@ -783,7 +954,7 @@ ps_feed_http_status(const ps_feed *f)
 uint64_t
 ps_feed_skipped(const ps_feed *f)
 {
-	return f ? f->skipped : 0;
+	return f ? f->shown_skipped : 0;
 }
 
 void
@@ -791,6 +962,7 @@ ps_feed_free(ps_feed *f)
 {
 	if (f == NULL)
 		return;
+	ps_feed__pipe_free(f); /* first: stops and joins the parser thread */
 	if (f->parser != NULL && f->pstate != NULL)
 		f->parser->free(f);
 	if (f->src_open)
@@ -799,6 +971,13 @@ ps_feed_free(ps_feed *f)
 	fbuf_free(&f->arena);
 	fbuf_free(&f->scratch);
 	fbuf_free(&f->warnings);
+	fbuf_free(&f->shown_warnings);
+	fbuf_free(&f->cons.arena);
+	fbuf_free(&f->cons.scratch);
+	free(f->cons.items);
+	free(f->cons.done);
+	fbuf_free(&f->done_scratch);
+	free(f->done);
 	ps_feed__map_free(f->map);
 	free(f->base_url);
 	free(f->queue);

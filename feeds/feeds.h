@@ -12,7 +12,8 @@
  * ps_item at a time, normalised, validated and hashed.
  *
  * Memory is bounded by the read chunk and the size caps below, never by the
- * size of the feed. Nothing in this module touches the database or the
+ * size of the feed. Parsing runs on a thread of the feed's own (see
+ * ps_feed_next()). Nothing in this module touches the database or the
  * Pinterest API; it never includes db/ or sync/.
  *
  * Ownership: a ps_item returned by ps_feed_next() belongs to the feed and
@@ -123,6 +124,11 @@ typedef struct ps_feed_options {
 	long stall_timeout_s;      /* abort under 1 byte/s for this long; 0 = 120 */
 	long timeout_s;            /* whole download; 0 = no limit */
 	long max_redirects;        /* 0 = 10; -1 = follow none */
+
+	/* 1: parse in the caller's thread of ps_feed_next(), with no thread
+	 * of the feed's own (see ps_feed_next()). The items are the same;
+	 * for tests and fuzzing, or a program that wants one thread. */
+	int single_thread;
 } ps_feed_options;
 
 /* Designated, so that the appended fields need no initialiser (and no
@@ -188,6 +194,19 @@ int ps_feed_open(ps_feed **out, const char *source, const ps_feed_options *opts)
  * malformed, over a cap): then ps_feed_error() names the place. After
  * PS_EFEED the items already returned are still good, but the feed as a
  * whole is not: a caller must not conclude that absent items were removed.
+ *
+ * Threads: from ps_feed_open() on, the feed reads and parses its source on
+ * a thread of its own, a few batches of items ahead (a bounded ring: memory
+ * does not grow with the feed), while the thread calling ps_feed_next()
+ * normalises, validates and hashes each item as it hands it out. Items
+ * still come out one at a time, in feed order; an error comes after every
+ * item parsed before it; warnings, ps_feed_bytes_read() and
+ * ps_feed_skipped() show what the parser had done when it parsed the item
+ * last returned, and ps_feed_error() is "" until ps_feed_next() returns the
+ * error. Call the functions of one feed from one thread at a time, as
+ * before; ps_feed_free() stops and joins the parser thread wherever it
+ * waits (a slow URL, stdin, a pipe). The parser thread blocks all signals.
+ * opts.single_thread parses in the caller's thread instead.
  */
 int ps_feed_next(ps_item **out, ps_feed *feed);
 

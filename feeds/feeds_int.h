@@ -7,8 +7,10 @@
  *   source.c   bytes from a path, stdin or a URL, gunzipped when the
  *              magic bytes say so (ps_source)
  *   url.c      http(s) sources streamed through libcurl (ps_url)
- *   feed.c     ps_feed itself: format detection, the pull loop behind
- *              ps_feed_next(), the arena and queue of parsed items
+ *   feed.c     ps_feed itself: format detection, the push loop, items in
+ *              progress, ps_feed_next() handing items out normalised
+ *   pipeline.c the parser's thread and the ring of batches between it and
+ *              the caller of ps_feed_next()
  *   xml.c      libxml2 SAX2 push parser -> raw items
  *   csv.c      RFC 4180 state machine -> raw items
  *   attrs.c    the attribute table, name lookup and aliases
@@ -16,17 +18,38 @@
  *   html.c     HTML to plain text (descriptions)
  *   normalise.c  ps_item_normalise(), ps_item_hash()
  *
- * The parsers are push parsers: ps_feed_next() reads a chunk from the
- * source and pushes it in pieces of at most PS_FEED_PUSH_MAX bytes; the
- * parser calls ps_feed__item_begin/_set/_commit/_end for each item a piece
- * completes, which appends the item's text to feed->arena and a ps_raw_item
- * to feed->queue. ps_feed_next() hands the queued items out one at a time
- * and pushes the next piece only when the queue is empty, so memory is
- * bounded by the items of one piece plus the item in progress.
+ * The parsers are push parsers: the parser side (ps_feed__pump()) reads a
+ * chunk from the source and pushes it in pieces of at most PS_FEED_PUSH_MAX
+ * bytes; the parser calls ps_feed__item_begin/_set/_commit/_end for each
+ * item a piece completes, which appends the item's text to feed->arena and
+ * a ps_raw_item to feed->queue: together, the batch being filled.
+ *
+ * Two threads (issue 5): the parser side runs on a thread of its own
+ * (pipeline.c) and hands filled batches over through a ring of
+ * PS_FEED_RING slots; the caller's thread takes them whole in
+ * ps_feed_next() and normalises, validates and hashes their items one at a
+ * time. A batch is handed over when it holds PS_FEED_BATCH_ITEMS items or
+ * PS_FEED_BATCH_BYTES of text, before a read that may block (pipe, stdin,
+ * URL: items are never kept back while the source stalls), and at the end
+ * or an error. Memory is bounded by the ring (a few batches) and the item
+ * in progress, never by the feed. When the ring is full (the caller's side
+ * is the slower one, as in CSV), the parser thread normalises the batch it
+ * hands over itself rather than wait (ps_feed__prenormalise()). With
+ * opts.single_thread the same code runs in the caller's thread:
+ * ps_feed_next() pumps until a batch is ready.
+ *
+ * Ownership between the threads: everything the parser side touches
+ * (source, parser state, arena, queue, cur, map, error, failed, eof,
+ * warnings, skipped) is the parser thread's while it runs; the ring, its
+ * counters and the copy of the warnings are under the pipeline's mutex;
+ * the batch taken (feed->cons), the item handed out and the "shown_"
+ * fields that the accessors read are the caller's. The caller reads error
+ * and failed only after the parser thread has said it is done.
  *
  * Raw items store their values as offsets relative to the item's first byte
- * in the arena, so the item in progress survives the arena being compacted
- * (its bytes moved to the start) before the next chunk is pushed.
+ * in the arena, so the item in progress survives being moved to the start
+ * of a fresh arena when the batch around it is handed over, or the arena
+ * being compacted.
  *
  * Internal functions shared between files are named ps_feed__*; they are not
  * part of the API and may change at any time.
@@ -56,6 +79,23 @@
  * keep the queue under a few MiB even for a feed of one-byte rows.
  */
 #define PS_FEED_PUSH_MAX ((size_t)16 << 10)
+
+/*
+ * The pipeline (pipeline.c). Batches in the ring between the parser thread
+ * and the caller; a batch is handed over, even mid-piece, once it holds
+ * this many items or bytes of text (so a piece of tiny rows does not grow
+ * one batch without bound). Peak: (ring + 2) batches of at most about
+ * PS_FEED_BATCH_ITEMS * (sizeof(ps_raw_item) + sizeof(ps_item)) +
+ * PS_FEED_BATCH_BYTES + PS_FEED_BATCH_SCRATCH + one item each (the
+ * ps_item array and the scratch only for batches the parser normalised).
+ */
+#define PS_FEED_RING 4
+#define PS_FEED_BATCH_ITEMS 128
+#define PS_FEED_BATCH_BYTES ((size_t)64 << 10)
+/* Scratch of a batch the parser thread normalises itself (see
+ * ps_feed__prenormalise()): items whose worst case does not fit are left
+ * to the caller. */
+#define PS_FEED_BATCH_SCRATCH ((size_t)256 << 10)
 
 /*
  * Under AddressSanitizer every item handed out gets its own malloc'd copy,
@@ -209,6 +249,8 @@ typedef struct ps_source {
 	uint64_t *read_count;  /* where raw reads are counted: &bytes_read, or
 	                          the inflater thread's own counter */
 	ps_inflater *bg;       /* gzip of a regular file: inflated on a thread */
+	int pollable;          /* fd is not a regular file: reads may block */
+	int cancel_fd;         /* readable once the reads must stop, or -1 */
 	uint64_t bytes_out;    /* inflated bytes handed out */
 	uint64_t max_inflated; /* cap on bytes_out for gzip */
 } ps_source;
@@ -238,6 +280,8 @@ int ps_feed__url_read(size_t *n, ps_url *u, void *buf, size_t cap, char *err, si
 void ps_feed__url_validators(const ps_url *u, const char **etag, const char **last_modified);
 long ps_feed__url_status(const ps_url *u);
 void ps_feed__url_free(ps_url *u);
+/* Makes ps_feed__url_read() give up (PS_ERROR) once fd is readable. */
+void ps_feed__url_set_cancel(ps_url *u, int fd);
 
 /* ------------------------------------------------------------------ */
 /* map.c and presets.c: mapping files, presets, the row path.          */
@@ -360,6 +404,20 @@ typedef struct ps_parser_ops {
 extern const ps_parser_ops ps_feed__xml_parser;
 extern const ps_parser_ops ps_feed__csv_parser;
 
+/* Consecutive items, handed from the parser side to the caller whole. */
+typedef struct ps_batch {
+	ps_fbuf arena;       /* their text */
+	ps_raw_item *items;  /* offsets into arena */
+	size_t n, cap;
+	ps_item *done;       /* items [0, ndone) already normalised, or none */
+	size_t ndone, done_cap;
+	ps_fbuf scratch;     /* values rewritten by that normalisation */
+	uint64_t bytes_read; /* source bytes read when it was handed over */
+	uint64_t skipped;    /* the feed's skipped count then */
+} ps_batch;
+
+typedef struct ps_pipe ps_pipe;
+
 struct ps_feed {
 	char *name; /* source for messages: the path, or "stdin" */
 	ps_feed_options opts;
@@ -379,17 +437,17 @@ struct ps_feed {
 	const ps_parser_ops *parser;
 	void *pstate;
 
-	/* Text of queued items and of the item in progress. */
+	/* The batch being filled: text of its items and of the item in
+	 * progress, and its raw items. */
 	ps_fbuf arena;
 	ps_raw_item *queue;
-	size_t qhead, qlen, qcap;
+	size_t qlen, qcap;
+	ps_item *done; /* see ps_feed__prenormalise() */
+	size_t ndone, done_cap;
+	ps_fbuf done_scratch;
 	ps_raw_item cur;
 	int in_item;
 	uint64_t nitems;
-
-	ps_item out;     /* the item handed out by ps_feed_next() */
-	ps_fbuf scratch; /* out.scratch */
-	char *poison;    /* PS_FEED_POISON_ITEMS: out's private copy */
 
 	ps_map *map;      /* NULL: no mapping file, no preset */
 	char *base_url;   /* opts.base_url points here, or is NULL */
@@ -400,6 +458,20 @@ struct ps_feed {
 	char error[PS_FEED_ERROR_LEN];
 	int failed; /* 0, or the code ps_feed_next() returns once drained */
 	int eof;    /* the parser saw the end of the data */
+
+	ps_pipe *pipe; /* NULL until ps_feed_open() succeeded */
+
+	/* The caller's side. */
+	ps_batch cons;   /* the batch items are handed out from */
+	size_t cons_pos; /* next item of cons */
+	int end_rc;      /* 0, or what ps_feed_next() returns from now on */
+	int error_shown; /* ps_feed_error() may read error */
+	ps_item out;     /* the item handed out by ps_feed_next() */
+	ps_fbuf scratch; /* out.scratch */
+	char *poison;    /* PS_FEED_POISON_ITEMS: out's private copy */
+	ps_fbuf shown_warnings;
+	uint64_t shown_bytes_read;
+	uint64_t shown_skipped;
 };
 
 /*
@@ -409,6 +481,45 @@ struct ps_feed {
 int ps_feed__fail(ps_feed *f, int code, const char *fmt, ...) PS_PRINTF(3, 4);
 /* Appends one line to the warnings (silently capped). */
 void ps_feed__warn(ps_feed *f, const char *fmt, ...) PS_PRINTF(2, 3);
+
+/*
+ * The parser side's step: pushes one piece of the data (or the end) to the
+ * parser and hands the items it completed over when the batch is big
+ * enough or the caller waits. Errors are in f->failed; f->eof is set once
+ * the parser accepted the end of the data. Runs on the parser thread.
+ */
+void ps_feed__pump(ps_feed *f);
+
+/*
+ * Normalises the items of the batch being filled on the parser thread, as
+ * ps_feed_next() would (into f->done, their rewritten values into
+ * f->done_scratch), as many as fit. pipeline.c calls it when the ring is
+ * full, i.e. when the caller's side is the slower one and the parser
+ * would only wait: the two threads then share the per-item work too.
+ */
+void ps_feed__prenormalise(ps_feed *f);
+
+/* pipeline.c. Starts the parser side (a thread, or nothing with
+ * opts.single_thread or when no thread can be started). 0 or PS_ENOMEM. */
+int ps_feed__pipe_start(ps_feed *f);
+/* Hands the batch being filled over (waits for a free slot); a piece of
+ * the item in progress moves to the new batch. Parser side. 0, or the
+ * code of ps_feed__fail() (PS_ERROR once the feed is being freed). */
+int ps_feed__pipe_publish(ps_feed *f);
+/* Should the batch being filled go now: full, or (end_of_piece) a read
+ * that may block comes next? */
+int ps_feed__pipe_wants(ps_feed *f, int end_of_piece);
+/* Caller side: gives f->cons back and takes the next batch. 1 with a
+ * batch in f->cons, or 0 at the end (f->end_rc set). */
+int ps_feed__pipe_take(ps_feed *f);
+/* Caller side: stops and joins the parser thread (idempotent). */
+void ps_feed__pipe_stop(ps_feed *f);
+/* Stops the parser side and frees the ring; accepts NULL. */
+void ps_feed__pipe_free(ps_feed *f);
+/* The pipeline's lock around the parser side's writes to f->warnings
+ * (no-ops before the pipeline exists). */
+void ps_feed__pipe_lock(ps_feed *f);
+void ps_feed__pipe_unlock(ps_feed *f);
 
 /* Starts an item at the current end of the arena. */
 void ps_feed__item_begin(ps_feed *f, uint64_t line);
@@ -459,6 +570,11 @@ ps_feed__item_size(const ps_feed *f)
  * URLs may hold commas. Returns the new length.
  */
 size_t ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max);
+
+/* normalise.c: ps_item_normalise() for an item whose present attributes
+ * (values[a].ptr != NULL) are exactly the bits of present, which the feed
+ * knows from the raw item without looking at every attribute. */
+void ps_feed__normalise(ps_item *it, const ps_feed_options *opts, uint64_t present);
 
 /* ------------------------------------------------------------------ */
 /* attrs.c                                                             */

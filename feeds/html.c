@@ -245,6 +245,22 @@ next_markup(const char *p, size_t n, size_t i)
 #if defined(__SSE2__)
 	const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
 
+	/* 64 bytes a step while nothing matches: descriptions are long and
+	 * mostly plain text. */
+	while (n - i >= 64) {
+		const __m128i *q = (const __m128i *)(const void *)(p + i);
+		__m128i a = _mm_loadu_si128(q), b = _mm_loadu_si128(q + 1);
+		__m128i c = _mm_loadu_si128(q + 2), d = _mm_loadu_si128(q + 3);
+		__m128i m = _mm_or_si128(
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, lt), _mm_cmpeq_epi8(a, amp)),
+		                 _mm_or_si128(_mm_cmpeq_epi8(b, lt), _mm_cmpeq_epi8(b, amp))),
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(c, lt), _mm_cmpeq_epi8(c, amp)),
+		                 _mm_or_si128(_mm_cmpeq_epi8(d, lt), _mm_cmpeq_epi8(d, amp))));
+
+		if (_mm_movemask_epi8(m) != 0)
+			break; /* the 16-byte loop finds which byte */
+		i += 64;
+	}
 	while (n - i >= 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 		int mask =

@@ -12,9 +12,12 @@
  *
  * A gzip regular file is inflated on a thread of its own (the "inflater"),
  * a few 256 KiB buffers ahead of the parser, so that inflating (about a
- * third of the parser's time for an XML feed) runs on the second core. A
- * pipe, stdin or a URL is inflated in the caller's thread: a thread blocked
- * on a pipe could not be stopped when the feed is closed early.
+ * third of the parser's time for an XML feed) runs on another core. A
+ * pipe, stdin or a URL is inflated in the reader's thread (the parser
+ * thread of pipeline.c), whose blocking reads can be stopped: with
+ * cancel_fd set, a read from anything but a regular file first polls the
+ * fd and cancel_fd, and gives up once cancel_fd is readable (the feed is
+ * being freed).
  *
  * Errors are written to the caller's buffer as "name: reason"; nothing is
  * logged here.
@@ -25,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
@@ -58,6 +62,36 @@ read_some(int fd, void *buf, size_t cap)
 	return r;
 }
 
+/* Waits until fd can be read or cancel_fd is readable. 0, or PS_ERROR
+ * (stopped) / PS_EFEED (poll failed) with err written. */
+static int
+wait_readable(ps_source *src, char *err, size_t errlen)
+{
+	struct pollfd pf[2];
+	int r;
+
+	pf[0].fd = src->fd;
+	pf[0].events = POLLIN;
+	pf[1].fd = src->cancel_fd;
+	pf[1].events = POLLIN;
+	for (;;) {
+		pf[0].revents = pf[1].revents = 0;
+		r = poll(pf, 2, -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_errno(err, errlen, src->name, "poll failed", errno);
+			return PS_EFEED;
+		}
+		if (pf[1].revents != 0) {
+			snprintf(err, errlen, "%s: reading stopped", src->name);
+			return PS_ERROR;
+		}
+		if (pf[0].revents != 0)
+			return 0; /* data, the end (POLLHUP) or an error read() tells */
+	}
+}
+
 /* Reads up to cap bytes from the fd or the URL: 0 with *got (0 at the
  * end), or PS_EFEED / PS_ENOMEM with err written. Counts bytes_read. */
 static int
@@ -71,6 +105,9 @@ raw_read(ps_source *src, void *buf, size_t cap, size_t *got, char *err, size_t e
 		if ((rc = ps_feed__url_read(got, src->url, buf, cap, err, errlen)) != 0)
 			return rc;
 	} else {
+		if (src->pollable && src->cancel_fd >= 0 &&
+		    (rc = wait_readable(src, err, errlen)) != 0)
+			return rc;
 		r = read_some(src->fd, buf, cap);
 		if (r < 0) {
 			err_errno(err, errlen, src->name, "read failed", errno);
@@ -140,6 +177,7 @@ ps_feed__source_open(ps_source *src, const char *path, const char *name,
 	memset(&st, 0, sizeof(st));
 	memset(src, 0, sizeof(*src));
 	src->fd = -1;
+	src->cancel_fd = -1;
 	src->name = name;
 	src->read_count = &src->bytes_read;
 	src->max_inflated = opts->max_inflated ? opts->max_inflated : PS_FEED_DEFAULT_MAX_INFLATED;
@@ -159,6 +197,7 @@ ps_feed__source_open(ps_source *src, const char *path, const char *name,
 		rc = PS_EFEED;
 	} else if (strcmp(path, "-") == 0) {
 		src->fd = STDIN_FILENO;
+		src->pollable = fstat(src->fd, &st) != 0 || !S_ISREG(st.st_mode);
 	} else {
 		src->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (src->fd < 0) {
@@ -170,6 +209,7 @@ ps_feed__source_open(ps_source *src, const char *path, const char *name,
 			snprintf(err, errlen, "%s: is a directory", name);
 			goto done;
 		}
+		src->pollable = !S_ISREG(st.st_mode); /* a FIFO, a device... */
 	}
 
 	src->in_cap = chunk < 16 ? 16 : chunk;

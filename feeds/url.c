@@ -60,6 +60,8 @@ struct ps_url {
 
 	char *password; /* for scrub(); wiped and freed with the handle */
 	struct curl_slist *headers;
+
+	int cancel_fd; /* readable once the download must stop, or -1 */
 };
 
 int
@@ -280,10 +282,21 @@ drive(ps_url *u, char *err, size_t errlen)
 			break;
 		if (u->paused)
 			continue;
-		mc = curl_multi_poll(u->multi, NULL, 0, 1000, NULL);
-		if (mc != CURLM_OK) {
-			url_fail(u, err, errlen, "download failed: %s", curl_multi_strerror(mc));
-			return PS_EFEED;
+		{
+			/* The parser thread waits here; ps_feed_free() wakes it
+			 * through cancel_fd. */
+			struct curl_waitfd wf = {u->cancel_fd, CURL_WAIT_POLLIN, 0};
+
+			mc = curl_multi_poll(u->multi, &wf, u->cancel_fd >= 0 ? 1 : 0, 1000, NULL);
+			if (mc != CURLM_OK) {
+				url_fail(u, err, errlen, "download failed: %s",
+				         curl_multi_strerror(mc));
+				return PS_EFEED;
+			}
+			if (wf.revents != 0) {
+				url_fail(u, err, errlen, "download stopped");
+				return PS_ERROR;
+			}
 		}
 	}
 	if (u->pos < u->len)
@@ -341,6 +354,7 @@ ps_feed__url_open(ps_url **out, const char *url, const ps_feed_options *o, char 
 		return PS_ENOMEM;
 	}
 	*out = u;
+	u->cancel_fd = -1;
 	ps_feed__url_redact(u->name, sizeof(u->name), url);
 
 	h = curl_url();
@@ -494,6 +508,13 @@ ps_feed__url_validators(const ps_url *u, const char **etag, const char **last_mo
 {
 	*etag = (u && u->have_etag) ? u->etag : NULL;
 	*last_modified = (u && u->have_lm) ? u->last_modified : NULL;
+}
+
+void
+ps_feed__url_set_cancel(ps_url *u, int fd)
+{
+	if (u != NULL)
+		u->cancel_fd = fd;
 }
 
 long

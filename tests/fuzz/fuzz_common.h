@@ -40,18 +40,23 @@ fuzz_memfd(char *path, size_t cap, const uint8_t *data, size_t size)
 	return fd;
 }
 
-/* Reads the whole feed; checks what the API promises of every item. */
+/* Reads the whole feed; checks what the API promises of every item (in
+ * feed order: indexes 1, 2, 3...). o->single_thread picks the parser
+ * thread or the caller's; the targets take it from an input bit. */
 static void
 fuzz_drain(const char *path, const ps_feed_options *o)
 {
 	ps_feed *f = NULL;
 	ps_item *it;
+	uint64_t index = 0;
 	int rc = ps_feed_open(&f, path, o);
 
 	if (rc == 0) {
 		while ((rc = ps_feed_next(&it, f)) == 0) {
 			int a;
 
+			if (it->index != ++index)
+				abort();
 			for (a = 0; a < PS_ATTR__COUNT; a++) {
 				const ps_slice v = it->values[a];
 

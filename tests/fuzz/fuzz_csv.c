@@ -2,7 +2,8 @@
  * fuzz_csv.c: libFuzzer target for the CSV/TSV reader (csv.c), format
  * detection, the mapping file's row path and the store presets (map.c,
  * presets.c). The first byte picks the chunk size, the second the format
- * and the preset or mapping file.
+ * and the preset or mapping file, and (bit 7) whether the parser runs on
+ * its own thread (pipeline.c).
  */
 #include "fuzz_common.h"
 
@@ -44,6 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.map_file = (data[1] & 16) ? map_path : NULL;
 	o.default_currency = (data[1] & 32) ? "USD" : NULL;
 	o.base_url = (data[1] & 64) ? "https://shop.example/" : NULL;
+	o.single_thread = (data[1] & 128) != 0;
 	o.max_inflated = 1 << 20;
 	fd = fuzz_memfd(path, sizeof(path), data + 2, size - 2);
 	if (fd < 0)

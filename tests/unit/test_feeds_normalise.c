@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include <xxhash.h>
+
 #include "feeds.h"
 
 /* ------------------------------------------------------------------ */
@@ -545,6 +547,102 @@ test_hash_big_values(void **state)
 	free(b);
 }
 
+/* The canonical bytes ps_item_hash() is defined over (see normalise.c),
+ * built here independently: for each present attribute in table order,
+ * the wire name's length (2 bytes LE), the name, the value's length (8
+ * bytes LE), the value. */
+static size_t
+canonical_bytes(unsigned char *out, const ps_item *it)
+{
+	size_t k = 0;
+	int a, i;
+
+	for (a = 0; a < PS_ATTR__COUNT; a++) {
+		const ps_slice v = it->values[a];
+		const char *name = ps_attr_defs[a].name;
+		size_t nlen = strlen(name);
+
+		if (v.ptr == NULL)
+			continue;
+		out[k++] = (unsigned char)(nlen & 0xFF);
+		out[k++] = (unsigned char)(nlen >> 8);
+		memcpy(out + k, name, nlen);
+		k += nlen;
+		for (i = 0; i < 8; i++)
+			out[k++] = (unsigned char)((uint64_t)v.len >> (8 * i));
+		memcpy(out + k, v.ptr, v.len);
+		k += v.len;
+	}
+	return k;
+}
+
+/*
+ * ps_item_hash() is libxxhash's XXH3-64 of the canonical bytes, whichever
+ * build of XXH3 pinsync runs (libxxhash's, or its own AVX2 one on CPUs
+ * that have AVX2) and whichever path (one call from a stack buffer, or
+ * streamed in pieces): description lengths around the 4 KiB buffer and up
+ * to 20 KB, so that the pieces fall everywhere.
+ */
+static void
+test_hash_is_xxh3_of_canonical_bytes(void **state)
+{
+	titem *t = valid_item();
+	unsigned char *bytes = malloc(64 * 1024);
+	char *desc = malloc(20001);
+	size_t n, len;
+
+	(void)state;
+	assert_non_null(bytes);
+	assert_non_null(desc);
+	for (len = 0; len < 20000; len++)
+		desc[len] = (char)('a' + (len * 7) % 26);
+	set(t, PS_ATTR_GTIN, "00012345678905");
+	set(t, PS_ATTR_ADDITIONAL_IMAGE_LINK,
+	    "https://shop.test/i/2.jpg\x1fhttps://shop.test/i/3.jpg");
+	for (len = 0; len <= 20000; len += (len < 3900 || len > 4400) ? 487 : 1) {
+		char saved = desc[len];
+
+		desc[len] = '\0';
+		set(t, PS_ATTR_DESCRIPTION, desc);
+		n = canonical_bytes(bytes, &t->it);
+		assert_int_equal(ps_item_hash(&t->it), XXH3_64bits(bytes, n));
+		desc[len] = saved;
+	}
+	free(desc);
+	free(bytes);
+	free(t);
+}
+
+/* An entity or a tag anywhere in a long description is found, whatever
+ * its offset from the scans' 64- and 16-byte steps. */
+static void
+test_html_found_at_every_offset(void **state)
+{
+	char in[400], want[400];
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < 300; k++) {
+		titem *t;
+
+		memset(in, 'x', sizeof(in));
+		memcpy(in + k, "&amp;", 5);
+		in[k + 5 + 40] = '\0';
+		memset(want, 'x', sizeof(want));
+		want[k] = '&';
+		want[k + 1 + 40] = '\0';
+		t = one(PS_ATTR_DESCRIPTION, in, NULL);
+		assert_string_equal(value(t, PS_ATTR_DESCRIPTION), want);
+		free(t);
+
+		memcpy(in + k, "<br/>", 5); /* a tag: line break, then text */
+		t = one(PS_ATTR_DESCRIPTION, in, NULL);
+		assert_true(value(t, PS_ATTR_DESCRIPTION) != in);
+		assert_null(strchr(value(t, PS_ATTR_DESCRIPTION), '<'));
+		free(t);
+	}
+}
+
 static void
 test_attr_table(void **state)
 {
@@ -588,6 +686,8 @@ main(void)
 	    cmocka_unit_test(test_no_room),
 	    cmocka_unit_test(test_hash),
 	    cmocka_unit_test(test_hash_big_values),
+	    cmocka_unit_test(test_hash_is_xxh3_of_canonical_bytes),
+	    cmocka_unit_test(test_html_found_at_every_offset),
 	    cmocka_unit_test(test_attr_table),
 	};
 
