@@ -149,6 +149,9 @@ json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+static void emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
 {
