@@ -93,6 +93,17 @@ test)
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j "$jobs" ||
 		status=1
+	# The feeds run a parser thread (and a gzip inflater thread): their unit
+	# tests again under ThreadSanitizer, where a data race fails.
+	echo "== feeds unit tests under ThreadSanitizer"
+	CC=clang-14 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
+		-DPINSYNC_TSAN=ON >/dev/null
+	cmake --build build-tsan -j "$jobs" --target test_feeds_pipeline test_feeds_csv \
+		test_feeds_xml test_feeds_real test_feeds_map test_feeds_normalise \
+		test_feeds_expected
+	TSAN_OPTIONS=halt_on_error=1 \
+		ctest --test-dir build-tsan -R '^unit\.test_feeds_' --output-on-failure -j "$jobs" ||
+		status=1
 	echo "== all tests"
 	ctest --test-dir build --output-on-failure -j "$jobs" || status=1
 	exit $status
