@@ -26,11 +26,29 @@ db_be64(const unsigned char *p)
 	return v;
 }
 
-/* Undoes COPY text escaping of s[0..len) in place; returns the new length. */
+/* An int8 as COPY text writes it (an optional '-', then digits), read up to
+ * the first other byte. The same bits as strtoll() for every int8, in a
+ * fraction of its time: a million rows per run. */
+static uint64_t
+copy_int8(const char *p)
+{
+	int neg = *p == '-';
+	uint64_t v = 0;
+
+	for (p += neg; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (uint64_t)(*p - '0');
+	return neg ? (uint64_t)0 - v : v;
+}
+
+/* Undoes COPY text escaping of s[0..len) in place; returns the new length.
+ * Ids seldom hold a backslash: one memchr() settles most of them. */
 static size_t
 unescape_copy_text(char *s, size_t len)
 {
 	size_t i, o = 0;
+
+	if (memchr(s, '\\', len) == NULL)
+		return len;
 
 	for (i = 0; i < len; i++) {
 		char c = s[i];
@@ -83,7 +101,7 @@ ps_db_snapshot_load(ps_db *db, int64_t target_id, ps_db_snapshot_cb cb, void *ct
 			} else {
 				idlen = unescape_copy_text(line, (size_t)(tab - line));
 				line[idlen] = '\0';
-				hash = (uint64_t)strtoll(tab + 1, NULL, 10);
+				hash = copy_int8(tab + 1);
 				rc = cb(ctx, line, idlen, hash);
 			}
 		}
