@@ -140,6 +140,23 @@ class SyncTest(SyncCase):
         self.assertIn("unchanged 42", r.stdout)
         self.assertIn("batches 0", r.stdout)
 
+    def test_ids_with_escapes_read_back_from_the_snapshot(self):
+        """The snapshot is streamed back with COPY's text format: ids holding a
+        backslash, a quote, a comma or non-ASCII must come back byte for byte, or
+        the next run would see them as new."""
+        path = os.path.join(self.tmp.name, "odd.csv")
+        items = [make_item(i) for i in range(4)]
+        for it, item_id in zip(items, ["A\\B", "C\\\\tD", 'E"F,G', "H\u00e9\u00df-1"]):
+            it["id"] = item_id
+        write_csv(path, items)
+        self.add_target("oddids", path, catalog="2009")
+        self.ps.run("run", "oddids", check=0)
+        self.assertEqual(self.snapshot_ids("oddids"), sorted(it["id"] for it in items))
+        self.sim.clear_requests()
+        r = self.ps.run("run", "oddids", check=0)
+        self.assertEqual(self.sim.batch_posts(), [])
+        self.assertIn("unchanged 4", r.stdout)
+
     def test_sale_price_ends(self):
         path = os.path.join(self.tmp.name, "sale.csv")
         items = [make_item(i, sale_price="5.00 USD") for i in range(3)]
