@@ -149,7 +149,7 @@ class SyncTest(SyncCase):
         for it, item_id in zip(items, ["A\\B", "C\\\\tD", 'E"F,G', "H\u00e9\u00df-1"]):
             it["id"] = item_id
         write_csv(path, items)
-        self.add_target("oddids", path, catalog="2009")
+        self.add_target("oddids", path, catalog="2099")
         self.ps.run("run", "oddids", check=0)
         self.assertEqual(self.snapshot_ids("oddids"), sorted(it["id"] for it in items))
         self.sim.clear_requests()
