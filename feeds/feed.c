@@ -23,10 +23,6 @@
 
 #include "feeds_int.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 /* ------------------------------------------------------------------ */
 /* Formats                                                             */
 
@@ -267,29 +263,6 @@ starts_http(const char *p, size_t n)
 	return n >= 8 && strncasecmp(p, "https://", 8) == 0;
 }
 
-/* First j in [i, n) with p[j] == a or p[j] == b; n if none. SSE2: 16
- * bytes at a time (lists of image URLs are long, separators few). */
-static inline size_t
-find2(const char *p, size_t i, size_t n, char a, char b)
-{
-#if defined(__SSE2__)
-	const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
-
-	while (n - i >= 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-		int mask =
-		    _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
-
-		if (mask != 0)
-			return i + (size_t)__builtin_ctz((unsigned)mask);
-		i += 16;
-	}
-#endif
-	while (i < n && p[i] != a && p[i] != b)
-		i++;
-	return i;
-}
-
 size_t
 ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max)
 {
@@ -302,7 +275,7 @@ ps_feed__list_pack(char *p, size_t n, char sep, int urls, unsigned max)
 
 		/* The next PS_LIST_SEP, or sep (for URLs, one before http(s)://). */
 		for (;;) {
-			j = find2(p, j, n, PS_LIST_SEP, other);
+			j = ps_feed__find2(p, j, n, PS_LIST_SEP, other);
 			if (j >= n || p[j] == PS_LIST_SEP || !urls ||
 			    starts_http(p + j + 1, n - j - 1))
 				break;

@@ -377,6 +377,10 @@ int ps_feed__map_need(ps_map *m, const char *name, size_t len);
 size_t ps_feed__html_to_text(char *out, const char *in, size_t n);
 /* Does p[0..n) look like HTML (a tag) or hold an entity? */
 int ps_feed__looks_html(const char *p, size_t n);
+/* Index of the first byte of p[i..n) equal to c1 or c2, or n. SSE2 where
+ * the CPU has it, 64 bytes a step while nothing matches: the markup scan of
+ * every description and the list-separator scan use it. */
+size_t ps_feed__find2(const char *p, size_t i, size_t n, char c1, char c2);
 
 /* ------------------------------------------------------------------ */
 /* feed.c: items in progress and queued.                               */

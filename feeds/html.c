@@ -234,16 +234,11 @@ tag_end(const char *in, size_t n, size_t i)
 	return 0;
 }
 
-/*
- * Index of the first '<' or '&' in p[i..n), or n. Most descriptions hold
- * neither, so 16 bytes at a time where SSE2 is there: looking byte by byte
- * was a quarter of a CSV run.
- */
-static size_t
-next_markup(const char *p, size_t n, size_t i)
+size_t
+ps_feed__find2(const char *p, size_t i, size_t n, char c1, char c2)
 {
 #if defined(__SSE2__)
-	const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
+	const __m128i v1 = _mm_set1_epi8(c1), v2 = _mm_set1_epi8(c2);
 
 	/* 64 bytes a step while nothing matches: descriptions are long and
 	 * mostly plain text. */
@@ -252,10 +247,10 @@ next_markup(const char *p, size_t n, size_t i)
 		__m128i a = _mm_loadu_si128(q), b = _mm_loadu_si128(q + 1);
 		__m128i c = _mm_loadu_si128(q + 2), d = _mm_loadu_si128(q + 3);
 		__m128i m = _mm_or_si128(
-		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, lt), _mm_cmpeq_epi8(a, amp)),
-		                 _mm_or_si128(_mm_cmpeq_epi8(b, lt), _mm_cmpeq_epi8(b, amp))),
-		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(c, lt), _mm_cmpeq_epi8(c, amp)),
-		                 _mm_or_si128(_mm_cmpeq_epi8(d, lt), _mm_cmpeq_epi8(d, amp))));
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, v1), _mm_cmpeq_epi8(a, v2)),
+		                 _mm_or_si128(_mm_cmpeq_epi8(b, v1), _mm_cmpeq_epi8(b, v2))),
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(c, v1), _mm_cmpeq_epi8(c, v2)),
+		                 _mm_or_si128(_mm_cmpeq_epi8(d, v1), _mm_cmpeq_epi8(d, v2))));
 
 		if (_mm_movemask_epi8(m) != 0)
 			break; /* the 16-byte loop finds which byte */
@@ -264,14 +259,14 @@ next_markup(const char *p, size_t n, size_t i)
 	while (n - i >= 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 		int mask =
-		    _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, lt), _mm_cmpeq_epi8(x, amp)));
+		    _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, v1), _mm_cmpeq_epi8(x, v2)));
 
 		if (mask != 0)
 			return i + (size_t)__builtin_ctz((unsigned)mask);
 		i += 16;
 	}
 #endif
-	while (i < n && p[i] != '<' && p[i] != '&')
+	while (i < n && p[i] != c1 && p[i] != c2)
 		i++;
 	return i;
 }
@@ -281,7 +276,8 @@ ps_feed__looks_html(const char *p, size_t n)
 {
 	size_t i;
 
-	for (i = next_markup(p, n, 0); i < n; i = next_markup(p, n, i + 1)) {
+	for (i = ps_feed__find2(p, 0, n, '<', '&'); i < n;
+	     i = ps_feed__find2(p, i + 1, n, '<', '&')) {
 		char tmp[4];
 		size_t used;
 
