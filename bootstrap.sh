@@ -59,11 +59,40 @@ if [ ${#missing[@]} -gt 0 ]; then
 	"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The tests, and the simulator's check of every request, read Pinterest's
+# OpenAPI description and real feeds from the shared folder, in place (never
+# copied into the project): PINSYNC_SHARED_DIR, else ../shared beside the
+# checkout, else, for a clone of a local working copy, the shared folder
+# beside that copy.
+find_shared() {
+	local d origin
+	origin=$(git remote get-url origin 2>/dev/null || true)
+	origin=${origin#file://}
+	for d in "${PINSYNC_SHARED_DIR:-}" ../shared "${origin:+$origin/../shared}"; do
+		if [ -n "$d" ] && [ -f "$d/pinterest-api/openapi.json" ]; then
+			(cd "$d" && pwd)
+			return 0
+		fi
+	done
+	return 1
+}
+shared_def=()
+if shared=$(find_shared); then
+	export PINSYNC_SHARED_DIR=$shared
+	shared_def=(-DPINSYNC_SHARED_DIR="$shared")
+elif [ "$mode" = test ]; then
+	echo "bootstrap: the tests need the shared folder (pinterest-api/openapi.json," \
+		"feeds/real/): put it beside the checkout as ../shared or name it in" \
+		"PINSYNC_SHARED_DIR" >&2
+	exit 1
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
 werror=OFF
 [ "$mode" = test ] && werror=ON
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINSYNC_WERROR=$werror >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINSYNC_WERROR=$werror \
+	"${shared_def[@]}" >/dev/null
 cmake --build build -j "$jobs"
 
 case "$mode" in
@@ -86,7 +115,7 @@ test)
 	# the unit tests, and the integration suite against the sanitized
 	# binary, where a leak (LeakSanitizer) or undefined behaviour fails.
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
-		-DPINSYNC_SANITIZE=ON >/dev/null
+		-DPINSYNC_SANITIZE=ON "${shared_def[@]}" >/dev/null
 	cmake --build build-asan -j "$jobs"
 	echo "== unit and integration tests under ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -97,7 +126,7 @@ test)
 	# tests again under ThreadSanitizer, where a data race fails.
 	echo "== feeds unit tests under ThreadSanitizer"
 	CC=clang-14 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
-		-DPINSYNC_TSAN=ON >/dev/null
+		-DPINSYNC_TSAN=ON "${shared_def[@]}" >/dev/null
 	cmake --build build-tsan -j "$jobs" --target test_feeds_pipeline test_feeds_csv \
 		test_feeds_xml test_feeds_real test_feeds_map test_feeds_normalise \
 		test_feeds_expected

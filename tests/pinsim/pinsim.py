@@ -232,19 +232,32 @@ class Batch:
                 "status": self.status, "items": items}
 
 
+class UncheckedValidator:
+    """--no-spec: every request body passes (nothing to check it against)."""
+
+    def validate(self, instance, schema):
+        return []
+
+
 class Simulator:
     """All state, guarded by one lock; request handling independent of HTTP."""
 
     def __init__(self, options, spec):
+        """spec: the parsed openapi.json, or None to accept requests unchecked
+        (--no-spec: the demo on a machine without the shared folder)."""
         self.options = options
         self.spec = spec
-        self.validator = openapi_validate.SchemaValidator(spec, closed=CLOSED_SCHEMAS)
-        self.batch_schema = openapi_validate.request_body_schema(
-            spec, "/catalogs/items/batch", "POST")
-        self.items_schema = openapi_validate.request_body_schema(
-            spec, "/catalogs/items", "POST")
-        self.token_schema = openapi_validate.request_body_schema(
-            spec, "/oauth/token", "POST", "application/x-www-form-urlencoded")
+        if spec is None:
+            self.validator = UncheckedValidator()
+            self.batch_schema = self.items_schema = self.token_schema = None
+        else:
+            self.validator = openapi_validate.SchemaValidator(spec, closed=CLOSED_SCHEMAS)
+            self.batch_schema = openapi_validate.request_body_schema(
+                spec, "/catalogs/items/batch", "POST")
+            self.items_schema = openapi_validate.request_body_schema(
+                spec, "/catalogs/items", "POST")
+            self.token_schema = openapi_validate.request_body_schema(
+                spec, "/oauth/token", "POST", "application/x-www-form-urlencoded")
         self.lock = threading.Lock()
         self.seq = itertools.count(1)
         self.reset()
@@ -943,6 +956,9 @@ def parse_args(argv):
     parser.add_argument("--port", type=int, default=0, help="TCP port, 0 for any free one")
     parser.add_argument("--ready-file", help="write the port here once listening")
     parser.add_argument("--spec", default=DEFAULT_SPEC, help="Pinterest openapi.json")
+    parser.add_argument("--no-spec", action="store_true",
+                        help="accept requests without checking them against the spec "
+                        "(for the demo where the shared folder is absent; never in tests)")
     parser.add_argument("--client-id", default="pinsim-app")
     parser.add_argument("--client-secret", default="pinsim-secret")
     parser.add_argument("--access-token", default="sim-access-0")
@@ -970,8 +986,10 @@ def write_ready_file(path, port):
 def main(argv=None):
     options = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        with open(options.spec, encoding="utf-8") as f:
-            spec = json.load(f)
+        spec = None
+        if not options.no_spec:
+            with open(options.spec, encoding="utf-8") as f:
+                spec = json.load(f)
         sim = Simulator(options, spec)
     except (OSError, ValueError, openapi_validate.SchemaError) as exc:
         sys.stderr.write("pinsim: cannot use the spec %s: %s\n" % (options.spec, exc))
@@ -989,7 +1007,8 @@ def main(argv=None):
     thread.start()
     port = server.server_address[1]
     server.log_line("listening on 127.0.0.1:%d (spec %s)"
-                    % (port, spec.get("info", {}).get("version", "?")))
+                    % (port, spec.get("info", {}).get("version", "?") if spec
+                       else "none: requests are not checked"))
     if options.ready_file:
         write_ready_file(options.ready_file, port)
     while not stop.wait(3600):

@@ -920,6 +920,26 @@ class ProcessTest(unittest.TestCase):
                 self.assertNotIn(secret, text)
 
 
+class NoSpecTest(unittest.TestCase):
+    """--no-spec (the demo without the shared folder): no spec is read, and a
+    body the spec would refuse is taken as it is."""
+
+    def test_runs_without_the_spec_and_checks_nothing(self):
+        sim = Sim("--no-spec", "--spec", "/nonexistent/openapi.json")
+        try:
+            c = Client(sim.port)
+            body = good_mix()
+            body["unknown_top_level_field"] = 1  # refused when checked
+            status, _, answer = c.request("POST", BATCH, body)
+            self.assertEqual(status, 200, answer)
+            self.assertIn("batch_id", answer)
+            c.conn.close()
+        finally:
+            _, _, _ = sim.stop()
+        with self.assertRaises(RuntimeError):  # without --no-spec, the spec is required
+            Sim("--spec", "/nonexistent/openapi.json")
+
+
 if __name__ == "__main__":
     if "--spec" in sys.argv:
         at = sys.argv.index("--spec")
