@@ -70,8 +70,8 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 			break;
 		}
 		len = snprintf(num, sizeof(num), "\t%" PRId64 "\t", (int64_t)it->hash);
-		if (db_buf_append(&b, num, (size_t)len) < 0 || append_fp(&b, it->fp, it->fp_len) < 0 ||
-		    db_buf_append(&b, "\t", 1) < 0 ||
+		if (db_buf_append(&b, num, (size_t)len) < 0 ||
+		    append_fp(&b, it->fp, it->fp_len) < 0 || db_buf_append(&b, "\t", 1) < 0 ||
 		    (it->update_mask
 		         ? db_buf_append_copy_text(&b, it->update_mask, it->update_mask_len)
 		         : db_buf_append(&b, "\\N", 2)) < 0 ||
@@ -167,16 +167,17 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 	/* The results, by exception: a row for every item that did not simply
 	 * succeed (failed, skipped, not reported, or with warnings); the others
 	 * succeeded once results_recorded is set. Recording again replaces. */
-	res = db_query(db, "recording item results",
-	               "WITH gone AS (DELETE FROM batch_results WHERE batch_pk = $1),"
-	               " r AS (SELECT DISTINCT ON (item_id) * FROM jsonb_to_recordset($2::jsonb)"
-	               "      AS r(item_id text, status text, errors jsonb, warnings jsonb))"
-	               " INSERT INTO batch_results (batch_pk, item_id, status, errors, warnings)"
-	               " SELECT $1, bi.item_id, r.status, r.errors, r.warnings"
-	               " FROM batch_items bi LEFT JOIN r ON r.item_id = bi.item_id"
-	               " WHERE bi.batch_pk = $1 AND (r.status IS DISTINCT FROM 'SUCCESS'"
-	               "  OR coalesce(r.warnings, '[]') <> '[]' OR coalesce(r.errors, '[]') <> '[]')",
-	               2, params);
+	res =
+	    db_query(db, "recording item results",
+	             "WITH gone AS (DELETE FROM batch_results WHERE batch_pk = $1),"
+	             " r AS (SELECT DISTINCT ON (item_id) * FROM jsonb_to_recordset($2::jsonb)"
+	             "      AS r(item_id text, status text, errors jsonb, warnings jsonb))"
+	             " INSERT INTO batch_results (batch_pk, item_id, status, errors, warnings)"
+	             " SELECT $1, bi.item_id, r.status, r.errors, r.warnings"
+	             " FROM batch_items bi LEFT JOIN r ON r.item_id = bi.item_id"
+	             " WHERE bi.batch_pk = $1 AND (r.status IS DISTINCT FROM 'SUCCESS'"
+	             "  OR coalesce(r.warnings, '[]') <> '[]' OR coalesce(r.errors, '[]') <> '[]')",
+	             2, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);
@@ -260,12 +261,13 @@ ps_db_run_operation_counts(ps_db *db, int64_t run_id, int64_t *created, int64_t 
 {
 	PGresult *res;
 
-	res = db_query_id(db, "counting run results",
-	                  "SELECT count(*) FILTER (WHERE bi.operation = 'CREATE'),"
-	                  " count(*) FILTER (WHERE bi.operation IN ('UPDATE', 'UPSERT')),"
-	                  " count(*) FILTER (WHERE bi.operation = 'DELETE')"
-	                  " FROM batch_item_results bi WHERE bi.run_id = $1 AND bi.status = 'SUCCESS'",
-	                  run_id);
+	res = db_query_id(
+	    db, "counting run results",
+	    "SELECT count(*) FILTER (WHERE bi.operation = 'CREATE'),"
+	    " count(*) FILTER (WHERE bi.operation IN ('UPDATE', 'UPSERT')),"
+	    " count(*) FILTER (WHERE bi.operation = 'DELETE')"
+	    " FROM batch_item_results bi WHERE bi.run_id = $1 AND bi.status = 'SUCCESS'",
+	    run_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	*created = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -375,12 +377,13 @@ ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const ch
 		goto rollback;
 	}
 	snprintf(v[1], 32, "%" PRId64, *batch_pk);
-	res = db_query(db, "replanning batch",
-	               "INSERT INTO batch_items (batch_pk, item_id, operation, hash, fp, update_mask)"
-	               " SELECT $2, item_id, operation, hash, fp, update_mask"
-	               " FROM batch_items WHERE batch_pk = $1 AND item_id IN (SELECT item_id"
-	               "  FROM batch_item_results WHERE batch_pk = $1 AND status IS NULL)",
-	               2, params);
+	res =
+	    db_query(db, "replanning batch",
+	             "INSERT INTO batch_items (batch_pk, item_id, operation, hash, fp, update_mask)"
+	             " SELECT $2, item_id, operation, hash, fp, update_mask"
+	             " FROM batch_items WHERE batch_pk = $1 AND item_id IN (SELECT item_id"
+	             "  FROM batch_item_results WHERE batch_pk = $1 AND status IS NULL)",
+	             2, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);
@@ -434,16 +437,15 @@ ps_db_batch_skip(ps_db *db, int64_t batch_pk, int64_t *count)
 {
 	PGresult *res;
 
-	res = db_query_id(
-	    db, "recording a skipped batch",
-	    "WITH s AS (INSERT INTO batch_results (batch_pk, item_id, status)"
-	    "  SELECT $1, item_id, 'SKIPPED' FROM batch_item_results"
-	    "  WHERE batch_pk = $1 AND status IS NULL RETURNING 1),"
-	    " b AS (UPDATE batches SET state = 'completed', results_recorded = true,"
-	    "  finished_at = clock_timestamp(),"
-	    "  error = 'skipped by Pinterest as a recent duplicate' WHERE id = $1)"
-	    " SELECT count(*) FROM s",
-	    batch_pk);
+	res = db_query_id(db, "recording a skipped batch",
+	                  "WITH s AS (INSERT INTO batch_results (batch_pk, item_id, status)"
+	                  "  SELECT $1, item_id, 'SKIPPED' FROM batch_item_results"
+	                  "  WHERE batch_pk = $1 AND status IS NULL RETURNING 1),"
+	                  " b AS (UPDATE batches SET state = 'completed', results_recorded = true,"
+	                  "  finished_at = clock_timestamp(),"
+	                  "  error = 'skipped by Pinterest as a recent duplicate' WHERE id = $1)"
+	                  " SELECT count(*) FROM s",
+	                  batch_pk);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -457,14 +459,14 @@ ps_db_batch_items(ps_db *db, int64_t batch_pk, ps_db_journal_cb cb, void *ctx)
 	PGresult *res;
 	int i, n, rc = PS_DB_OK;
 
-	res =
-	    db_query_id(db, "reading the journal",
-	                "SELECT e->>'item_id', e->>'operation', (e->'attributes')::text,"
-	                " (e->'update_mask')::text"
-	                " FROM batches b, jsonb_array_elements(b.body::jsonb -> 'items') e"
-	                " WHERE b.id = $1 AND e->>'item_id' IN (SELECT item_id FROM batch_item_results"
-	                "  WHERE batch_pk = $1 AND status IS NULL) ORDER BY 1",
-	                batch_pk);
+	res = db_query_id(
+	    db, "reading the journal",
+	    "SELECT e->>'item_id', e->>'operation', (e->'attributes')::text,"
+	    " (e->'update_mask')::text"
+	    " FROM batches b, jsonb_array_elements(b.body::jsonb -> 'items') e"
+	    " WHERE b.id = $1 AND e->>'item_id' IN (SELECT item_id FROM batch_item_results"
+	    "  WHERE batch_pk = $1 AND status IS NULL) ORDER BY 1",
+	    batch_pk);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	n = PQntuples(res);

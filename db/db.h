@@ -133,8 +133,8 @@ int ps_db_snapshot_load(ps_db *db, int64_t target_id, ps_db_snapshot_cb cb, void
 /* Called once per (item_id, hash, attribute fingerprint) of
  * ps_db_snapshot_get; fp is NULL (fp_len 0) when the row has none. Return
  * non-zero to stop. */
-typedef int (*ps_db_fp_cb)(void *ctx, const char *item_id, uint64_t hash,
-                           const unsigned char *fp, size_t fp_len);
+typedef int (*ps_db_fp_cb)(void *ctx, const char *item_id, uint64_t hash, const unsigned char *fp,
+                           size_t fp_len);
 
 /* The attribute fingerprints of what Pinterest accepted for the given ids
  * (those in the snapshot; ids missing from it are not reported). The
@@ -210,8 +210,7 @@ typedef struct ps_batch_item {
  * (invariant 2): body (the request body as it will be sent, body_len bytes)
  * once, and one narrow row per item. Returns its primary key in *batch_pk. */
 int ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq, const char *body,
-                     size_t body_len, const ps_batch_item *items, size_t count,
-                     int64_t *batch_pk);
+                     size_t body_len, const ps_batch_item *items, size_t count, int64_t *batch_pk);
 
 /* Records Pinterest's batch_id for a planned batch: state becomes 'sent'. */
 int ps_db_batch_sent(ps_db *db, int64_t batch_pk, const char *batch_id);

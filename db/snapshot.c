@@ -177,7 +177,8 @@ ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t 
 	}
 	n = PQntuples(res);
 	for (row = 0; row < n && rc == PS_DB_OK; row++)
-		rc = cb(ctx, PQgetvalue(res, row, 0), db_be64((const unsigned char *)PQgetvalue(res, row, 1)),
+		rc = cb(ctx, PQgetvalue(res, row, 0),
+		        db_be64((const unsigned char *)PQgetvalue(res, row, 1)),
 		        PQgetisnull(res, row, 2) ? NULL
 		                                 : (const unsigned char *)PQgetvalue(res, row, 2),
 		        (size_t)PQgetlength(res, row, 2));

@@ -6,9 +6,10 @@
  * (format: catalog_type RETAIL, catalog_id, country, language, items with a
  * per-item operation). The journal stores that body once, as sent, and per
  * item its id, operation, hash and attribute fingerprint (changes.h) taken
- * from the whole item (an UPDATE sends only the changed attributes). A batch holds at most PS_BATCH_MAX_ITEMS items (the
- * spec's maxItems) and closes early when its body passes
- * PS_BATCH_SOFT_BYTES. One country and language per batch.
+ * from the whole item (an UPDATE sends only the changed attributes). A
+ * batch holds at most PS_BATCH_MAX_ITEMS items (the spec's maxItems) and
+ * closes early when its body passes PS_BATCH_SOFT_BYTES. One country and
+ * language per batch.
  */
 #ifndef PS_SYNC_BATCH_H
 #define PS_SYNC_BATCH_H

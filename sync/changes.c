@@ -41,7 +41,8 @@ name_hash_init(void)
 	int a;
 
 	for (a = 0; a < PS_ATTR__COUNT; a++)
-		name_hash[a] = (uint32_t)XXH3_64bits(ps_attr_defs[a].name, strlen(ps_attr_defs[a].name));
+		name_hash[a] =
+		    (uint32_t)XXH3_64bits(ps_attr_defs[a].name, strlen(ps_attr_defs[a].name));
 }
 
 static void

@@ -248,8 +248,8 @@ on_old_fingerprint(void *ctx, const char *item_id, uint64_t hash, const unsigned
 			 * "out of stock". */
 			if (hash == PS_HASH_GONE && fp && fp_len <= PS_FP_MAX) {
 				memcpy(gone, fp, fp_len);
-				ps_fingerprint_set(gone, &fp_len, PS_ATTR_AVAILABILITY, "out of stock",
-				                   12);
+				ps_fingerprint_set(gone, &fp_len, PS_ATTR_AVAILABILITY,
+				                   "out of stock", 12);
 				fp = gone;
 			}
 			ps_itemset_get(rs->changed, i, &item);
