@@ -76,10 +76,8 @@ find_shared() {
 	done
 	return 1
 }
-shared_def=()
 if shared=$(find_shared); then
-	export PINSYNC_SHARED_DIR=$shared
-	shared_def=(-DPINSYNC_SHARED_DIR="$shared")
+	export PINSYNC_SHARED_DIR=$shared # CMake and the tests read it from here
 elif [ "$mode" = test ]; then
 	echo "bootstrap: the tests need the shared folder (pinterest-api/openapi.json," \
 		"feeds/real/): put it beside the checkout as ../shared or name it in" \
@@ -91,8 +89,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 werror=OFF
 [ "$mode" = test ] && werror=ON
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINSYNC_WERROR=$werror \
-	"${shared_def[@]}" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINSYNC_WERROR=$werror >/dev/null
 cmake --build build -j "$jobs"
 
 case "$mode" in
@@ -115,7 +112,7 @@ test)
 	# the unit tests, and the integration suite against the sanitized
 	# binary, where a leak (LeakSanitizer) or undefined behaviour fails.
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
-		-DPINSYNC_SANITIZE=ON "${shared_def[@]}" >/dev/null
+		-DPINSYNC_SANITIZE=ON >/dev/null
 	cmake --build build-asan -j "$jobs"
 	echo "== unit and integration tests under ASan+UBSan"
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -126,7 +123,7 @@ test)
 	# tests again under ThreadSanitizer, where a data race fails.
 	echo "== feeds unit tests under ThreadSanitizer"
 	CC=clang-14 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
-		-DPINSYNC_TSAN=ON "${shared_def[@]}" >/dev/null
+		-DPINSYNC_TSAN=ON >/dev/null
 	cmake --build build-tsan -j "$jobs" --target test_feeds_pipeline test_feeds_csv \
 		test_feeds_xml test_feeds_real test_feeds_map test_feeds_normalise \
 		test_feeds_expected
