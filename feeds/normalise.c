@@ -663,6 +663,31 @@ check_bool(ps_item *it, int a)
 	        shown(buf, v.ptr, v.len));
 }
 
+/* The largest value of integer attribute a: the spec describes
+ * custom_number_0..4 as "ranging from 0 to 4,294,967,295"; the others are
+ * JSON integers, which Pinterest reads as int64. A larger value would be
+ * refused by the API's schema for the whole batch, so it is caught here. */
+static const char *
+int_max_of(int a)
+{
+	return a >= PS_ATTR_CUSTOM_NUMBER_0 && a <= PS_ATTR_CUSTOM_NUMBER_4 ? "4294967295"
+	                                                                     : "9223372036854775807";
+}
+
+/* Whether the digits s[0..len) are at most int_max_of(a). */
+static int
+int_in_range(const char *s, size_t len, int a)
+{
+	const char *max = int_max_of(a);
+	size_t mlen = strlen(max);
+
+	while (len > 1 && *s == '0')
+		s++, len--;
+	if (len != mlen)
+		return len < mlen;
+	return memcmp(s, max, len) <= 0;
+}
+
 static void
 check_number(ps_item *it, int a, int integer)
 {
@@ -686,6 +711,11 @@ check_number(ps_item *it, int a, int integer)
 	if (i != v.len || digits == 0 || points > 1) {
 		problem(it, a, "bad_number", "%s \"%s\" is not a%s number", ps_attr_defs[a].name,
 		        shown(buf, v.ptr, v.len), integer ? " whole" : "");
+		return;
+	}
+	if (integer && !int_in_range(v.ptr, v.len, a)) {
+		problem(it, a, "out_of_range", "%s \"%s\" is out of range (at most %s)",
+		        ps_attr_defs[a].name, shown(buf, v.ptr, v.len), int_max_of(a));
 		return;
 	}
 	if (comma != SIZE_MAX && set_scratch(it, a, v.ptr, v.len) == 0)

@@ -268,6 +268,26 @@ test_condition_and_types(void **state)
 	t = one(PS_ATTR_NUMBER_OF_RATINGS, "12.5", NULL);
 	assert_non_null(find_problem(&t->it, PS_ATTR_NUMBER_OF_RATINGS, "bad_number"));
 	free(t);
+	/* Integers the API reads as int64, and custom numbers of 0..2^32-1: a
+	 * larger value would get the whole batch refused by the API's schema. */
+	t = one(PS_ATTR_NUMBER_OF_RATINGS, "9223372036854775807", NULL);
+	assert_int_equal(t->it.nproblems, 0);
+	free(t);
+	t = one(PS_ATTR_NUMBER_OF_RATINGS, "00009223372036854775807", NULL);
+	assert_int_equal(t->it.nproblems, 0);
+	free(t);
+	t = one(PS_ATTR_NUMBER_OF_RATINGS, "9223372036854775808", NULL);
+	assert_non_null(find_problem(&t->it, PS_ATTR_NUMBER_OF_RATINGS, "out_of_range"));
+	free(t);
+	t = one(PS_ATTR_NUMBER_OF_REVIEWS, "123456789012345678901234567890", NULL);
+	assert_non_null(find_problem(&t->it, PS_ATTR_NUMBER_OF_REVIEWS, "out_of_range"));
+	free(t);
+	t = one(PS_ATTR_CUSTOM_NUMBER_3, "4294967295", NULL);
+	assert_int_equal(t->it.nproblems, 0);
+	free(t);
+	t = one(PS_ATTR_CUSTOM_NUMBER_3, "4294967296", NULL);
+	assert_non_null(find_problem(&t->it, PS_ATTR_CUSTOM_NUMBER_3, "out_of_range"));
+	free(t);
 	t = one(PS_ATTR_AVERAGE_REVIEW_RATING, "4,5", NULL);
 	assert_int_equal(t->it.nproblems, 0);
 	assert_string_equal(value(t, PS_ATTR_AVERAGE_REVIEW_RATING), "4.5");
