@@ -223,10 +223,29 @@ class Simulator:
     def catalog(self, catalog_id="1001"):
         return self._call("GET", f"/_sim/catalog?catalog_id={catalog_id}")["items"]
 
-    def add_catalog(self, catalog_id, name=None):
-        """Creates a RETAIL catalog (1001 exists from the start)."""
+    def add_catalog(self, catalog_id, name=None, feed_source=False):
+        """Creates a RETAIL catalog (1001 exists from the start), with a feed data
+        source when feed_source is true (Pinterest then refuses UPSERT items)."""
         return self._call("POST", "/_sim/catalogs",
-                          {"id": str(catalog_id), "name": name or f"catalog {catalog_id}"})
+                          {"id": str(catalog_id), "name": name or f"catalog {catalog_id}",
+                           "feed_source": bool(feed_source)})
+
+    def set_feed_source(self, catalog_id, on=True):
+        """Gives an existing catalog a feed data source, or takes it away."""
+        return self._call("POST", "/_sim/catalogs/feed_source",
+                          {"catalog_id": str(catalog_id), "feed_source": bool(on)})
+
+    def catalogs(self):
+        """The simulator's catalogs: [{"id", "name", "feed_source"}], oldest first."""
+        return self._call("GET", "/_sim/catalogs")
+
+    def edit_catalog(self, catalog_id="1001", delete=None, set=None, put=None):
+        """Changes items as someone outside pinsync would: delete [item_id], set
+        {item_id: {attr: value or None}} on existing items, put {item_id: {"attributes":
+        {...}, "country", "language"}}. Returns {"deleted", "set", "put"} (counts)."""
+        body = {k: v for k, v in (("delete", delete), ("set", set), ("put", put))
+                if v is not None}
+        return self._call("POST", f"/_sim/catalog/items?catalog_id={catalog_id}", body)
 
     def config(self, **settings):
         return self._call("POST", "/_sim/config", settings)

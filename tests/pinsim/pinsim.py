@@ -37,6 +37,12 @@ POST /v5/catalogs/items/batch
     cannot carry image_link, additional_image_link or video_link.
     An unknown catalog_id gives 404 code 678.  A valid body is recorded, not applied,
     and answered with a CatalogsRetailItemsBatch in status PROCESSING and no items.
+    Knobs can refuse a body whole: one naming an item of refuse_items gets 400 code 1
+    "Invalid request: $.items[I]: item 'ID' is not valid against the schema" (one such
+    reason per offending item, joined by "; "); one longer than max_body_bytes gets 413
+    code 1 "Request entity too large: N bytes, limit M", before authentication, as a
+    front end would (the body is still read to its end, so the connection stays
+    usable).  Neither is recorded.
     The legacy single-operation body (CatalogsItemsBatchRequest) passes validation but
     is refused with 400 code 1: pinsync sends the per-item ("vertical") form.
 GET /v5/catalogs/items/batch/{batch_id}
@@ -48,6 +54,9 @@ GET /v5/catalogs/items/batch/{batch_id}
               description, link, image_link, price or availability is missing or empty
               (one error per attribute, code 102); else the item is stored.
       UPSERT  the same attribute check; creates the item or replaces all its attributes.
+              On a catalog with a feed data source every UPSERT is a FAILURE, code 4010
+              "The item UPSERT operation is restricted to users without a feed data
+              source." (the spec's words; it documents no code), attribute left out.
       UPDATE  FAILURE when the item does not exist (item_id, code 4002).  Sets each
               attribute of the body; each update_mask name absent from the body is
               removed from the item (how a sale_price is cleared).
@@ -56,13 +65,29 @@ GET /v5/catalogs/items/batch/{batch_id}
               turns that into a FAILURE with the same code.
     A null attribute value means "no value": it is not stored.  Items are keyed by
     catalog id and item id; the country and language of the last write are kept.
+    Knobs can leave items without a verdict, each entry used once, by the first batch
+    holding that id to complete (in this order of precedence; only the entry used is
+    consumed): omit_items leaves the item out of the COMPLETED answer, processing_items
+    reports it in status PROCESSING, item_status reports it with the status string given
+    (outside the spec's enum if so asked); in all three the item is not applied.
 POST /v5/catalogs/items
     Reads items back (CatalogsItemsRequest).  Each id gives a CatalogsRetailItemResponse,
     image_link as an array as the response schema requires, or, when the item is absent
     or was written with another country/language, the spec's error item form
-    {"catalog_type", "item_id", "errors": [...]}.
+    {"catalog_type", "item_id", "errors": [...]}.  An id of readback_errors always gets
+    that error form, with {"code": 3, "message": "Internal error reading the item."}.
+    While readback_garbage counts, a valid request is answered 200 with a body that is
+    not JSON ("<html>oops", Content-Type application/json).
 GET /v5/catalogs?page_size=&bookmark=
     The catalogs, oldest first, paginated with an opaque bookmark.
+GET /v5/catalogs/feeds?catalog_id=&page_size=&bookmark=&ad_account_id=
+    The feed data sources, as the spec's paginated list of CatalogsFeed: one RETAIL
+    feed (CatalogsRetailFeed, every required field: format XML, status ACTIVE, an https
+    location, ...) per catalog with a feed source, oldest catalog first; only that
+    catalog's when catalog_id is given (an unknown one gives an empty list).  As in
+    the spec, the feed object has no catalog_id field: ask with ?catalog_id= to learn
+    whether a catalog has one.  page_size must be 1..250 (default 25), catalog_id and
+    ad_account_id digits (ad_account_id at most 18), else 400 code 1.
 Other paths: 404 code 404; a known path with another method: 405 code 5.
 
 Every answer carries x-pinterest-rid, x-ratelimit-limit ("L, L;w=W"),
@@ -82,7 +107,28 @@ GET  /_sim/catalog?catalog_id=1001
                              {"items": {item_id: {"country", "language", "attributes"}}}
 POST /_sim/catalog/reset[?catalog_id=]
                              removes the items of one catalog, or of all
-POST /_sim/catalogs          {"id": "<digits>", "name": ...} adds a RETAIL catalog
+POST /_sim/catalog/items[?catalog_id=1001]
+                             edits items as someone outside pinsync would (Pinterest's UI,
+                             another tool): {"delete": [item_id], "set": {item_id: {attr:
+                             value or null}}, "put": {item_id: {"attributes": {...},
+                             "country": "US", "language": "en-US"}}}, every key optional,
+                             applied at once to the stored catalog, delete first, then
+                             put, then set, all or nothing.  delete ignores absent ids;
+                             put stores an item whole (country and language default to
+                             US and en-US; null attributes are not stored); set changes
+                             attributes of an existing item (null removes one), an
+                             absent id gives 404 naming it and changes nothing.  Answers
+                             {"deleted", "set", "put"} (counts).  With the background
+                             knob, batches posted to the catalog complete first, so the
+                             edit lands after them.
+POST /_sim/catalogs          {"id": "<digits>", "name": ..., "feed_source": false} adds a
+                             RETAIL catalog, with a feed data source when feed_source is
+                             true
+GET  /_sim/catalogs          [{"id", "name", "feed_source"}], oldest first
+POST /_sim/catalogs/feed_source
+                             {"catalog_id": "<digits>", "feed_source": true|false} gives an
+                             existing catalog a feed data source or takes it away (404 for
+                             an unknown catalog); answers {"id", "name", "feed_source"}
 POST /_sim/batches/finish    {"batch_id"}: that batch completes at its next poll
 GET  /_sim/batches           posted batches, oldest first: {"batch_id", "catalog_id",
                              "status", "created_time", "item_count", "polls_left"}
@@ -116,9 +162,27 @@ POST /_sim/config            a JSON object setting any of:
     skip_batches      int: the next N batches posted are skipped as recent duplicates:
                       COMPLETED with created_time null and no items, nothing applied
     delete_missing    "success" (default) or "failure"
+    failed_without_records  int: the next N batches posted end in status FAILED with
+                      "items": [] (no record at all), nothing applied (fail_batches
+                      goes first when both count)
+    omit_items        [item_id]: the first batch holding the id to complete leaves that
+                      item out of its COMPLETED answer and does not apply it; the entry
+                      is then used up (replaces the list)
+    processing_items  [item_id]: likewise, the item is reported in status PROCESSING
+                      (no errors, no warnings) in a COMPLETED batch, not applied
+    item_status       {item_id: "STATUS"}: likewise, the item is reported with that raw
+                      status string (e.g. "QUEUED", outside the spec's enum), not applied
+    refuse_items      [item_id]: a batch naming any of them is refused whole with 400
+                      code 1 (see POST /v5/catalogs/items/batch); stays until replaced
+    max_body_bytes    int, or null (default) for no limit: a batch body longer than that
+                      gets 413 code 1, nothing recorded
+    readback_garbage  int: the next N valid POST /v5/catalogs/items answer 200 with a
+                      body that is not JSON
+    readback_errors   [item_id]: POST /v5/catalogs/items answers those ids in the error
+                      item form, code 3, even when they exist; stays until replaced
     Unknown keys or bad values: 400, nothing changed.
-POST /_sim/reset             back to the start-up state (catalogs, batches, tokens, log,
-                             knobs)
+POST /_sim/reset             back to the start-up state (catalogs and their feed
+                             sources, batches, tokens, log, knobs)
 """
 
 import argparse
@@ -163,7 +227,14 @@ ITEM_MISSING_ATTRIBUTE = 102
 ITEM_ALREADY_EXISTS = 4001
 ITEM_NOT_FOUND = 4002
 ITEM_DELETE_ABSENT = 4003
+# An UPSERT on a catalog with a feed data source.  The spec gives only the words (POST
+# /catalogs/items/batch: "The item UPSERT operation is restricted to users without a
+# feed data source"), no code: 4010 is pinsim's own.
+ITEM_UPSERT_FEED_SOURCE = 4010
+UPSERT_FEED_SOURCE_MESSAGE = ("The item UPSERT operation is restricted to users without "
+                              "a feed data source.")
 BATCH_FAILED_CODE = 3
+ITEM_READ_FAILED = 3  # the readback_errors knob: Pinterest's code for an internal error
 
 ERR_AUTH = (401, 2, "Authentication failed.")
 ERR_REFRESH = (400, 283, "Invalid refresh token")
@@ -173,6 +244,8 @@ ERR_NO_CATALOG = (404, 678, "Sorry! We couldn't find that catalog. "
 ERR_RATE = (429, 8, "This request exceeded a rate limit. This can happen if the client "
             "exceeds one of the published rate limits within a short time window.")
 ERR_INTERNAL = (3, "Internal error")
+GARBAGE_BODY = b"<html>oops"  # the readback_garbage knob's answer
+OMIT = object()  # the omit_items verdict: no record in the batch's answer
 
 
 class ApiError(Exception):
@@ -209,6 +282,8 @@ class Batch:
     """One posted batch: its request, and its answer once completed."""
 
     def __init__(self, batch_id, catalog_id, body, polls, fail):
+        """fail: None, "records" (FAILED, every item FAILURE) or "bare" (FAILED, no
+        item record)."""
         self.batch_id = batch_id
         self.catalog_id = catalog_id
         self.country = body["country"]
@@ -230,6 +305,10 @@ class Batch:
         return {"batch_id": self.batch_id, "catalog_type": "RETAIL",
                 "created_time": self.created_time, "completed_time": self.completed_time,
                 "status": self.status, "items": items}
+
+
+class RawBody(bytes):
+    """An answer body sent as it is rather than as JSON (the readback_garbage knob)."""
 
 
 class UncheckedValidator:
@@ -268,6 +347,7 @@ class Simulator:
         with self.lock:
             now = time.time()
             self.catalogs = {}
+            self.feed_counter = itertools.count(1)
             self._add_catalog(self.options.catalog_id, "pinsim catalog")
             self.batches = {}
             self.requests = []
@@ -287,14 +367,40 @@ class Simulator:
                 "skip_batches": 0,
                 "background": False,
                 "delete_missing": "success",
+                "failed_without_records": 0,
+                "omit_items": [],
+                "processing_items": [],
+                "item_status": {},
+                "refuse_items": [],
+                "max_body_bytes": None,
+                "readback_garbage": 0,
+                "readback_errors": [],
             }
             self.window_start = time.monotonic()
             self.window_count = 0
 
-    def _add_catalog(self, catalog_id, name):
+    def _add_catalog(self, catalog_id, name, feed_source=False):
         stamp = utc_stamp()
         self.catalogs[catalog_id] = {"id": catalog_id, "name": name, "catalog_type": "RETAIL",
-                                     "created_at": stamp, "updated_at": stamp, "items": {}}
+                                     "created_at": stamp, "updated_at": stamp, "items": {},
+                                     "feed": None}
+        self._set_feed_source(self.catalogs[catalog_id], feed_source)
+
+    def _set_feed_source(self, catalog, on):
+        """Give catalog a feed data source (a new feed) or take it away (caller holds
+        the lock).  A catalog that has one keeps its feed."""
+        if not on:
+            catalog["feed"] = None
+        elif catalog["feed"] is None:
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            catalog["feed"] = {"id": str(2680059592700 + next(self.feed_counter)),
+                               "created_at": stamp, "updated_at": stamp}
+
+    @staticmethod
+    def _catalog_view(catalog):
+        """A catalog as the control API shows it."""
+        return {"id": catalog["id"], "name": catalog["name"],
+                "feed_source": catalog["feed"] is not None}
 
     # -- entry point --------------------------------------------------------------------
 
@@ -302,6 +408,7 @@ class Simulator:
         # (path test, allowed methods, handler name)
         (lambda p: p == "/v5/oauth/token", ("POST",), "oauth_token"),
         (lambda p: p == "/v5/catalogs", ("GET",), "list_catalogs"),
+        (lambda p: p == "/v5/catalogs/feeds", ("GET",), "list_feeds"),
         (lambda p: p == "/v5/catalogs/items", ("POST",), "read_items"),
         (lambda p: p == "/v5/catalogs/items/batch", ("POST",), "post_batch"),
         (lambda p: p.startswith("/v5/catalogs/items/batch/") and p.count("/") == 5,
@@ -447,9 +554,10 @@ class Simulator:
 
     # -- catalogs -----------------------------------------------------------------------
 
-    def list_catalogs(self, req):
-        self._require_bearer(req)
-        query = dict(urllib.parse.parse_qsl(req.query))
+    @staticmethod
+    def _page_window(query):
+        """The page a list request asks for, from its page_size and bookmark parameters
+        (the spec's query_page_size and query_bookmark): (start, size), or 400 code 1."""
         size = query.get("page_size", "25")
         if not size.isdigit() or not 1 <= int(size) <= 250:
             raise ApiError(400, 1, "Parameter 'page_size' must be an integer from 1 to 250 "
@@ -459,14 +567,52 @@ class Simulator:
                 if "bookmark" in query else 0
         except (ValueError, binascii.Error):
             raise ApiError(400, 1, "Invalid bookmark") from None
+        return start, int(size)
+
+    @staticmethod
+    def _page(entries, start, size):
+        """One page of entries in the spec's Paginated shape, with an opaque bookmark."""
+        bookmark = base64.urlsafe_b64encode(str(start + size).encode()).decode() \
+            if start + size < len(entries) else None
+        return {"items": entries[start:start + size], "bookmark": bookmark}
+
+    def list_catalogs(self, req):
+        self._require_bearer(req)
+        start, size = self._page_window(dict(urllib.parse.parse_qsl(req.query)))
         with self.lock:
-            page = list(self.catalogs.values())[start:start + int(size)]
-            more = start + int(size) < len(self.catalogs)
-        items = [{k: c[k] for k in ("id", "name", "catalog_type", "created_at", "updated_at")}
-                 for c in page]
-        bookmark = base64.urlsafe_b64encode(str(start + int(size)).encode()).decode() \
-            if more else None
-        return 200, {"items": items, "bookmark": bookmark}
+            entries = [{k: c[k] for k in ("id", "name", "catalog_type", "created_at",
+                                          "updated_at")} for c in self.catalogs.values()]
+        return 200, self._page(entries, start, size)
+
+    def list_feeds(self, req):
+        """GET /v5/catalogs/feeds: one CatalogsRetailFeed per catalog with a feed source."""
+        self._require_bearer(req)
+        query = dict(urllib.parse.parse_qsl(req.query, keep_blank_values=True))
+        start, size = self._page_window(query)
+        for name, limit in (("catalog_id", None), ("ad_account_id", 18)):
+            value = query.get(name)
+            if value is not None and (not value.isdigit() or not value.isascii()
+                                      or (limit and len(value) > limit)):
+                raise ApiError(400, 1, "Parameter '%s' must be digits%s (was %s)"
+                               % (name, " (at most %d)" % limit if limit else "", value))
+        with self.lock:
+            entries = [self._feed_view(c) for c in self.catalogs.values()
+                       if c["feed"] is not None
+                       and query.get("catalog_id", c["id"]) == c["id"]]
+        return 200, self._page(entries, start, size)
+
+    @staticmethod
+    def _feed_view(catalog):
+        """A catalog's feed as the spec's CatalogsRetailFeed (every required field)."""
+        feed = catalog["feed"]
+        return {"id": feed["id"], "created_at": feed["created_at"],
+                "updated_at": feed["updated_at"], "catalog_type": "RETAIL",
+                "name": "%s feed" % (catalog["name"] or "catalog %s" % catalog["id"]),
+                "format": "XML", "status": "ACTIVE",
+                "location": "https://feeds.shop.example/catalog-%s.xml" % catalog["id"],
+                "credentials": None, "default_availability": None, "default_country": "US",
+                "default_currency": "USD", "default_locale": "en-US",
+                "preferred_processing_schedule": {"time": "02:59", "timezone": "Etc/UTC"}}
 
     def _catalog_for(self, catalog_id):
         """The catalog a request names, or the oldest one (all are RETAIL) when it names none."""
@@ -490,8 +636,15 @@ class Simulator:
         with self.lock:
             catalog = self._catalog_for(filters.get("catalog_id"))
             self._background(catalog["id"])
+            if self.knobs["readback_garbage"] > 0:
+                self.knobs["readback_garbage"] -= 1
+                return 200, RawBody(GARBAGE_BODY)
             for item_id in filters["item_ids"]:
                 stored = catalog["items"].get(item_id)
+                if item_id in self.knobs["readback_errors"]:
+                    answer.append({"catalog_type": "RETAIL", "item_id": item_id, "errors": [
+                        item_error(None, ITEM_READ_FAILED, "Internal error reading the item.")]})
+                    continue
                 if stored is None or stored["country"] != body["country"] \
                         or stored["language"] != body["language"]:
                     answer.append({"catalog_type": "RETAIL", "item_id": item_id, "errors": [
@@ -507,6 +660,12 @@ class Simulator:
     # -- batches ------------------------------------------------------------------------
 
     def post_batch(self, req):
+        with self.lock:
+            limit = self.knobs["max_body_bytes"]
+        if limit is not None and len(req.body) > limit:
+            # A front end's refusal: before authentication, after the body was read.
+            raise ApiError(413, 1, "Request entity too large: %d bytes, limit %d"
+                           % (len(req.body), limit))
         self._require_bearer(req)
         body = req.json_body()
         problems = self.validator.validate(body, self.batch_schema)
@@ -518,11 +677,22 @@ class Simulator:
         if body["catalog_type"] != "RETAIL":
             raise ApiError(400, 1, "Invalid request: pinsim only has RETAIL catalogs")
         with self.lock:
+            refused = self.knobs["refuse_items"]
+            problems = ["$.items[%d]: item '%s' is not valid against the schema"
+                        % (index, item["item_id"])
+                        for index, item in enumerate(body["items"] if refused else ())
+                        if item["item_id"] in refused]
+            if problems:
+                raise ApiError(400, 1, "Invalid request: " + "; ".join(problems))
             catalog = self._catalog_for(body.get("catalog_id"))
             batch_id = "%018d-%s" % (random.randrange(10 ** 17, 10 ** 18), secrets.token_hex(16))
-            fail = self.knobs["fail_batches"] > 0
-            if fail:
+            fail = None
+            if self.knobs["fail_batches"] > 0:
                 self.knobs["fail_batches"] -= 1
+                fail = "records"
+            elif self.knobs["failed_without_records"] > 0:
+                self.knobs["failed_without_records"] -= 1
+                fail = "bare"
             batch = Batch(batch_id, catalog["id"], copy.deepcopy(body),
                           self.knobs["processing_polls"], fail)
             if self.knobs["skip_batches"] > 0:
@@ -565,18 +735,45 @@ class Simulator:
                 self._complete(batch)
 
     def _complete(self, batch):
-        if batch.fail:
+        if batch.fail == "bare":
+            batch.status = "FAILED"
+            batch.results = []
+        elif batch.fail:
             batch.status = "FAILED"
             batch.results = [{"item_id": item["item_id"], "status": "FAILURE", "errors": [
                 item_error(None, BATCH_FAILED_CODE, "The batch could not be processed.")],
                 "warnings": []} for item in batch.items]
         else:
             catalog = self.catalogs[batch.catalog_id]
-            batch.results = [self._apply(catalog, batch, item) for item in batch.items]
+            verdicts = self._take_verdicts(batch)
+            batch.results = []
+            for item in batch.items:
+                verdict = verdicts.get(item["item_id"])
+                if verdict is None:
+                    batch.results.append(self._apply(catalog, batch, item))
+                elif verdict is not OMIT:  # an item left without a verdict: not applied
+                    batch.results.append({"item_id": item["item_id"], "status": verdict,
+                                          "errors": [], "warnings": []})
             batch.status = "COMPLETED"
             if any(r["status"] == "SUCCESS" for r in batch.results):
                 catalog["updated_at"] = utc_stamp()
         batch.completed_time = utc_stamp()
+
+    def _take_verdicts(self, batch):
+        """Use up the omit_items, processing_items and item_status entries of the items
+        of batch (caller holds the lock): {item_id: OMIT or the status to report}.  An
+        id in several knobs uses the first of them only; the others stay for later."""
+        verdicts = {}
+        for item_id in dict.fromkeys(item["item_id"] for item in batch.items):
+            if item_id in self.knobs["omit_items"]:
+                self.knobs["omit_items"].remove(item_id)
+                verdicts[item_id] = OMIT
+            elif item_id in self.knobs["processing_items"]:
+                self.knobs["processing_items"].remove(item_id)
+                verdicts[item_id] = "PROCESSING"
+            elif item_id in self.knobs["item_status"]:
+                verdicts[item_id] = self.knobs["item_status"].pop(item_id)
+        return verdicts
 
     def _apply(self, catalog, batch, item):
         """Apply one item operation; return its ItemProcessingRecord."""
@@ -586,6 +783,9 @@ class Simulator:
         stored = catalog["items"].get(item_id)
         if forced is not None:
             errors.append(dict(forced))
+        elif operation == "UPSERT" and catalog["feed"] is not None:
+            # The batch operation's description: UPSERT is for catalogs without a feed.
+            errors.append(item_error(None, ITEM_UPSERT_FEED_SOURCE, UPSERT_FEED_SOURCE_MESSAGE))
         elif operation in ("CREATE", "UPSERT"):
             attributes = {k: v for k, v in item["attributes"].items() if v is not None}
             if operation == "CREATE" and stored is not None:
@@ -650,8 +850,16 @@ class Simulator:
                         if query.get("catalog_id", catalog_id) == catalog_id:
                             catalog["items"].clear()
                 return 200, {"reset": True}
+            if route == ("POST", "/_sim/catalog/items"):
+                return self._control_edit_items(query.get("catalog_id", self.options.catalog_id),
+                                                req.json_body_for_control())
             if route == ("POST", "/_sim/catalogs"):
                 return self._control_add_catalog(req.json_body_for_control())
+            if route == ("GET", "/_sim/catalogs"):
+                with self.lock:
+                    return 200, [self._catalog_view(c) for c in self.catalogs.values()]
+            if route == ("POST", "/_sim/catalogs/feed_source"):
+                return self._control_feed_source(req.json_body_for_control())
             if route == ("POST", "/_sim/batches/finish"):
                 # Pinterest finishes a batch now: its next poll completes it.
                 body = req.json_body_for_control()
@@ -693,14 +901,77 @@ class Simulator:
 
     def _control_add_catalog(self, body):
         if not isinstance(body, dict) or not isinstance(body.get("id"), str) \
-                or not body["id"].isdigit():
-            raise ControlError('expected {"id": "<digits>", "name": "..."}')
+                or not body["id"].isdigit() \
+                or not isinstance(body.get("feed_source", False), bool):
+            raise ControlError('expected {"id": "<digits>", "name": "...", '
+                               '"feed_source": true|false}')
         with self.lock:
             if body["id"] in self.catalogs:
                 return 409, {"error": "catalog %s exists" % body["id"]}
-            self._add_catalog(body["id"], body.get("name"))
+            self._add_catalog(body["id"], body.get("name"), body.get("feed_source", False))
             catalog = self.catalogs[body["id"]]
-            return 200, {k: v for k, v in catalog.items() if k != "items"}
+            answer = {k: v for k, v in catalog.items() if k not in ("items", "feed")}
+            answer["feed_source"] = catalog["feed"] is not None
+            return 200, answer
+
+    def _control_feed_source(self, body):
+        if not isinstance(body, dict) or set(body) != {"catalog_id", "feed_source"} \
+                or not isinstance(body["catalog_id"], str) or not body["catalog_id"].isdigit() \
+                or not isinstance(body["feed_source"], bool):
+            raise ControlError('expected {"catalog_id": "<digits>", "feed_source": true|false}')
+        with self.lock:
+            catalog = self.catalogs.get(body["catalog_id"])
+            if catalog is None:
+                return 404, {"error": "unknown catalog %s" % body["catalog_id"]}
+            self._set_feed_source(catalog, body["feed_source"])
+            return 200, self._catalog_view(catalog)
+
+    def _control_edit_items(self, catalog_id, body):
+        """Items changed outside pinsync: delete, then put, then set, all or nothing."""
+        if body is None:
+            body = {}
+        if not isinstance(body, dict) or set(body) - {"delete", "set", "put"}:
+            raise ControlError('expected {"delete": [...], "set": {...}, "put": {...}}')
+        delete, changes, puts = body.get("delete", []), body.get("set", {}), body.get("put", {})
+        if not isinstance(delete, list) or not all(isinstance(i, str) for i in delete):
+            raise ControlError("delete: expected a list of item ids")
+        if not isinstance(changes, dict) \
+                or not all(isinstance(a, dict) for a in changes.values()):
+            raise ControlError("set: expected {item_id: {attribute: value or null}}")
+        put_shape = ControlError('put: expected {item_id: {"attributes": {...}, '
+                                 '"country": "US", "language": "en-US"}}')
+        if not isinstance(puts, dict):
+            raise put_shape
+        stored_puts = {}
+        for item_id, item in puts.items():
+            if not isinstance(item, dict) or set(item) - {"attributes", "country", "language"} \
+                    or not isinstance(item.get("attributes"), dict) \
+                    or not isinstance(item.get("country", ""), str) \
+                    or not isinstance(item.get("language", ""), str):
+                raise put_shape
+            stored_puts[item_id] = {
+                "country": item.get("country", "US"), "language": item.get("language", "en-US"),
+                "attributes": {k: v for k, v in item["attributes"].items() if v is not None}}
+        with self.lock:
+            catalog = self.catalogs.get(catalog_id)
+            if catalog is None:
+                return 404, {"error": "unknown catalog"}
+            self._background(catalog_id)
+            items = copy.deepcopy(catalog["items"])
+            deleted = sum(items.pop(item_id, None) is not None for item_id in delete)
+            items.update(copy.deepcopy(stored_puts))
+            for item_id, attributes in changes.items():
+                if item_id not in items:
+                    return 404, {"error": "set: no item %s" % item_id, "item_id": item_id}
+                for name, value in attributes.items():
+                    if value is None:
+                        items[item_id]["attributes"].pop(name, None)
+                    else:
+                        items[item_id]["attributes"][name] = copy.deepcopy(value)
+            catalog["items"] = items
+            if deleted or stored_puts or changes:
+                catalog["updated_at"] = utc_stamp()
+            return 200, {"deleted": deleted, "set": len(changes), "put": len(stored_puts)}
 
     def _control_config(self, body):
         if not isinstance(body, dict):
@@ -793,6 +1064,25 @@ def _knob_delete_missing(value):
     return value
 
 
+def _knob_item_ids(value):
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise ControlError("expected a list of item ids (strings), got %r" % (value,))
+    return list(dict.fromkeys(value))
+
+
+def _knob_item_status(value):
+    if not isinstance(value, dict) or not all(isinstance(s, str) for s in value.values()):
+        raise ControlError('item_status: expected {item_id: "STATUS"}')
+    return dict(value)
+
+
+def _knob_max_body_bytes(value):
+    if value is not None and not _is_count(value):
+        raise ControlError("max_body_bytes: expected an integer >= 0 or null, got %r"
+                           % (value,))
+    return value
+
+
 KNOB_PARSERS = {
     "processing_polls": _knob_count,
     "fail_items": _knob_fail_items,
@@ -805,6 +1095,14 @@ KNOB_PARSERS = {
     "skip_batches": _knob_count,
     "background": _knob_bool,
     "delete_missing": _knob_delete_missing,
+    "failed_without_records": _knob_count,
+    "omit_items": _knob_item_ids,
+    "processing_items": _knob_item_ids,
+    "item_status": _knob_item_status,
+    "refuse_items": _knob_item_ids,
+    "max_body_bytes": _knob_max_body_bytes,
+    "readback_garbage": _knob_count,
+    "readback_errors": _knob_item_ids,
 }
 
 
@@ -906,7 +1204,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, answer, extra)
 
     def _send(self, status, answer, extra):
-        payload = json.dumps(answer).encode("utf-8")
+        payload = answer if isinstance(answer, RawBody) else json.dumps(answer).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

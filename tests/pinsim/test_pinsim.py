@@ -750,6 +750,392 @@ class SimulatorTest(unittest.TestCase):
                 self.assertIn("error", self.c.control("POST", "/_sim/config", bad, expect=400))
         self.assertEqual(self.c.control("GET", "/_sim/config"), before)
 
+    # feed data sources
+
+    def feeds(self, query="", expect=200):
+        answer = self.c.call("GET", "/v5/catalogs/feeds" + query, expect=expect)
+        if expect == 200:
+            self.assertConforms(answer, "/catalogs/feeds", "GET")
+        return answer
+
+    def test_feed_sources_are_listed(self):
+        self.assertEqual(self.feeds(), {"items": [], "bookmark": None})
+        self.c.control("POST", "/_sim/catalogs", {"id": "2002", "name": "Fed",
+                                                  "feed_source": True})
+        self.c.control("POST", "/_sim/catalogs", {"id": "2003", "feed_source": False})
+        self.c.control("POST", "/_sim/catalogs", {"id": "2004", "name": "Also fed",
+                                                  "feed_source": True})
+        self.assertEqual(self.c.control("GET", "/_sim/catalogs"), [
+            {"id": "1001", "name": "pinsim catalog", "feed_source": False},
+            {"id": "2002", "name": "Fed", "feed_source": True},
+            {"id": "2003", "name": None, "feed_source": False},
+            {"id": "2004", "name": "Also fed", "feed_source": True}])
+        listed = self.feeds()
+        self.assertIsNone(listed["bookmark"])
+        feeds = listed["items"]
+        self.assertEqual(len(feeds), 2)
+        retail = {"$ref": "#/components/schemas/CatalogsRetailFeed"}
+        required = self.spec["components"]["schemas"]["CatalogsRetailFeed"]["allOf"][1]["required"]
+        for feed in feeds:
+            self.assertEqual(self.v.validate(feed, retail), [], feed)
+            self.assertTrue(set(required) <= set(feed), feed)
+            self.assertRegex(feed["id"], r"^\d+$")
+            self.assertRegex(feed["location"], r"^https://")
+            self.assertEqual((feed["catalog_type"], feed["format"], feed["status"]),
+                             ("RETAIL", "XML", "ACTIVE"))
+        self.assertNotEqual(feeds[0]["id"], feeds[1]["id"])
+        self.assertEqual(self.feeds("?catalog_id=2004")["items"], [feeds[1]])
+        self.assertEqual(self.feeds("?catalog_id=2003")["items"], [])
+        self.assertEqual(self.feeds("?catalog_id=999")["items"], [])  # unknown: empty
+        first = self.feeds("?page_size=1&ad_account_id=123")
+        self.assertEqual(first["items"], [feeds[0]])
+        second = self.feeds("?page_size=1&bookmark=" + first["bookmark"])
+        self.assertEqual((second["items"], second["bookmark"]), ([feeds[1]], None))
+        for query in ("page_size=0", "page_size=251", "page_size=3e", "catalog_id=cat",
+                      "catalog_id=", "ad_account_id=1234567890123456789", "bookmark=%%%"):
+            with self.subTest(query):
+                status, _, answer = self.c.request("GET", "/v5/catalogs/feeds?" + query)
+                self.assertEqual((status, answer["code"]), (400, 1), answer)
+                self.assertConforms(answer, "/catalogs/feeds", "GET", 400)
+        self.assertError(self.c.request("GET", "/v5/catalogs/feeds", token="bad"), 401, 2)
+        self.assertEqual(self.c.request("POST", "/v5/catalogs/feeds", {})[0], 405)
+
+    def test_feed_source_control(self):
+        self.c.control("POST", "/_sim/catalogs/feed_source",
+                       {"catalog_id": "1001", "feed_source": True})
+        feed = self.feeds()["items"][0]
+        self.assertEqual(self.c.control("POST", "/_sim/catalogs/feed_source",
+                                        {"catalog_id": "1001", "feed_source": True}),
+                         {"id": "1001", "name": "pinsim catalog", "feed_source": True})
+        self.assertEqual(self.feeds()["items"], [feed])  # turning it on again: the same feed
+        self.c.control("POST", "/_sim/catalogs/feed_source",
+                       {"catalog_id": "1001", "feed_source": False})
+        self.assertEqual(self.feeds()["items"], [])
+        self.assertFalse(self.c.control("GET", "/_sim/catalogs")[0]["feed_source"])
+        self.c.control("POST", "/_sim/catalogs/feed_source",
+                       {"catalog_id": "777", "feed_source": True}, expect=404)
+        for bad in ({"catalog_id": 1001, "feed_source": True}, {"catalog_id": "1001"},
+                    {"catalog_id": "1001", "feed_source": "yes"}, [],
+                    {"catalog_id": "1001", "feed_source": True, "x": 1}):
+            with self.subTest(bad):
+                self.c.control("POST", "/_sim/catalogs/feed_source", bad, expect=400)
+        self.c.control("POST", "/_sim/catalogs", {"id": "2002", "feed_source": 1}, expect=400)
+        self.assertEqual([c["id"] for c in self.c.control("GET", "/_sim/catalogs")], ["1001"])
+        self.assertEqual(self.feeds()["items"], [])
+
+    def test_upsert_refused_on_a_catalog_with_a_feed_source(self):
+        self.c.run_batch([create("b"), create("d")])
+        self.c.control("POST", "/_sim/catalogs/feed_source",
+                       {"catalog_id": "1001", "feed_source": True})
+        done = self.c.run_batch([
+            {"operation": "UPSERT", "item_id": "a", "attributes": full_attributes()},
+            create("c"),
+            {"operation": "UPDATE", "item_id": "b", "attributes": {"price": "1.00 USD"}},
+            {"operation": "UPSERT", "item_id": "b", "attributes": full_attributes(title="X")},
+            {"operation": "DELETE", "item_id": "d"}])
+        self.assertConforms(done, "/catalogs/items/batch/{batch_id}", "GET")
+        self.assertEqual(done["status"], "COMPLETED")
+        refused = {"code": pinsim.ITEM_UPSERT_FEED_SOURCE, "message": "The item UPSERT "
+                   "operation is restricted to users without a feed data source."}
+        self.assertEqual(pinsim.ITEM_UPSERT_FEED_SOURCE, 4010)
+        self.assertEqual([(r["item_id"], r["status"], r["errors"]) for r in done["items"]], [
+            ("a", "FAILURE", [refused]), ("c", "SUCCESS", []), ("b", "SUCCESS", []),
+            ("b", "FAILURE", [refused]), ("d", "SUCCESS", [])])
+        catalog = self.c.catalog()
+        self.assertEqual(sorted(catalog), ["b", "c"])  # a not created, d deleted
+        self.assertEqual(catalog["b"]["attributes"]["title"], "Denim shirt")  # not replaced
+        self.assertEqual(catalog["b"]["attributes"]["price"], "1.00 USD")
+        # Another catalog without a feed is not concerned; taking the feed away ends it.
+        self.c.control("POST", "/_sim/catalogs", {"id": "2002"})
+        upsert = [{"operation": "UPSERT", "item_id": "a", "attributes": full_attributes()}]
+        self.assertEqual(self.c.run_batch(upsert, catalog_id="2002")["items"][0]["status"],
+                         "SUCCESS")
+        self.c.control("POST", "/_sim/catalogs/feed_source",
+                       {"catalog_id": "1001", "feed_source": False})
+        self.assertEqual(self.c.run_batch(upsert)["items"][0]["status"], "SUCCESS")
+
+    # items left without a verdict
+
+    def test_omit_items(self):
+        self.c.config(omit_items=["a", "zz"])
+        done = self.c.run_batch([create("a"), create("b")])
+        self.assertConforms(done, "/catalogs/items/batch/{batch_id}", "GET")
+        self.assertEqual(done["status"], "COMPLETED")
+        self.assertEqual([r["item_id"] for r in done["items"]], ["b"])
+        self.assertEqual(sorted(self.c.catalog()), ["b"])  # a not applied
+        self.assertEqual(self.c.control("GET", "/_sim/config")["omit_items"], ["zz"])  # used up
+        done = self.c.run_batch([create("a")])
+        self.assertEqual([(r["item_id"], r["status"]) for r in done["items"]], [("a", "SUCCESS")])
+
+    def test_omit_items_wait_for_completion(self):
+        """The entry goes to the first batch holding the id to complete, not to be posted."""
+        self.c.config(processing_polls=0)
+        first = self.c.post_batch([create("a")])["batch_id"]
+        self.c.config(omit_items=["a"])
+        second = self.c.post_batch([create("a", title="Second")])["batch_id"]
+        self.assertEqual(self.c.poll(second)["items"], [])
+        self.assertEqual(self.c.poll(first)["items"][0]["status"], "SUCCESS")
+        self.assertEqual(self.c.catalog()["a"]["attributes"]["title"], "Denim shirt")
+
+    def test_processing_items(self):
+        self.c.run_batch([create("b")])
+        self.c.config(processing_items=["a", "b"])
+        done = self.c.run_batch([create("a"), {"operation": "DELETE", "item_id": "b"},
+                                 create("c")])
+        self.assertConforms(done, "/catalogs/items/batch/{batch_id}", "GET")
+        self.assertEqual(done["status"], "COMPLETED")
+        self.assertEqual([(r["item_id"], r["status"], r["errors"], r["warnings"])
+                          for r in done["items"]],
+                         [("a", "PROCESSING", [], []), ("b", "PROCESSING", [], []),
+                          ("c", "SUCCESS", [], [])])
+        self.assertEqual(sorted(self.c.catalog()), ["b", "c"])  # a not created, b not deleted
+        self.assertEqual(self.c.control("GET", "/_sim/config")["processing_items"], [])
+        done = self.c.run_batch([create("a"), {"operation": "DELETE", "item_id": "b"}])
+        self.assertEqual([r["status"] for r in done["items"]], ["SUCCESS", "SUCCESS"])
+        self.assertEqual(sorted(self.c.catalog()), ["a", "c"])
+
+    def test_item_status(self):
+        self.c.config(item_status={"a": "QUEUED"})
+        done = self.c.run_batch([create("a"), create("b")])
+        self.assertEqual(done["status"], "COMPLETED")
+        self.assertEqual([(r["item_id"], r["status"]) for r in done["items"]],
+                         [("a", "QUEUED"), ("b", "SUCCESS")])
+        # Outside the spec's enum, which is the point; nothing else is wrong.
+        schema = response_body_schema(self.spec, "/catalogs/items/batch/{batch_id}", "GET", 200)
+        problems = self.v.validate(done, schema)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertTrue(problems[0].startswith('$.items[0].status: "QUEUED" is not one of'),
+                        problems)
+        self.assertEqual(sorted(self.c.catalog()), ["b"])
+        self.assertEqual(self.c.control("GET", "/_sim/config")["item_status"], {})
+        self.assertEqual(self.c.run_batch([create("a")])["items"][0]["status"], "SUCCESS")
+
+    def test_verdict_knobs_one_at_a_time(self):
+        """An id in several of them: omit_items first, then processing_items, then
+        item_status, one batch each."""
+        self.c.config(omit_items=["a"], processing_items=["a"], item_status={"a": "QUEUED"})
+        seen = []
+        for _ in range(4):
+            done = self.c.run_batch([create("a")])
+            seen.append([r["status"] for r in done["items"]])
+        self.assertEqual(seen, [[], ["PROCESSING"], ["QUEUED"], ["SUCCESS"]])
+
+    def test_failed_without_records(self):
+        self.c.config(failed_without_records=1, processing_polls=1)
+        batch_id = self.c.post_batch([create("a"), create("b")])["batch_id"]
+        self.assertEqual(self.c.control("GET", "/_sim/config")["failed_without_records"], 0)
+        self.assertEqual(self.c.poll(batch_id)["status"], "PROCESSING")
+        failed = self.c.poll(batch_id)
+        self.assertConforms(failed, "/catalogs/items/batch/{batch_id}", "GET")
+        self.assertEqual((failed["status"], failed["items"]), ("FAILED", []))
+        self.assertRegex(failed["completed_time"], r"^\d{4}-")
+        self.assertEqual(self.c.poll(batch_id), failed)
+        self.assertEqual(self.c.catalog(), {})
+        self.assertEqual(self.c.run_batch([create("a")])["items"][0]["status"], "SUCCESS")
+
+    # whole batches refused
+
+    def test_refuse_items(self):
+        self.c.config(refuse_items=["b", "d"])
+        body = batch_body([create("a"), create("b"), create("c"),
+                           {"operation": "DELETE", "item_id": "d"}])
+        for _ in range(2):  # not used up: a schema problem does not go away by itself
+            status, _, answer = self.c.request("POST", BATCH, body)
+            self.assertError((status, None, answer), 400, 1)
+            self.assertEqual(answer["message"], "Invalid request: "
+                             "$.items[1]: item 'b' is not valid against the schema; "
+                             "$.items[3]: item 'd' is not valid against the schema")
+        self.assertEqual(self.c.control("GET", "/_sim/batches"), [])
+        self.assertEqual(self.c.run_batch([create("a")])["items"][0]["status"], "SUCCESS")
+        self.c.config(refuse_items=[])
+        self.assertEqual(self.c.request("POST", BATCH, body)[0], 200)
+
+    def test_max_body_bytes(self):
+        body = json.dumps(batch_body([create("a")]))
+        self.c.config(max_body_bytes=len(body) - 1)
+        self.c.request("GET", "/v5/catalogs")
+        sock = self.c.conn.sock
+        status, headers, answer = self.c.request("POST", BATCH, body, raw=True,
+                                                 headers={"Content-Type": "application/json"})
+        self.assertEqual((status, answer), (413, {
+            "code": 1, "message": "Request entity too large: %d bytes, limit %d"
+            % (len(body), len(body) - 1)}))
+        self.assertEqual(headers["content-type"], "application/json")
+        # The body was drained: the same connection carries the next request.
+        self.assertEqual(self.c.request("GET", "/v5/catalogs")[0], 200)
+        self.assertIs(self.c.conn.sock, sock)
+        self.assertEqual(self.c.control("GET", "/_sim/batches"), [])
+        self.c.config(max_body_bytes=len(body))  # at the limit: accepted
+        self.assertEqual(self.c.request("POST", BATCH, body, raw=True,
+                                        headers={"Content-Type": "application/json"})[0], 200)
+        self.c.config(max_body_bytes=10)  # chunked bodies are measured decoded
+        data = body.encode()
+        self.c.conn.request("POST", BATCH, body=iter([data[:10], data[10:]]),
+                            headers={"Authorization": "Bearer sim-access-0",
+                                     "Content-Type": "application/json"}, encode_chunked=True)
+        response = self.c.conn.getresponse()
+        self.assertEqual((response.status, json.loads(response.read())["code"]), (413, 1))
+        self.assertEqual(self.c.request("GET", "/v5/catalogs")[0], 200)
+        self.assertIs(self.c.conn.sock, sock)
+        self.c.config(max_body_bytes=None)
+        self.assertEqual(self.c.request("POST", BATCH, body, raw=True,
+                                        headers={"Content-Type": "application/json"})[0], 200)
+        self.assertEqual(len(self.c.control("GET", "/_sim/batches")), 2)
+
+    # items changed outside pinsync
+
+    def edit(self, body, catalog_id="1001", expect=200):
+        return self.c.control("POST", "/_sim/catalog/items?catalog_id=" + catalog_id, body,
+                              expect=expect)
+
+    def test_edit_items_outside_pinsync(self):
+        self.c.run_batch([create("a", brand="Acme"), create("b"), create("c")])
+        self.assertEqual(self.edit({"delete": ["b", "nope"],
+                                    "set": {"a": {"brand": None, "title": "Edited"}},
+                                    "put": {"x": {"attributes": {"title": "Put", "color": None},
+                                                  "country": "DE", "language": "de"}}}),
+                         {"deleted": 1, "set": 1, "put": 1})
+        catalog = self.c.catalog()
+        self.assertEqual(sorted(catalog), ["a", "c", "x"])
+        self.assertEqual(catalog["a"]["attributes"], full_attributes(title="Edited"))
+        self.assertEqual(catalog["x"], {"country": "DE", "language": "de",
+                                        "attributes": {"title": "Put"}})
+        self.assertEqual(self.edit({"put": {"c": {"attributes": {"title": "Whole"}}}}),
+                         {"deleted": 0, "set": 0, "put": 1})
+        self.assertEqual(self.c.catalog()["c"], {"country": "US", "language": "en-US",
+                                                 "attributes": {"title": "Whole"}})
+        # An unknown id in set: 404 naming it, nothing changed (the delete neither).
+        before = self.c.catalog()
+        answer = self.edit({"delete": ["a"], "set": {"c": {"title": "T"}, "ghost": {"a": "1"}}},
+                           expect=404)
+        self.assertIn("ghost", answer["error"])
+        self.assertEqual(self.c.catalog(), before)
+        for bad in ([], {"remove": ["a"]}, {"delete": "a"}, {"delete": [1]},
+                    {"set": {"a": "x"}}, {"put": {"a": {"title": "no attributes key"}}},
+                    {"put": {"a": {"attributes": {}, "country": 1}}}, {"put": []}):
+            with self.subTest(bad):
+                self.edit(bad, expect=400)
+        self.assertEqual(self.c.catalog(), before)
+        self.edit({}, catalog_id="999", expect=404)
+        self.c.control("POST", "/_sim/catalogs", {"id": "2002"})
+        self.edit({"put": {"y": {"attributes": {"title": "Y"}}}}, catalog_id="2002")
+        self.assertEqual((list(self.c.catalog("2002")), sorted(self.c.catalog())),
+                         (["y"], ["a", "c", "x"]))
+        # The read-back sees the edit.
+        request = {"country": "US", "language": "en-US",
+                   "filters": {"catalog_type": "RETAIL", "catalog_id": "1001",
+                               "item_ids": ["a", "b"]}}
+        found, gone = self.c.call("POST", "/v5/catalogs/items", request)["items"]
+        self.assertEqual(found["attributes"]["title"], "Edited")
+        self.assertIn("errors", gone)
+
+    def test_edit_lands_after_background_batches(self):
+        self.c.config(background=True, processing_polls=5)
+        batch_id = self.c.post_batch([create("a")])["batch_id"]
+        self.assertEqual(self.edit({"set": {"a": {"title": "Edited"}}}),
+                         {"deleted": 0, "set": 1, "put": 0})
+        self.assertEqual(self.c.catalog()["a"]["attributes"]["title"], "Edited")
+        self.assertEqual(self.c.poll(batch_id)["items"][0]["status"], "SUCCESS")
+        self.assertEqual(self.c.catalog()["a"]["attributes"]["title"], "Edited")  # not again
+
+    # read-back faults
+
+    def read_back(self, *item_ids):
+        return {"country": "US", "language": "en-US",
+                "filters": {"catalog_type": "RETAIL", "catalog_id": "1001",
+                            "item_ids": list(item_ids)}}
+
+    def test_readback_garbage(self):
+        self.c.run_batch([create("a")])
+        self.c.config(readback_garbage=1)
+        self.c.conn.request("POST", "/v5/catalogs/items", body=json.dumps(self.read_back("a")),
+                            headers={"Authorization": "Bearer sim-access-0",
+                                     "Content-Type": "application/json"})
+        response = self.c.conn.getresponse()
+        data = response.read()
+        self.assertEqual((response.status, response.getheader("Content-Type")),
+                         (200, "application/json"))
+        self.assertEqual(int(response.getheader("Content-Length")), len(data))
+        with self.assertRaises(ValueError):
+            json.loads(data)
+        self.assertEqual(self.c.control("GET", "/_sim/config")["readback_garbage"], 0)
+        answer = self.c.call("POST", "/v5/catalogs/items", self.read_back("a"))  # same socket
+        self.assertConforms(answer, "/catalogs/items", "POST")
+        self.assertEqual(answer["items"][0]["attributes"]["title"], "Denim shirt")
+        # A refused request does not use a count up.
+        self.c.config(readback_garbage=1)
+        self.assertEqual(self.c.request("POST", "/v5/catalogs/items", {"country": "US"})[0], 400)
+        self.assertEqual(self.c.control("GET", "/_sim/config")["readback_garbage"], 1)
+
+    def test_readback_errors(self):
+        self.c.run_batch([create("a"), create("b")])
+        self.c.config(readback_errors=["a", "ghost"])
+        for _ in range(2):  # not used up
+            answer = self.c.call("POST", "/v5/catalogs/items", self.read_back("a", "b", "ghost"))
+            self.assertConforms(answer, "/catalogs/items", "POST")
+            broken, fine, ghost = answer["items"]
+            self.assertEqual(broken, {"catalog_type": "RETAIL", "item_id": "a", "errors": [
+                {"code": pinsim.ITEM_READ_FAILED, "message": "Internal error reading the item."}]})
+            self.assertEqual(pinsim.ITEM_READ_FAILED, 3)
+            self.assertEqual(fine["attributes"]["title"], "Denim shirt")
+            self.assertEqual(ghost["errors"][0]["code"], pinsim.ITEM_READ_FAILED)
+        self.assertIn("a", self.c.catalog())  # the item itself is fine
+        self.c.config(readback_errors=[])
+        self.assertIn("attributes", self.c.call("POST", "/v5/catalogs/items",
+                                                self.read_back("a"))["items"][0])
+
+    def test_refresh_answer_lost_after_rotation(self):
+        """The token rotates, then its answer is lost: the old refresh token is dead and
+        only the new one, which the client never saw, works."""
+        self.c.config(fail_next=[{"path_prefix": "/v5/oauth/token", "status": 0, "count": 1,
+                                  "after": True}])
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            self.c.refresh("sim-refresh-0")
+        self.c.conn.close()
+        tokens = self.c.control("GET", "/_sim/tokens")
+        self.assertNotEqual(tokens["refresh_token"], "sim-refresh-0")
+        self.assertNotEqual(tokens["access_token"], "sim-access-0")
+        self.assertError(self.c.refresh("sim-refresh-0"), 400, 283)
+        status, _, answer = self.c.refresh(tokens["refresh_token"])
+        self.assertEqual(status, 200, answer)
+        self.assertConforms(answer, "/oauth/token", "POST")
+        self.assertEqual(self.c.request("GET", "/v5/catalogs",
+                                        token=tokens["access_token"])[0], 200)
+        self.assertEqual([r["status"] for r in self.c.control("GET", "/_sim/requests")],
+                         [0, 400, 200, 200])
+
+    def test_new_knobs_are_validated_shown_and_reset(self):
+        defaults = {"failed_without_records": 0, "omit_items": [], "processing_items": [],
+                    "item_status": {}, "refuse_items": [], "max_body_bytes": None,
+                    "readback_garbage": 0, "readback_errors": []}
+        config = self.c.control("GET", "/_sim/config")
+        self.assertEqual({k: config[k] for k in defaults}, defaults)
+        for bad in ({"failed_without_records": -1}, {"failed_without_records": True},
+                    {"omit_items": "a"}, {"omit_items": [1]}, {"processing_items": {"a": 1}},
+                    {"item_status": ["a"]}, {"item_status": {"a": 1}},
+                    {"refuse_items": None}, {"max_body_bytes": -1}, {"max_body_bytes": "10"},
+                    {"readback_garbage": 1.5}, {"readback_errors": [None]},
+                    {"omit_items": ["a"], "readback_garbage": -2}):
+            with self.subTest(bad):
+                self.assertIn("error", self.c.control("POST", "/_sim/config", bad, expect=400))
+        self.assertEqual(self.c.control("GET", "/_sim/config"), config)
+        settings = {"failed_without_records": 2, "omit_items": ["a", "b", "a"],
+                    "processing_items": ["c"], "item_status": {"d": "QUEUED"},
+                    "refuse_items": ["e"], "max_body_bytes": 1000, "readback_garbage": 3,
+                    "readback_errors": ["f"]}
+        shown = self.c.config(**settings)
+        settings["omit_items"] = ["a", "b"]
+        self.assertEqual({k: shown[k] for k in settings}, settings)
+        self.assertEqual(self.c.control("GET", "/_sim/config"), shown)
+        self.c.control("POST", "/_sim/catalogs", {"id": "2002", "feed_source": True})
+        self.c.control("POST", "/_sim/catalogs/feed_source",
+                       {"catalog_id": "1001", "feed_source": True})
+        self.c.control("POST", "/_sim/reset")
+        self.assertEqual(self.c.control("GET", "/_sim/config"), config)
+        self.assertEqual(self.c.control("GET", "/_sim/catalogs"),
+                         [{"id": "1001", "name": "pinsim catalog", "feed_source": False}])
+        self.assertEqual(self.feeds()["items"], [])
+
     # HTTP behaviour
 
     def test_routing(self):
@@ -851,6 +1237,38 @@ class SimulatorTest(unittest.TestCase):
                           self.c.control("GET", "/_sim/requests")), ({}, [], []))
         self.assertEqual(self.c.control("GET", "/_sim/config")["delay_ms"], 0)
         self.assertEqual(self.c.control("GET", "/_sim/tokens")["refresh_token"], "sim-refresh-0")
+
+
+class HarnessHelpersTest(unittest.TestCase):
+    """The control helpers of tests/lib/harness.py's Simulator, on a real pinsim."""
+
+    def test_helpers(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+        import harness  # the integration tests' harness, found through sys.path above
+        sim = harness.Simulator("--spec", SPEC_PATH)
+        try:
+            self.assertEqual(sim.add_catalog(2002)["feed_source"], False)  # the old form
+            self.assertEqual(sim.add_catalog("2003", "Fed", feed_source=True)["feed_source"],
+                             True)
+            self.assertEqual(sim.set_feed_source(2002),
+                             {"id": "2002", "name": "catalog 2002", "feed_source": True})
+            sim.set_feed_source("2003", on=False)
+            self.assertEqual(sim.catalogs(), [
+                {"id": "1001", "name": "pinsim catalog", "feed_source": False},
+                {"id": "2002", "name": "catalog 2002", "feed_source": True},
+                {"id": "2003", "name": "Fed", "feed_source": False}])
+            self.assertEqual(sim.edit_catalog(put={"a": {"attributes": {"title": "A"}},
+                                                   "b": {"attributes": {"title": "B"}}}),
+                             {"deleted": 0, "set": 0, "put": 2})
+            self.assertEqual(sim.edit_catalog(delete=["a"], set={"b": {"title": "B2"}}),
+                             {"deleted": 1, "set": 1, "put": 0})
+            self.assertEqual(sim.catalog(), {"b": {"country": "US", "language": "en-US",
+                                                   "attributes": {"title": "B2"}}})
+            sim.edit_catalog("2002", put={"c": {"attributes": {"title": "C"},
+                                                "country": "FR", "language": "fr"}})
+            self.assertEqual(sim.catalog("2002")["c"]["country"], "FR")
+        finally:
+            sim.stop()
 
 
 class CommandLineTest(unittest.TestCase):
