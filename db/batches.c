@@ -51,8 +51,8 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 	int rc = PS_DB_OK;
 
 	res = PQexec(db->conn,
-	             "COPY batch_items (batch_pk, item_id, operation, hash, fp, update_mask)"
-	             " FROM STDIN");
+	             "COPY batch_items (batch_pk, item_id, operation, hash, fp, update_mask,"
+	             " is_new) FROM STDIN");
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		rc = db_fail_result(db, res, "journaling batch items");
 		PQclear(res);
@@ -75,7 +75,7 @@ copy_items(ps_db *db, int64_t batch_pk, const ps_batch_item *items, size_t count
 		    (it->update_mask
 		         ? db_buf_append_copy_text(&b, it->update_mask, it->update_mask_len)
 		         : db_buf_append(&b, "\\N", 2)) < 0 ||
-		    db_buf_append(&b, "\n", 1) < 0) {
+		    db_buf_append(&b, it->is_new ? "\tt\n" : "\tf\n", 3) < 0) {
 			rc = db_fail(db, "out of memory");
 			break;
 		}
@@ -151,33 +151,53 @@ ps_db_batch_sent(ps_db *db, int64_t batch_pk, const char *batch_id)
 	return PS_DB_OK;
 }
 
+/* The tail of a statement that advances the snapshot of batch $1 for the
+ * items of the CTE "ok" (item_id, operation, hash, fp): a DELETE removes
+ * the row, anything else stores the journal's hash and fingerprint (NULL
+ * for an item marked out of stock: its row keeps the one it had). */
+#define ADVANCE_FROM_OK                                                          \
+	" t AS (SELECT target_id FROM batches WHERE id = $1),"                   \
+	" del AS (DELETE FROM snapshot_items s USING ok, t"                      \
+	"  WHERE s.target_id = t.target_id AND s.item_id = ok.item_id"           \
+	"  AND ok.operation = 'DELETE')"                                         \
+	" INSERT INTO snapshot_items (target_id, item_id, hash, fp, updated_at)" \
+	" SELECT t.target_id, ok.item_id, ok.hash, ok.fp, now() FROM ok, t"      \
+	" WHERE ok.operation <> 'DELETE'"                                        \
+	" ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"  \
+	" fp = coalesce(EXCLUDED.fp, snapshot_items.fp), updated_at = EXCLUDED.updated_at"
+
 int
 ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *results_json,
-                   int64_t *succeeded, int64_t *failed)
+                   ps_batch_counts *counts)
 {
 	char pk[32];
 	const char *params[3] = {pk, results_json, state};
 	PGresult *res;
 
 	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
-	*succeeded = *failed = 0;
+	memset(counts, 0, sizeof(*counts));
 	if (db_command(db, "recording batch results", "BEGIN") < 0)
 		return PS_DB_ERROR;
 
 	/* The results, by exception: a row for every item that did not simply
-	 * succeed (failed, skipped, not reported, or with warnings); the others
-	 * succeeded once results_recorded is set. Recording again replaces. */
-	res =
-	    db_query(db, "recording item results",
-	             "WITH gone AS (DELETE FROM batch_results WHERE batch_pk = $1),"
-	             " r AS (SELECT DISTINCT ON (item_id) * FROM jsonb_to_recordset($2::jsonb)"
-	             "      AS r(item_id text, status text, errors jsonb, warnings jsonb))"
-	             " INSERT INTO batch_results (batch_pk, item_id, status, errors, warnings)"
-	             " SELECT $1, bi.item_id, r.status, r.errors, r.warnings"
-	             " FROM batch_items bi LEFT JOIN r ON r.item_id = bi.item_id"
-	             " WHERE bi.batch_pk = $1 AND (r.status IS DISTINCT FROM 'SUCCESS'"
-	             "  OR coalesce(r.warnings, '[]') <> '[]' OR coalesce(r.errors, '[]') <> '[]')",
-	             2, params);
+	 * succeed (failed, without a verdict, or with warnings); the others
+	 * succeeded once results_recorded is set. Recording again replaces. A
+	 * status outside the spec's enum is no verdict (NULL): it must never
+	 * make the transaction fail, or the batch would stay 'sent' forever. */
+	res = db_query(
+	    db, "recording item results",
+	    "WITH gone AS (DELETE FROM batch_results WHERE batch_pk = $1),"
+	    " r AS (SELECT DISTINCT ON (item_id) item_id,"
+	    "       CASE WHEN status IN ('SUCCESS', 'FAILURE', 'PROCESSING') THEN status END"
+	    "        AS status, errors, warnings"
+	    "      FROM jsonb_to_recordset($2::jsonb)"
+	    "      AS r(item_id text, status text, errors jsonb, warnings jsonb))"
+	    " INSERT INTO batch_results (batch_pk, item_id, status, errors, warnings)"
+	    " SELECT $1, bi.item_id, r.status, r.errors, r.warnings"
+	    " FROM batch_items bi LEFT JOIN r ON r.item_id = bi.item_id"
+	    " WHERE bi.batch_pk = $1 AND (r.status IS DISTINCT FROM 'SUCCESS'"
+	    "  OR coalesce(r.warnings, '[]') <> '[]' OR coalesce(r.errors, '[]') <> '[]')",
+	    2, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);
@@ -200,34 +220,28 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 	 * marked out of stock: its row keeps the one it had). The items that
 	 * succeeded are those without an exception row, or with a SUCCESS one:
 	 * one range scan of the journal, no second pass over the JSON. */
-	res = db_query(
-	    db, "advancing snapshot",
-	    "WITH ok AS (SELECT bi.item_id, bi.operation, bi.hash, bi.fp"
-	    "  FROM batch_items bi LEFT JOIN batch_results r"
-	    "   ON r.batch_pk = bi.batch_pk AND r.item_id = bi.item_id"
-	    "  WHERE bi.batch_pk = $1 AND (r.item_id IS NULL OR r.status = 'SUCCESS')),"
-	    " t AS (SELECT target_id FROM batches WHERE id = $1),"
-	    " del AS (DELETE FROM snapshot_items s USING ok, t"
-	    "  WHERE s.target_id = t.target_id AND s.item_id = ok.item_id"
-	    "  AND ok.operation = 'DELETE')"
-	    " INSERT INTO snapshot_items (target_id, item_id, hash, fp, updated_at)"
-	    " SELECT t.target_id, ok.item_id, ok.hash, ok.fp, now() FROM ok, t"
-	    " WHERE ok.operation <> 'DELETE'"
-	    " ON CONFLICT (target_id, item_id) DO UPDATE SET hash = EXCLUDED.hash,"
-	    " fp = coalesce(EXCLUDED.fp, snapshot_items.fp), updated_at = EXCLUDED.updated_at",
-	    1, params);
+	res = db_query(db, "advancing snapshot",
+	               "WITH ok AS (SELECT bi.item_id, bi.operation, bi.hash, bi.fp"
+	               "  FROM batch_items bi LEFT JOIN batch_results r"
+	               "   ON r.batch_pk = bi.batch_pk AND r.item_id = bi.item_id"
+	               "  WHERE bi.batch_pk = $1 AND (r.item_id IS NULL OR r.status = "
+	               "'SUCCESS'))," ADVANCE_FROM_OK,
+	               1, params);
 	if (res == NULL)
 		goto rollback;
 	PQclear(res);
 	res = db_query(db, "counting batch results",
 	               "SELECT count(*) FILTER (WHERE status = 'SUCCESS'),"
-	               " count(*) FILTER (WHERE status = 'FAILURE')"
+	               " count(*) FILTER (WHERE status = 'FAILURE'),"
+	               " count(*) FILTER (WHERE status IS DISTINCT FROM 'SUCCESS'"
+	               "  AND status IS DISTINCT FROM 'FAILURE')"
 	               " FROM batch_item_results WHERE batch_pk = $1",
 	               1, params);
 	if (res == NULL)
 		goto rollback;
-	*succeeded = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	*failed = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	counts->succeeded = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	counts->failed = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	counts->pending = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	if (db_command(db, "recording batch results", "COMMIT") < 0)
 		goto rollback;
@@ -235,6 +249,33 @@ ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *r
 rollback:
 	PQclear(PQexec(db->conn, "ROLLBACK"));
 	return PS_DB_ERROR;
+}
+
+int
+ps_db_batch_resolve(ps_db *db, int64_t batch_pk, const char *resolutions_json)
+{
+	char pk[32];
+	const char *params[2] = {pk, resolutions_json};
+	PGresult *res;
+
+	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
+	/* One statement: the resolutions, and the snapshot advance for the
+	 * items that became SUCCESS (invariant 1 still holds: Pinterest holds
+	 * them as the journal says, seen by a read-back). */
+	res = db_query(db, "recording resolutions",
+	               "WITH r AS (SELECT * FROM jsonb_to_recordset($2::jsonb)"
+	               "  AS r(item_id text, resolution text, status text)),"
+	               " u AS (UPDATE batch_results b SET resolution = r.resolution,"
+	               "  status = coalesce(r.status, b.status) FROM r"
+	               "  WHERE b.batch_pk = $1 AND b.item_id = r.item_id),"
+	               " ok AS (SELECT bi.item_id, bi.operation, bi.hash, bi.fp"
+	               "  FROM batch_items bi JOIN r ON r.item_id = bi.item_id"
+	               "  WHERE bi.batch_pk = $1 AND r.status = 'SUCCESS')," ADVANCE_FROM_OK,
+	               2, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	PQclear(res);
+	return PS_DB_OK;
 }
 
 int
@@ -263,8 +304,8 @@ ps_db_run_operation_counts(ps_db *db, int64_t run_id, int64_t *created, int64_t 
 
 	res = db_query_id(
 	    db, "counting run results",
-	    "SELECT count(*) FILTER (WHERE bi.operation = 'CREATE'),"
-	    " count(*) FILTER (WHERE bi.operation IN ('UPDATE', 'UPSERT')),"
+	    "SELECT count(*) FILTER (WHERE bi.operation = 'CREATE' OR bi.is_new),"
+	    " count(*) FILTER (WHERE bi.operation IN ('UPDATE', 'UPSERT') AND NOT bi.is_new),"
 	    " count(*) FILTER (WHERE bi.operation = 'DELETE')"
 	    " FROM batch_item_results bi WHERE bi.run_id = $1 AND bi.status = 'SUCCESS'",
 	    run_id);
@@ -326,36 +367,41 @@ ps_db_open_batches_free(ps_open_batch *list, size_t count)
 }
 
 int
-ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const char *catalog_id,
-                   const char *country, const char *language, int64_t *batch_pk, char **body,
-                   size_t *count)
+ps_db_batch_replan(ps_db *db, const ps_replan *rp, int64_t *batch_pk, char **body, size_t *count)
 {
-	char v[3][32];
-	const char *params[6] = {v[0], v[1], v[2], catalog_id, country, language};
+	char v[5][32];
+	const char *params[8] = {v[0],        v[1],         v[2], rp->catalog_id,
+	                         rp->country, rp->language, v[3], v[4]};
 	PGresult *res;
 
 	*body = NULL;
 	*count = 0;
-	snprintf(v[0], 32, "%" PRId64, from_pk);
-	snprintf(v[1], 32, "%" PRId64, run_id);
-	snprintf(v[2], 32, "%d", seq);
+	snprintf(v[0], 32, "%" PRId64, rp->from_pk);
+	snprintf(v[1], 32, "%" PRId64, rp->run_id);
+	snprintf(v[2], 32, "%d", rp->seq);
+	snprintf(v[3], 32, "%zu", rp->first);
+	if (rp->limit)
+		snprintf(v[4], 32, "%zu", rp->limit);
+	else
+		params[7] = NULL; /* LIMIT NULL: all */
 	if (db_command(db, "replanning batch", "BEGIN") < 0)
 		return PS_DB_ERROR;
-	/* The new batch's body: the old body's items that have no result yet,
-	 * as they were sent. */
+	/* The new batch's items: the old batch's items that have no result
+	 * yet, the range asked for in item id order, as they were sent. */
 	res = db_query(
 	    db, "replanning batch",
 	    "WITH pending AS ("
 	    "  SELECT e FROM batches ob, jsonb_array_elements(ob.body::jsonb -> 'items') e"
 	    "  WHERE ob.id = $1 AND e->>'item_id' IN (SELECT item_id FROM batch_item_results"
-	    "   WHERE batch_pk = $1 AND status IS NULL))"
+	    "   WHERE batch_pk = $1 AND status IS NULL)"
+	    "  ORDER BY e->>'item_id' OFFSET $7 LIMIT $8)"
 	    " INSERT INTO batches (run_id, target_id, seq, item_count, body)"
 	    " SELECT $2, ob.target_id, $3, (SELECT count(*) FROM pending),"
 	    "  jsonb_build_object('catalog_type', 'RETAIL', 'catalog_id', $4::text,"
 	    "   'country', $5::text, 'language', $6::text,"
 	    "   'items', (SELECT jsonb_agg(e ORDER BY e->>'item_id') FROM pending))::text"
 	    " FROM batches ob WHERE ob.id = $1 RETURNING id, item_count, body",
-	    6, params);
+	    8, params);
 	if (res == NULL)
 		goto rollback;
 	if (PQntuples(res) != 1) {
@@ -379,10 +425,13 @@ ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const ch
 	snprintf(v[1], 32, "%" PRId64, *batch_pk);
 	res =
 	    db_query(db, "replanning batch",
-	             "INSERT INTO batch_items (batch_pk, item_id, operation, hash, fp, update_mask)"
-	             " SELECT $2, item_id, operation, hash, fp, update_mask"
-	             " FROM batch_items WHERE batch_pk = $1 AND item_id IN (SELECT item_id"
-	             "  FROM batch_item_results WHERE batch_pk = $1 AND status IS NULL)",
+	             "INSERT INTO batch_items (batch_pk, item_id, operation, hash, fp, update_mask,"
+	             " is_new)"
+	             " SELECT $2, bi.item_id, bi.operation, bi.hash, bi.fp, bi.update_mask,"
+	             " bi.is_new"
+	             " FROM batch_items bi, batches nb WHERE bi.batch_pk = $1 AND nb.id = $2"
+	             " AND bi.item_id IN (SELECT e->>'item_id'"
+	             "  FROM jsonb_array_elements(nb.body::jsonb -> 'items') e)",
 	             2, params);
 	if (res == NULL)
 		goto rollback;
@@ -402,26 +451,30 @@ ps_db_run_recount(ps_db *db, int64_t run_id)
 {
 	PGresult *res;
 
+	/* An item may appear in several batches of a run (a lost batch sent
+	 * again, a refused one split, a failure followed up): its last entry
+	 * is its verdict. Rejected: a FAILURE pinsync did not follow up.
+	 * Pending: anything else but SUCCESS. */
 	res = db_query_id(
 	    db, "recounting run",
-	    "WITH c AS (SELECT"
-	    "  count(*) FILTER (WHERE r.status = 'SUCCESS' AND r.operation = 'CREATE') AS "
-	    "created,"
-	    "  count(*) FILTER (WHERE r.status = 'SUCCESS' AND r.operation IN ('UPDATE', "
-	    "'UPSERT'))"
-	    "   AS updated,"
-	    "  count(*) FILTER (WHERE r.status = 'SUCCESS' AND r.operation = 'DELETE') AS "
-	    "deleted,"
-	    "  count(*) FILTER (WHERE r.status = 'FAILURE'"
-	    "   OR (r.status IS NULL AND b.state = 'failed')) AS failed,"
-	    "  count(*) FILTER (WHERE r.status IS NULL AND b.state IN ('planned', 'sent'))"
-	    "   AS pending"
-	    " FROM batch_item_results r JOIN batches b ON b.id = r.batch_pk"
-	    " WHERE r.run_id = $1)"
+	    "WITH e AS (SELECT DISTINCT ON (r.item_id) r.item_id, r.operation, r.status,"
+	    "   r.resolution, r.is_new FROM batch_item_results r"
+	    "  WHERE r.run_id = $1 ORDER BY r.item_id, r.batch_pk DESC),"
+	    " c AS (SELECT"
+	    "  count(*) FILTER (WHERE status = 'SUCCESS' AND (operation = 'CREATE' OR is_new))"
+	    "   AS created,"
+	    "  count(*) FILTER (WHERE status = 'SUCCESS' AND operation IN ('UPDATE', 'UPSERT')"
+	    "   AND NOT is_new) AS updated,"
+	    "  count(*) FILTER (WHERE status = 'SUCCESS' AND operation = 'DELETE') AS deleted,"
+	    "  count(*) FILTER (WHERE status = 'FAILURE' AND resolution IS NULL) AS failed,"
+	    "  count(*) FILTER (WHERE status IS DISTINCT FROM 'SUCCESS'"
+	    "   AND NOT (status = 'FAILURE' AND resolution IS NULL)) AS pending"
+	    " FROM e)"
 	    " UPDATE runs r SET created = c.created, updated = c.updated, deleted = c.deleted,"
-	    "  failed = c.failed,"
+	    "  failed = c.failed, pending = c.pending,"
 	    "  outcome = CASE WHEN r.outcome IN ('failed', 'held', 'interrupted') THEN r.outcome"
-	    "   WHEN c.failed > 0 OR r.invalid > 0 OR c.pending > 0 THEN 'partial' ELSE 'ok' END,"
+	    "   WHEN c.failed > 0 OR r.invalid > 0 OR c.pending > 0"
+	    "   THEN 'partial' ELSE 'ok' END,"
 	    "  error = CASE WHEN c.pending = 0 AND r.outcome = 'partial'"
 	    "   AND r.error LIKE '%pinsync poll%' THEN NULL ELSE r.error END"
 	    " FROM c WHERE r.id = $1",
@@ -454,19 +507,22 @@ ps_db_batch_skip(ps_db *db, int64_t batch_pk, int64_t *count)
 }
 
 int
-ps_db_batch_items(ps_db *db, int64_t batch_pk, ps_db_journal_cb cb, void *ctx)
+ps_db_batch_items(ps_db *db, int64_t batch_pk, const char *status, ps_db_journal_cb cb, void *ctx)
 {
+	char pk[32];
+	const char *params[2] = {pk, status};
 	PGresult *res;
 	int i, n, rc = PS_DB_OK;
 
-	res = db_query_id(
-	    db, "reading the journal",
-	    "SELECT e->>'item_id', e->>'operation', (e->'attributes')::text,"
-	    " (e->'update_mask')::text"
-	    " FROM batches b, jsonb_array_elements(b.body::jsonb -> 'items') e"
-	    " WHERE b.id = $1 AND e->>'item_id' IN (SELECT item_id FROM batch_item_results"
-	    "  WHERE batch_pk = $1 AND status IS NULL) ORDER BY 1",
-	    batch_pk);
+	snprintf(pk, sizeof(pk), "%" PRId64, batch_pk);
+	res =
+	    db_query(db, "reading the journal",
+	             "SELECT e->>'item_id', e->>'operation', (e->'attributes')::text,"
+	             " (e->'update_mask')::text"
+	             " FROM batches b, jsonb_array_elements(b.body::jsonb -> 'items') e"
+	             " WHERE b.id = $1 AND e->>'item_id' IN (SELECT item_id FROM batch_item_results"
+	             "  WHERE batch_pk = $1 AND status IS NOT DISTINCT FROM $2) ORDER BY 1",
+	             2, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	n = PQntuples(res);

@@ -83,13 +83,17 @@ typedef struct ps_target {
 	char *ad_account_id; /* NULL when unset */
 	char *on_missing;    /* delete | out-of-stock | keep */
 	double max_delete_ratio;
-	int api_owned;       /* new items go out as UPSERT */
-	char *map_file;      /* NULL when unset, as the four below */
+	int api_owned;  /* override of feed_source: 1 the catalog has no feed
+	                   data source, 0 it has one, -1 follow the check */
+	char *map_file; /* NULL when unset, as the four below */
 	char *preset;
 	char *base_url;
 	char *currency;
-	long schedule_s;     /* 0: no schedule */
+	long schedule_s; /* 0: no schedule */
 	char *webhook_secret_file;
+	int feed_source;               /* the catalog has a feed data source: 1, 0,
+	                                  -1 never checked or the check failed */
+	time_t feed_source_checked_at; /* when it was checked; 0 never */
 } ps_target;
 
 void ps_target_clear(ps_target *t);
@@ -104,6 +108,10 @@ int ps_db_target_get(ps_db *db, const char *name, ps_target *out);
  * country, language, ad_account_id); value NULL sets SQL NULL. The
  * database checks the value. PS_DB_NOTFOUND for an unknown target. */
 int ps_db_target_set(ps_db *db, const char *name, const char *column, const char *value);
+
+/* Records what Pinterest said of the target's catalog: has_feed_source 1
+ * or 0 (checked now), or -1 (the check failed: the answer is forgotten). */
+int ps_db_target_ownership_set(ps_db *db, int64_t target_id, int has_feed_source);
 
 /* Validators of the target's feed source for conditional GET (NULL when
  * none); _set records them after a feed read to its end. Strings returned
@@ -142,6 +150,23 @@ typedef int (*ps_db_fp_cb)(void *ctx, const char *item_id, uint64_t hash, const 
 int ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t count,
                        ps_db_fp_cb cb, void *ctx);
 
+/* Removes items from the target's snapshot (Pinterest does not hold them:
+ * the next run sends them whole). */
+int ps_db_snapshot_forget(ps_db *db, int64_t target_id, const char *const *ids, size_t count);
+
+/* Drift: items Pinterest holds otherwise than the snapshot says. Each gets
+ * hash (a value no content hash takes, so the next diff sees the item
+ * changed) and the fingerprint of what Pinterest holds (fp_len bytes, or
+ * NULL: unknown), so that the next run sends what differs. */
+int ps_db_snapshot_mark(ps_db *db, int64_t target_id, const char *item_id, uint64_t hash,
+                        const unsigned char *fp, size_t fp_len);
+
+/* Up to limit rows of the snapshot (item_id, hash, fp): with after NULL a
+ * random sample, else the rows after item id 'after' in id order ("" for
+ * the first page), to read the whole snapshot a page at a time. */
+int ps_db_snapshot_page(ps_db *db, int64_t target_id, const char *after, int limit, ps_db_fp_cb cb,
+                        void *ctx);
+
 /* Number of items in the target's snapshot. */
 int ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count);
 
@@ -149,6 +174,9 @@ int ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count);
 
 typedef struct ps_run_counts {
 	int64_t parsed, invalid, created, updated, deleted, unchanged, failed;
+	int64_t pending;   /* sent without a verdict: dirty, sent again next run */
+	int drift_checked; /* items read back to look for drift */
+	int drift;         /* of those, items Pinterest holds otherwise */
 	int batches;
 	int retries;         /* API calls retried */
 	double retry_wait_s; /* time spent waiting to retry */
@@ -204,6 +232,7 @@ typedef struct ps_batch_item {
 	size_t fp_len;
 	const char *update_mask; /* JSON array for UPDATE, else NULL */
 	size_t update_mask_len;
+	int is_new; /* new to the snapshot: counts as created (an UPSERT too) */
 } ps_batch_item;
 
 /* Writes a batch down as 'planned', in one transaction, before it is sent
@@ -215,25 +244,41 @@ int ps_db_batch_plan(ps_db *db, int64_t run_id, int64_t target_id, int seq, cons
 /* Records Pinterest's batch_id for a planned batch: state becomes 'sent'. */
 int ps_db_batch_sent(ps_db *db, int64_t batch_pk, const char *batch_id);
 
+/* What a finished batch said of its items. */
+typedef struct ps_batch_counts {
+	int64_t succeeded; /* SUCCESS: the snapshot advanced */
+	int64_t failed;    /* FAILURE */
+	int64_t pending;   /* no verdict: not reported, PROCESSING, or a status
+	                      pinsync does not know */
+} ps_batch_counts;
+
 /* Records a batch's final answer and advances the snapshot, in one
  * transaction: results_json is a JSON array of
  * {"item_id","status","errors":[...],"warnings":[...]}; state is
- * "completed" or "failed". Snapshot rows change only for items whose status
- * is SUCCESS (invariant 1): their hash and fingerprint are taken from the
- * journal, and a successful DELETE removes the row. The results go to
- * batch_results. Counts the outcome per
- * item into *succeeded and *failed (items without a result stay pending). */
+ * "completed", "failed" or "abandoned". Snapshot rows change only for
+ * items whose status is SUCCESS (invariant 1): their hash and fingerprint
+ * are taken from the journal, and a successful DELETE removes the row. The
+ * results go to batch_results; a status other than SUCCESS, FAILURE and
+ * PROCESSING is recorded as no verdict (NULL), never refused. */
 int ps_db_batch_finish(ps_db *db, int64_t batch_pk, const char *state, const char *results_json,
-                       int64_t *succeeded, int64_t *failed);
+                       ps_batch_counts *counts);
 
-/* Called once per item of a batch whose result is unknown: the journal's
- * operation, attributes (JSON object or NULL) and update_mask (JSON array
- * or NULL), as read back from the batch's stored body. Return non-zero to
- * stop. */
+/* Called once per journaled item: its operation, attributes (JSON object
+ * or NULL) and update_mask (JSON array or NULL), as read back from the
+ * batch's stored body. Return non-zero to stop. */
 typedef int (*ps_db_journal_cb)(void *ctx, const char *item_id, const char *operation,
                                 const char *attributes, const char *update_mask);
 
-int ps_db_batch_items(ps_db *db, int64_t batch_pk, ps_db_journal_cb cb, void *ctx);
+/* The items of a batch with the given result status ("FAILURE"), or NULL:
+ * those without a result yet. In item id order. */
+int ps_db_batch_items(ps_db *db, int64_t batch_pk, const char *status, ps_db_journal_cb cb,
+                      void *ctx);
+
+/* Records what pinsync did about items of a finished batch after reading
+ * them back: resolutions_json is a JSON array of {"item_id", "resolution"
+ * (text), "status" (optional: replaces the recorded status, e.g. SUCCESS
+ * for a DELETE whose item Pinterest does not hold)}. */
+int ps_db_batch_resolve(ps_db *db, int64_t batch_pk, const char *resolutions_json);
 
 /* Pinterest skipped a batch as a recent duplicate (created_time null):
  * its items are marked SKIPPED (they stay dirty) and the batch completed.
@@ -255,12 +300,21 @@ int ps_db_open_batches(ps_db *db, int64_t target_id, ps_open_batch **out, size_t
 void ps_db_open_batches_free(ps_open_batch *list, size_t count);
 
 /* Plans a new batch of run_id holding the items of batch from_pk whose
- * result is unknown (a lost batch goes out again), and builds its request
- * body from the journal: *body (malloc'ed JSON) is ready to POST. *count is
- * the number of items (0: nothing to resend, no batch planned). */
-int ps_db_batch_replan(ps_db *db, int64_t from_pk, int64_t run_id, int seq, const char *catalog_id,
-                       const char *country, const char *language, int64_t *batch_pk,
-                       char **body, size_t *count);
+ * result is unknown (a lost batch goes out again; half of a batch refused
+ * whole), and builds its request body from the journal: *body (malloc'ed
+ * JSON) is ready to POST. first and limit select a range of those items in
+ * item id order (limit 0: all from first on). *count is the number of
+ * items (0: nothing to resend, no batch planned). */
+typedef struct ps_replan {
+	int64_t from_pk;
+	int64_t run_id;
+	int seq;
+	const char *catalog_id, *country, *language;
+	size_t first, limit;
+} ps_replan;
+
+int ps_db_batch_replan(ps_db *db, const ps_replan *rp, int64_t *batch_pk, char **body,
+                       size_t *count);
 
 /* Recomputes a run's created/updated/deleted/failed counts and its outcome
  * from the journal (after pinsync poll finished its batches). */
@@ -279,14 +333,16 @@ typedef struct ps_item_error {
 	int64_t run_id;
 	char *item_id;
 	char *operation; /* NULL for local problems */
+	char *state;     /* "rejected" (locally or by Pinterest) or "pending" */
 	char *place;     /* "local" place or "pinterest" */
 	char *attribute;
 	char *code;
 	char *message;
 } ps_item_error;
 
-/* Every item that failed locally or on Pinterest in a run (run_id 0: the
- * target's last run), in item order. */
+/* Every item of a run (run_id 0: the target's last run) that is not in
+ * sync: rejected locally or by Pinterest, with the reason, or pending (sent
+ * without a verdict), with what happened; in item order. */
 int ps_db_item_errors(ps_db *db, const char *target, int64_t run_id, ps_item_error **out,
                       size_t *count);
 void ps_db_item_errors_free(ps_item_error *rows, size_t count);
@@ -351,7 +407,7 @@ typedef struct ps_job {
 	int64_t id;
 	int64_t target_id;
 	char *target;  /* the target's name */
-	char *trigger; /* webhook | schedule | manual */
+	char *trigger; /* webhook | schedule | manual | reconcile */
 	int attempts;  /* claims so far, this one included */
 } ps_job;
 
@@ -387,9 +443,10 @@ int ps_db_job_requeue(ps_db *db, int64_t job_id, const char *worker, double dela
 /* The scheduler's tick: every target with a schedule whose next_run_at has
  * passed (or was never set) gets next_run_at moved on by its schedule and
  * a "schedule" job queued, in one statement, so that however many serve
- * processes tick at once each due sync is queued once. *count is the
- * number of targets that were due. */
-int ps_db_schedule_tick(ps_db *db, int *count);
+ * processes tick at once each due sync is queued once. With
+ * reconcile_every_s > 0, a target whose next_reconcile_at has passed gets
+ * a "reconcile" job the same way. *count is the number of jobs due. */
+int ps_db_schedule_tick(ps_db *db, long reconcile_every_s, int *count);
 
 /* The figures /metrics shows, computed from the tables at scrape time (so
  * they are the same whichever process is scraped). */
@@ -408,13 +465,16 @@ typedef enum ps_db_metric {
 	PS_DB_M_FEED_ITEMS,       /* target: feed items parsed */
 	PS_DB_M_JOBS,             /* state: jobs per state */
 	PS_DB_M_QUEUE_DEPTH,      /* jobs queued */
+	PS_DB_M_PENDING,          /* target: items pending after the last finished run */
+	PS_DB_M_DRIFT,            /* target: items that differed on Pinterest in the last
+	                             run's read-back sample */
 	PS_DB_M_COUNT
 } ps_db_metric;
 
 /* Called once per figure; l1 and l2 are the labels named above ("" when
  * the figure has fewer). Return non-zero to stop with that code. */
-typedef int (*ps_db_metric_cb)(void *ctx, ps_db_metric metric, const char *target,
-                               const char *l1, const char *l2, double value);
+typedef int (*ps_db_metric_cb)(void *ctx, ps_db_metric metric, const char *target, const char *l1,
+                               const char *l2, double value);
 
 /* Reports every figure, grouped by metric in enum order. */
 int ps_db_metrics(ps_db *db, ps_db_metric_cb cb, void *ctx);

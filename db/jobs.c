@@ -182,15 +182,20 @@ ps_db_job_requeue(ps_db *db, int64_t job_id, const char *worker, double delay_s,
 }
 
 int
-ps_db_schedule_tick(ps_db *db, int *count)
+ps_db_schedule_tick(ps_db *db, long reconcile_every_s, int *count)
 {
+	char every[32];
+	const char *params[1] = {every};
 	PGresult *res;
 
 	*count = 0;
+	snprintf(every, sizeof(every), "%ld", reconcile_every_s);
 	/* Row locks serialise concurrent ticks: a second UPDATE waiting on a
 	 * target's row re-reads it after the first commits, finds next_run_at
 	 * in the future and leaves it. next_run_at keeps its cadence (moved by
-	 * one period) unless a whole period was missed. */
+	 * one period) unless a whole period was missed. A reconcile is due the
+	 * same way, every reconcile_every_s (0: never); it waits while a job of
+	 * its target is queued, since one queued job per target is the rule. */
 	res = db_query(
 	    db, "scheduling",
 	    "WITH due AS ("
@@ -202,9 +207,18 @@ ps_db_schedule_tick(ps_db *db, int *count)
 	    " WHERE schedule_s IS NOT NULL AND (next_run_at IS NULL OR next_run_at <= now())"
 	    " RETURNING id),"
 	    " queued AS (INSERT INTO jobs (target_id, trigger) SELECT id, 'schedule' FROM due"
+	    " ON CONFLICT (target_id) WHERE state = 'queued' DO NOTHING RETURNING id),"
+	    " rdue AS ("
+	    " UPDATE targets t SET next_reconcile_at = now() + make_interval(secs => $1::int)"
+	    " WHERE $1::int > 0 AND (next_reconcile_at IS NULL OR next_reconcile_at <= now())"
+	    " AND t.id NOT IN (SELECT id FROM due)"
+	    " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.target_id = t.id AND j.state = 'queued')"
+	    " RETURNING id),"
+	    " rqueued AS (INSERT INTO jobs (target_id, trigger) SELECT id, 'reconcile' FROM rdue"
 	    " ON CONFLICT (target_id) WHERE state = 'queued' DO NOTHING RETURNING id)"
-	    " SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM queued)",
-	    0, NULL);
+	    " SELECT (SELECT count(*) FROM due) + (SELECT count(*) FROM rdue),"
+	    " (SELECT count(*) FROM queued) + (SELECT count(*) FROM rqueued)",
+	    1, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	*count = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
@@ -222,16 +236,20 @@ static const char metrics_sql[] =
     "   AS last_ok"
     "  FROM runs GROUP BY target_id),"
     " last AS (SELECT DISTINCT ON (target_id) target_id,"
-    "  extract(epoch FROM finished_at - started_at) AS seconds"
-    "  FROM runs WHERE finished_at IS NOT NULL ORDER BY target_id, id DESC),"
+    "  extract(epoch FROM finished_at - started_at) AS seconds, pending, drift"
+    "  FROM runs WHERE finished_at IS NOT NULL AND NOT dry_run"
+    "  ORDER BY target_id, id DESC),"
     " tr AS (SELECT t.id, t.name, rs.invalid, rs.retries, rs.retry_wait, rs.feed_bytes,"
-    "  rs.parsed, rs.running, rs.last_ok, last.seconds"
+    "  rs.parsed, rs.running, rs.last_ok, last.seconds, last.pending, last.drift"
     "  FROM targets t LEFT JOIN rs ON rs.target_id = t.id"
     "  LEFT JOIN last ON last.target_id = t.id)"
     " SELECT 0, t.name, r.outcome, '', count(*)::float8 FROM runs r"
     "  JOIN targets t ON t.id = r.target_id WHERE r.outcome <> 'running' GROUP BY 2, 3"
     " UNION ALL SELECT 1, name, '', '', coalesce(running, 0)::float8 FROM tr"
-    " UNION ALL SELECT 2, t.name, lower(bi.operation), lower(coalesce(bi.status, 'pending')),"
+    " UNION ALL SELECT 2, t.name, lower(bi.operation), CASE"
+    "  WHEN bi.status = 'FAILURE' AND bi.resolution IS NOT NULL THEN 'followed_up'"
+    "  WHEN bi.status IN ('SUCCESS', 'FAILURE', 'SKIPPED') THEN lower(bi.status)"
+    "  ELSE 'pending' END,"
     "  count(*)::float8 FROM batch_item_results bi"
     "  JOIN targets t ON t.id = bi.target_id GROUP BY 2, 3, 4"
     " UNION ALL SELECT 3, name, '', '', coalesce(invalid, 0)::float8 FROM tr"
@@ -250,6 +268,8 @@ static const char metrics_sql[] =
     "  FROM unnest(ARRAY['queued', 'running', 'done', 'failed']) s(state)"
     "  LEFT JOIN jobs j ON j.state = s.state GROUP BY 3"
     " UNION ALL SELECT 13, '', '', '', count(*)::float8 FROM jobs WHERE state = 'queued'"
+    " UNION ALL SELECT 14, name, '', '', pending::float8 FROM tr WHERE pending IS NOT NULL"
+    " UNION ALL SELECT 15, name, '', '', drift::float8 FROM tr WHERE drift IS NOT NULL"
     " ORDER BY 1, 2, 3, 4";
 
 int

@@ -50,8 +50,8 @@ int
 ps_db_run_finish(ps_db *db, int64_t run_id, const char *outcome, const char *error,
                  const ps_run_counts *c)
 {
-	char v[12][32];
-	const char *params[14];
+	char v[15][32];
+	const char *params[17];
 	PGresult *res;
 	int i;
 
@@ -67,16 +67,22 @@ ps_db_run_finish(ps_db *db, int64_t run_id, const char *outcome, const char *err
 	snprintf(v[9], 32, "%d", c->retries);
 	snprintf(v[10], 32, "%.3f", c->retry_wait_s);
 	snprintf(v[11], 32, "%" PRId64, c->feed_bytes);
+	snprintf(v[12], 32, "%" PRId64, c->pending);
+	snprintf(v[13], 32, "%d", c->drift_checked);
+	snprintf(v[14], 32, "%d", c->drift);
 	for (i = 0; i < 12; i++)
 		params[i] = v[i];
 	params[12] = outcome;
 	params[13] = error;
+	for (i = 12; i < 15; i++)
+		params[i + 2] = v[i];
 	res = db_query(db, "finishing run",
 	               "UPDATE runs SET finished_at = clock_timestamp(), parsed = $2, invalid = $3,"
 	               " created = $4, updated = $5, deleted = $6, unchanged = $7, failed = $8,"
 	               " batches = $9, retries = $10, retry_wait_s = $11, feed_bytes = $12,"
-	               " outcome = $13, error = $14 WHERE id = $1",
-	               14, params);
+	               " outcome = $13, error = $14, pending = $15, drift_checked = $16,"
+	               " drift = $17 WHERE id = $1",
+	               17, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);
@@ -102,7 +108,8 @@ ps_db_run_list(ps_db *db, const char *target, int limit, ps_run_row **out, size_
 	    " to_char(r.finished_at, 'YYYY-MM-DD HH24:MI:SS'), r.outcome, r.error,"
 	    " r.parsed, r.invalid, r.created, r.updated, r.deleted, r.unchanged,"
 	    " r.failed, r.batches, r.retries, r.retry_wait_s, r.feed_bytes,"
-	    " extract(epoch FROM coalesce(r.finished_at, clock_timestamp()) - r.started_at)"
+	    " extract(epoch FROM coalesce(r.finished_at, clock_timestamp()) - r.started_at),"
+	    " r.pending, r.drift_checked, r.drift"
 	    " FROM runs r JOIN targets t ON t.id = r.target_id"
 	    " WHERE $1::text IS NULL OR t.name = $1 ORDER BY r.id DESC LIMIT $2",
 	    2, params);
@@ -137,6 +144,9 @@ ps_db_run_list(ps_db *db, const char *target, int limit, ps_run_row **out, size_
 		r->counts.retry_wait_s = strtod(PQgetvalue(res, i, 17), NULL);
 		r->counts.feed_bytes = strtoll(PQgetvalue(res, i, 18), NULL, 10);
 		r->seconds = strtod(PQgetvalue(res, i, 19), NULL);
+		r->counts.pending = strtoll(PQgetvalue(res, i, 20), NULL, 10);
+		r->counts.drift_checked = (int)strtol(PQgetvalue(res, i, 21), NULL, 10);
+		r->counts.drift = (int)strtol(PQgetvalue(res, i, 22), NULL, 10);
 	}
 	PQclear(res);
 	*out = rows;

@@ -133,45 +133,40 @@ ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count)
 	return PS_DB_OK;
 }
 
-int
-ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t count,
-                   ps_db_fp_cb cb, void *ctx)
+/* The ids as one text[] literal: {"a","b"} with \ and " escaped. */
+static int
+ids_literal(db_buf *arr, const char *const *ids, size_t count)
 {
-	db_buf arr = {0};
-	char id[32];
-	const char *params[2] = {id, NULL};
-	PGresult *res;
 	size_t i;
-	int rc = PS_DB_OK, n, row;
 
-	/* The ids travel as one text[] literal: {"a","b"} with \ and " escaped. */
-	if (db_buf_append(&arr, "{", 1) < 0)
-		goto oom;
+	if (db_buf_append(arr, "{", 1) < 0)
+		return -1;
 	for (i = 0; i < count; i++) {
 		const char *p;
 
-		if ((i && db_buf_append(&arr, ",", 1) < 0) || db_buf_append(&arr, "\"", 1) < 0)
-			goto oom;
+		if ((i && db_buf_append(arr, ",", 1) < 0) || db_buf_append(arr, "\"", 1) < 0)
+			return -1;
 		for (p = ids[i]; *p; p++)
-			if (((*p == '"' || *p == '\\') && db_buf_append(&arr, "\\", 1) < 0) ||
-			    db_buf_append(&arr, p, 1) < 0)
-				goto oom;
-		if (db_buf_append(&arr, "\"", 1) < 0)
-			goto oom;
+			if (((*p == '"' || *p == '\\') && db_buf_append(arr, "\\", 1) < 0) ||
+			    db_buf_append(arr, p, 1) < 0)
+				return -1;
+		if (db_buf_append(arr, "\"", 1) < 0)
+			return -1;
 	}
-	if (db_buf_append(&arr, "}", 1) < 0)
-		goto oom;
-	snprintf(id, sizeof(id), "%" PRId64, target_id);
-	params[1] = arr.data;
-	/* Binary results: item_id's bytes (NUL-terminated by libpq), hash as a
-	 * big-endian int8, and fp's bytes. */
-	res = PQexecParams(db->conn,
-	                   "SELECT item_id, hash, fp FROM snapshot_items"
-	                   " WHERE target_id = $1 AND item_id = ANY ($2::text[])",
-	                   2, NULL, params, NULL, NULL, 1);
-	db_buf_free(&arr);
+	return db_buf_append(arr, "}", 1);
+}
+
+/* Runs sql (binary results: item_id, hash as a big-endian int8, fp's
+ * bytes) and calls cb for each row. */
+static int
+fp_rows(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params,
+        ps_db_fp_cb cb, void *ctx)
+{
+	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 1);
+	int rc = PS_DB_OK, n, row;
+
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = db_fail_result(db, res, "reading snapshot fingerprints");
+		rc = db_fail_result(db, res, what);
 		PQclear(res);
 		return rc;
 	}
@@ -184,7 +179,97 @@ ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t 
 		        (size_t)PQgetlength(res, row, 2));
 	PQclear(res);
 	return rc;
-oom:
+}
+
+int
+ps_db_snapshot_get(ps_db *db, int64_t target_id, const char *const *ids, size_t count,
+                   ps_db_fp_cb cb, void *ctx)
+{
+	db_buf arr = {0};
+	char id[32];
+	const char *params[2] = {id, NULL};
+	int rc;
+
+	if (ids_literal(&arr, ids, count) < 0) {
+		db_buf_free(&arr);
+		return db_fail(db, "out of memory");
+	}
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	params[1] = arr.data;
+	rc = fp_rows(db, "reading snapshot fingerprints",
+	             "SELECT item_id, hash, fp FROM snapshot_items"
+	             " WHERE target_id = $1 AND item_id = ANY ($2::text[])",
+	             2, params, cb, ctx);
 	db_buf_free(&arr);
-	return db_fail(db, "out of memory");
+	return rc;
+}
+
+int
+ps_db_snapshot_page(ps_db *db, int64_t target_id, const char *after, int limit, ps_db_fp_cb cb,
+                    void *ctx)
+{
+	char id[32], lim[16];
+	const char *params[3] = {id, lim, after};
+
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	if (after == NULL)
+		return fp_rows(db, "sampling the snapshot",
+		               "SELECT item_id, hash, fp FROM snapshot_items WHERE target_id = $1"
+		               " ORDER BY random() LIMIT $2",
+		               2, params, cb, ctx);
+	return fp_rows(db, "reading the snapshot",
+	               "SELECT item_id, hash, fp FROM snapshot_items WHERE target_id = $1"
+	               " AND item_id > $3 ORDER BY item_id LIMIT $2",
+	               3, params, cb, ctx);
+}
+
+int
+ps_db_snapshot_forget(ps_db *db, int64_t target_id, const char *const *ids, size_t count)
+{
+	db_buf arr = {0};
+	char id[32];
+	const char *params[2] = {id, NULL};
+	PGresult *res;
+
+	if (ids_literal(&arr, ids, count) < 0) {
+		db_buf_free(&arr);
+		return db_fail(db, "out of memory");
+	}
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	params[1] = arr.data;
+	res = db_query(db, "forgetting snapshot items",
+	               "DELETE FROM snapshot_items WHERE target_id = $1"
+	               " AND item_id = ANY ($2::text[])",
+	               2, params);
+	db_buf_free(&arr);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_snapshot_mark(ps_db *db, int64_t target_id, const char *item_id, uint64_t hash,
+                    const unsigned char *fp, size_t fp_len)
+{
+	char id[32], h[32];
+	const char *params[4] = {id, item_id, h, (const char *)fp};
+	int lengths[4] = {0, 0, 0, (int)fp_len}, formats[4] = {0, 0, 0, 1};
+	PGresult *res;
+
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	snprintf(h, sizeof(h), "%" PRId64, (int64_t)hash);
+	res = PQexecParams(db->conn,
+	                   "UPDATE snapshot_items SET hash = $3, fp = $4::bytea, updated_at = now()"
+	                   " WHERE target_id = $1 AND item_id = $2",
+	                   4, NULL, params, lengths, formats, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		int rc = db_fail_result(db, res, "marking drift in the snapshot");
+
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	return PS_DB_OK;
 }

@@ -17,7 +17,8 @@
 #define TARGET_COLUMNS                                                                      \
 	"id, name, feed, format, catalog_id, country, language, ad_account_id, on_missing," \
 	" max_delete_ratio, api_owned, map_file, preset, base_url, currency,"               \
-	" coalesce(schedule_s, 0), webhook_secret_file"
+	" coalesce(schedule_s, 0), webhook_secret_file, feed_source,"                       \
+	" coalesce(extract(epoch FROM feed_source_checked_at)::bigint, 0)"
 
 /* The columns ps_db_target_set() may change. */
 static const char *const settable[] = {"feed",       "format",           "catalog_id",
@@ -48,6 +49,15 @@ ps_target_clear(ps_target *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* A nullable boolean column: -1 NULL, 0 false, 1 true. */
+static int
+tristate(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return -1;
+	return PQgetvalue(res, row, col)[0] == 't';
+}
+
 static int
 target_from_row(ps_target *t, const PGresult *res, int row)
 {
@@ -62,13 +72,15 @@ target_from_row(ps_target *t, const PGresult *res, int row)
 	t->ad_account_id = db_strdup_value(res, row, 7);
 	t->on_missing = db_strdup_value(res, row, 8);
 	t->max_delete_ratio = strtod(PQgetvalue(res, row, 9), NULL);
-	t->api_owned = PQgetvalue(res, row, 10)[0] == 't';
+	t->api_owned = tristate(res, row, 10);
 	t->map_file = db_strdup_value(res, row, 11);
 	t->preset = db_strdup_value(res, row, 12);
 	t->base_url = db_strdup_value(res, row, 13);
 	t->currency = db_strdup_value(res, row, 14);
 	t->schedule_s = strtol(PQgetvalue(res, row, 15), NULL, 10);
 	t->webhook_secret_file = db_strdup_value(res, row, 16);
+	t->feed_source = tristate(res, row, 17);
+	t->feed_source_checked_at = (time_t)strtoll(PQgetvalue(res, row, 18), NULL, 10);
 	if (!t->name || !t->feed || !t->format || !t->catalog_id || !t->country || !t->language ||
 	    !t->on_missing) {
 		ps_target_clear(t);
@@ -189,6 +201,25 @@ ps_db_target_source_set(ps_db *db, int64_t target_id, const char *etag, const ch
 	    db_query(db, "recording feed validators",
 	             "UPDATE targets SET source_etag = $2, source_last_modified = $3 WHERE id = $1",
 	             3, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	PQclear(res);
+	return PS_DB_OK;
+}
+
+int
+ps_db_target_ownership_set(ps_db *db, int64_t target_id, int has_feed_source)
+{
+	char id[32];
+	const char *params[2] = {id, has_feed_source < 0 ? NULL : has_feed_source ? "t" : "f"};
+	PGresult *res;
+
+	snprintf(id, sizeof(id), "%" PRId64, target_id);
+	res = db_query(db, "recording catalog ownership",
+	               "UPDATE targets SET feed_source = $2, feed_source_checked_at ="
+	               " CASE WHEN $2::boolean IS NULL THEN NULL ELSE clock_timestamp() END"
+	               " WHERE id = $1",
+	               2, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
 	PQclear(res);

@@ -155,6 +155,7 @@ add_entry(ps_batch *b, const char *op, const char *id, size_t len, uint64_t hash
 		return -1;
 	e->op = op;
 	e->hash = hash;
+	e->is_new = 0;
 	e->mask_off = e->mask_len = 0;
 	e->has_fp = 0;
 	e->fp_len = 0;
@@ -231,6 +232,15 @@ ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item)
 }
 
 int
+ps_batch_add_new(ps_batch *b, const char *op, const ps_item *item)
+{
+	if (add_with_attributes(b, op, item, NULL, 1) < 0)
+		return -1;
+	b->entries[b->count - 1].is_new = 1;
+	return 0;
+}
+
+int
 ps_batch_add_update(ps_batch *b, const ps_item *item, const unsigned char changed[PS_ATTR__COUNT])
 {
 	return add_with_attributes(b, "UPDATE", item, changed, 1);
@@ -296,6 +306,7 @@ ps_batch_journal(ps_batch *b)
 		j->fp_len = e->fp_len;
 		j->update_mask = e->mask_len ? b->body.data + e->mask_off : NULL;
 		j->update_mask_len = e->mask_len;
+		j->is_new = e->is_new;
 	}
 	return b->journal;
 }

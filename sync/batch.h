@@ -34,6 +34,7 @@ typedef struct ps_batch_entry {
 	size_t mask_off; /* update_mask in body; mask_len 0 unless UPDATE */
 	size_t mask_len;
 	int has_fp; /* 0: no fingerprint (DELETE, out of stock) */
+	int is_new; /* new to the snapshot (ps_batch_journal's is_new) */
 	size_t fp_len;
 	unsigned char fp[PS_FP_MAX];
 } ps_batch_entry;
@@ -59,6 +60,9 @@ void ps_batch_free(ps_batch *b);
  * Returns 0, or -1 when out of memory or over PS_BATCH_HARD_BYTES: the
  * batch is then unusable and the run must stop. */
 int ps_batch_add_item(ps_batch *b, const char *op, const ps_item *item);
+/* The same for an item new to the snapshot: it counts as created whatever
+ * the operation. */
+int ps_batch_add_new(ps_batch *b, const char *op, const ps_item *item);
 int ps_batch_add_delete(ps_batch *b, const char *id, size_t len);
 
 /* Adds an UPDATE of the attributes flagged in changed[]: those present in

@@ -117,6 +117,37 @@ attr_of(uint32_t h, int *from)
 }
 
 int
+ps_fingerprint_names(const unsigned char *fp, size_t len, unsigned char has[PS_ATTR__COUNT])
+{
+	size_t off;
+	int a, from = 0;
+
+	pthread_once(&name_hash_once, name_hash_init);
+	memset(has, 0, PS_ATTR__COUNT);
+	if (fp == NULL || len % 8 != 0)
+		return -1;
+	for (off = 0; off < len; off += 8) {
+		a = attr_of(get32(fp + off), &from);
+		if (a < 0 || a == PS_ATTR_ID)
+			return -1;
+		has[a] = 1;
+	}
+	return 0;
+}
+
+const unsigned char *
+ps_fingerprint_held(uint64_t hash, const unsigned char *fp, size_t len,
+                    unsigned char buf[PS_FP_MAX], size_t *out_len)
+{
+	*out_len = len;
+	if (hash != PS_HASH_GONE || fp == NULL || len > PS_FP_MAX)
+		return fp;
+	memcpy(buf, fp, len);
+	ps_fingerprint_set(buf, out_len, PS_ATTR_AVAILABILITY, "out of stock", 12);
+	return buf;
+}
+
+int
 ps_changes_compute(const ps_item *item, const unsigned char *old, size_t old_len,
                    unsigned char changed[PS_ATTR__COUNT], int *needs_upsert)
 {

@@ -44,6 +44,33 @@ size_t ps_fingerprint(const ps_item *item, unsigned char out[PS_FP_MAX]);
 void ps_fingerprint_set(unsigned char fp[PS_FP_MAX], size_t *len, int a, const char *value,
                         size_t value_len);
 
+/* Which attributes fp names (has[a] = 1). Returns 0, or -1 when fp is NULL
+ * or not a fingerprint of this version. */
+int ps_fingerprint_names(const unsigned char *fp, size_t len, unsigned char has[PS_ATTR__COUNT]);
+
+/*
+ * Snapshot hashes that are no content hash (XXH3 of real content taking one
+ * of them is as likely as any other collision), so that the next diff sees
+ * the item as changed:
+ *   PS_HASH_GONE   the item left the feed and the out-of-stock policy
+ *                  marked it out of stock; its row keeps the item's
+ *                  fingerprint, and Pinterest's availability is now
+ *                  "out of stock";
+ *   PS_HASH_DRIFT  Pinterest holds the item otherwise than pinsync sent it
+ *                  (found by a read-back); the row's fingerprint is that of
+ *                  what Pinterest holds (NULL: unknown), so the next diff
+ *                  sends what differs.
+ */
+#define PS_HASH_GONE UINT64_C(0x676f6e65676f6e65)
+#define PS_HASH_DRIFT UINT64_C(0x6472696674647269)
+
+/* The fingerprint of what Pinterest holds for a snapshot row (hash, fp of
+ * len bytes): fp itself, or for a row marked out of stock a copy in buf
+ * with that availability. Returns the fingerprint to compare with (NULL
+ * when fp is) and its length in *out_len. */
+const unsigned char *ps_fingerprint_held(uint64_t hash, const unsigned char *fp, size_t len,
+                                         unsigned char buf[PS_FP_MAX], size_t *out_len);
+
 /*
  * Compares item with old, the fingerprint of what Pinterest accepted
  * (old_len bytes; NULL when unknown). Sets changed[a] for every attribute

@@ -163,10 +163,19 @@ static const command commands[] = {
      "when their run ended, or left by a run that stopped): polls them to their\n"
      "end, records every item's result and recounts their runs.",
      "poll [NAME]", cmd_poll},
+    {"reconcile",
+     "Reads the target's items back from Pinterest (a random sample of N, default\n"
+     "100, or --all of them) and compares them with what pinsync sent: items gone\n"
+     "from Pinterest or changed outside pinsync are listed (id, attribute, what\n"
+     "Pinterest has, what the snapshot says) and marked so that the next run\n"
+     "repairs them; --fix repairs them now with a sync. Exit 0 when nothing\n"
+     "differs, 10 when something did.\n\n" EXIT_CODES_HELP,
+     "reconcile NAME [--sample N | --all] [--fix]", cmd_reconcile},
     {"status", "Shows the last runs, of one target or of all.", "status [NAME]", cmd_status},
     {"errors",
-     "Lists every item of a run (default: the last) that failed locally or on\n"
-     "Pinterest, with the attribute and the reason.",
+     "Lists every item of a run (default: the last) that is not in sync: rejected\n"
+     "locally or by Pinterest, with the attribute and the reason, or pending (sent\n"
+     "without a verdict yet), with what happened.",
      "errors NAME [--run ID] [--format table|csv|json]", cmd_errors},
     {"config", "Prints the effective settings, secrets redacted.", "config", cmd_config},
     {"serve", SERVE_HELP, "serve [--listen ADDR:PORT] [--config FILE]", cmd_serve},
@@ -192,7 +201,7 @@ print_main_help(FILE *out)
 	        "usage: %s COMMAND [ARGS]\n\ncommands:\n",
 	        PINSYNC_VERSION, ps_cli_progname);
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].usage);
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].usage);
 	fprintf(out,
 	        "\n`%s COMMAND --help` tells more. Settings come from the environment\n"
 	        "(PINSYNC_DATABASE_URL, PINSYNC_API_BASE, PINSYNC_CLIENT_ID, ...; see: %s "

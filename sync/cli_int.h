@@ -26,9 +26,10 @@ typedef struct command {
 	"Exit status:\n"                                                                   \
 	"  0 ok: every item in sync      1 internal error      2 usage or configuration\n" \
 	"  3 feed unusable (nothing deleted)   4 database error   5 Pinterest API error\n" \
-	"  6 partial: some items rejected (pinsync errors NAME)\n"                         \
+	"  6 partial: some items rejected or pending (pinsync errors NAME)\n"              \
 	"  7 held: deletes held back by the delete guard   8 interrupted by a signal\n"    \
-	"  9 busy: another pinsync is syncing this target\n"
+	"  9 busy: another pinsync is syncing this target\n"                               \
+	"  10 drift (reconcile): items on Pinterest differ from what pinsync sent\n"
 
 extern const char *ps_cli_progname;
 
@@ -69,14 +70,15 @@ int cmd_auth(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_run(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_status(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_poll(const command *cmd, ps_settings *s, int argc, char **argv);
+int cmd_reconcile(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_config(const command *cmd, ps_settings *s, int argc, char **argv);
 /* serve.c; SERVE_HELP is its summary. */
 #define SERVE_HELP                                                                            \
-	"Runs until SIGTERM: an HTTP listener (POST /hooks/NAME queues a sync of NAME when\n"   \
-	"signed; GET /healthz, /readyz, /metrics), the scheduler (targets with --schedule)\n"   \
-	"and a worker running queued syncs. Several serve processes share one database.\n"     \
-	"--listen overrides PINSYNC_LISTEN (default 127.0.0.1:8080); --config reads a file\n"  \
+	"Runs until SIGTERM: an HTTP listener (POST /hooks/NAME queues a sync of NAME when\n" \
+	"signed; GET /healthz, /readyz, /metrics), the scheduler (targets with --schedule)\n" \
+	"and a worker running queued syncs. Several serve processes share one database.\n"    \
+	"--listen overrides PINSYNC_LISTEN (default 127.0.0.1:8080); --config reads a file\n" \
 	"of name = value settings below the environment (see: pinsync config)."
 int cmd_serve(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_check(const command *cmd, ps_settings *s, int argc, char **argv);

@@ -121,20 +121,27 @@ cmd_status(const command *cmd, ps_settings *s, int argc, char **argv)
 		ps_db_close(db);
 		return PS_EXIT_DB;
 	}
-	printf("%-6s %-16s %-19s %-11s %8s %7s %7s %7s %7s %9s %6s %7s %7s %8s\n", "RUN", "TARGET",
-	       "STARTED", "OUTCOME", "PARSED", "INVALID", "CREATED", "UPDATED", "DELETED",
-	       "UNCHANGED", "FAILED", "BATCHES", "RETRIES", "TIME");
+	printf("%-6s %-16s %-19s %-11s %8s %7s %7s %7s %7s %9s %6s %7s %7s %7s %7s %8s\n", "RUN",
+	       "TARGET", "STARTED", "OUTCOME", "PARSED", "INVALID", "CREATED", "UPDATED", "DELETED",
+	       "UNCHANGED", "FAILED", "PENDING", "BATCHES", "RETRIES", "DRIFT", "TIME");
 	for (i = 0; i < n; i++) {
 		const ps_run_row *r = &rows[i];
-		char outcome[32];
+		char outcome[32], drift[32];
 
 		snprintf(outcome, sizeof(outcome), "%s%s", r->outcome, r->dry_run ? "*" : "");
+		/* Drift: items that differed on Pinterest of those read back. */
+		if (r->counts.drift_checked)
+			snprintf(drift, sizeof(drift), "%d/%d", r->counts.drift,
+			         r->counts.drift_checked);
+		else
+			snprintf(drift, sizeof(drift), "-");
 		printf("%-6" PRId64 " %-16s %-19s %-11s %8" PRId64 " %7" PRId64 " %7" PRId64
-		       " %7" PRId64 " %7" PRId64 " %9" PRId64 " %6" PRId64 " %7d %7d %7.1fs\n",
+		       " %7" PRId64 " %7" PRId64 " %9" PRId64 " %6" PRId64 " %7" PRId64
+		       " %7d %7d %7s %7.1fs\n",
 		       r->id, r->target, r->started_at, outcome, r->counts.parsed,
 		       r->counts.invalid, r->counts.created, r->counts.updated, r->counts.deleted,
-		       r->counts.unchanged, r->counts.failed, r->counts.batches, r->counts.retries,
-		       r->seconds);
+		       r->counts.unchanged, r->counts.failed, r->counts.pending, r->counts.batches,
+		       r->counts.retries, drift, r->seconds);
 		if (r->error)
 			printf("       error: %s\n", r->error);
 	}
@@ -250,7 +257,7 @@ cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv)
 		return rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;
 	}
 	if (strcmp(a.format, "csv") == 0) {
-		printf("run,item_id,operation,source,attribute,code,message\n");
+		printf("run,item_id,operation,state,source,attribute,code,message\n");
 		for (i = 0; i < n; i++) {
 			char run[32];
 
@@ -258,6 +265,7 @@ cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv)
 			csv_field(run, 0);
 			csv_field(rows[i].item_id, 0);
 			csv_field(rows[i].operation, 0);
+			csv_field(rows[i].state, 0);
 			csv_field(rows[i].place, 0);
 			csv_field(rows[i].attribute, 0);
 			csv_field(rows[i].code, 0);
@@ -269,6 +277,7 @@ cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv)
 			printf("%s{\"run\":%" PRId64 ",", i ? ",\n " : "", rows[i].run_id);
 			json_field("item_id", rows[i].item_id, 0);
 			json_field("operation", rows[i].operation, 0);
+			json_field("state", rows[i].state, 0);
 			json_field("source", rows[i].place, 0);
 			json_field("attribute", rows[i].attribute, 0);
 			json_field("code", rows[i].code, 0);
@@ -277,15 +286,20 @@ cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv)
 		}
 		printf("]\n");
 	} else {
-		printf("%-6s %-24s %-9s %-22s %-22s %-8s %s\n", "RUN", "ITEM", "OP", "SOURCE",
-		       "ATTRIBUTE", "CODE", "MESSAGE");
-		for (i = 0; i < n; i++)
-			printf("%-6" PRId64 " %-24s %-9s %-22s %-22s %-8s %s\n", rows[i].run_id,
-			       rows[i].item_id ? rows[i].item_id : "-",
-			       rows[i].operation ? rows[i].operation : "-", rows[i].place,
-			       rows[i].attribute ? rows[i].attribute : "-",
+		size_t pending = 0;
+
+		printf("%-6s %-24s %-9s %-8s %-22s %-22s %-8s %s\n", "RUN", "ITEM", "OP", "STATE",
+		       "SOURCE", "ATTRIBUTE", "CODE", "MESSAGE");
+		for (i = 0; i < n; i++) {
+			printf("%-6" PRId64 " %-24s %-9s %-8s %-22s %-22s %-8s %s\n",
+			       rows[i].run_id, rows[i].item_id ? rows[i].item_id : "-",
+			       rows[i].operation ? rows[i].operation : "-", rows[i].state,
+			       rows[i].place, rows[i].attribute ? rows[i].attribute : "-",
 			       rows[i].code ? rows[i].code : "-", rows[i].message);
-		printf("(%zu error%s)\n", n, n == 1 ? "" : "s");
+			pending += strcmp(rows[i].state, "pending") == 0;
+		}
+		printf("(%zu error%s, %zu pending)\n", n - pending, n - pending == 1 ? "" : "s",
+		       pending);
 	}
 	ps_db_item_errors_free(rows, n);
 	ps_db_close(db);
@@ -304,4 +318,63 @@ cmd_poll(const command *cmd, ps_settings *s, int argc, char **argv)
 		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
 	ps_control_install();
 	return ps_sync_poll(s, first < argc ? argv[first] : NULL, stdout);
+}
+
+/* ---- reconcile ---- */
+
+typedef struct reconcile_args {
+	int sample;
+	int all;
+	int fix;
+} reconcile_args;
+
+static int
+reconcile_flag(void *ctx, int opt, const char *arg)
+{
+	reconcile_args *a = ctx;
+	char *end;
+	long v;
+
+	switch (opt) {
+	case 's':
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || *end || v < 1 || v > 1000000)
+			return ps_cli_usage_error(NULL,
+			                          "--sample must be a count from 1 to 1000000");
+		a->sample = (int)v;
+		return 0;
+	case 'a': a->all = 1; return 0;
+	case 'f': a->fix = 1; return 0;
+	default: return PS_EXIT_USAGE;
+	}
+}
+
+int
+cmd_reconcile(const command *cmd, ps_settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {{"sample", required_argument, NULL, 's'},
+	                                     {"all", no_argument, NULL, 'a'},
+	                                     {"fix", no_argument, NULL, 'f'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {0}};
+	reconcile_args a = {0, 0, 0};
+	ps_reconcile_options ro;
+	const char *name;
+	int rc, first;
+
+	first = ps_cli_parse_flags(cmd, argc, argv, opts, reconcile_flag, &a, &rc);
+	if (first < 0)
+		return rc;
+	if ((name = ps_cli_target_name(cmd, argc, argv, first, &rc)) == NULL)
+		return rc;
+	if (a.all && a.sample)
+		return ps_cli_usage_error(cmd, "--sample and --all exclude each other");
+	memset(&ro, 0, sizeof(ro));
+	ro.target = name;
+	ro.sample = a.all ? 0 : a.sample ? a.sample : 100;
+	ro.fix = a.fix;
+	ro.out = stdout;
+	ps_control_install();
+	return ps_sync_reconcile(s, &ro);
 }

@@ -51,23 +51,24 @@ static const struct option target_options[] = {
     {"help", no_argument, NULL, 'h'},
     {0}};
 
-#define TARGET_FLAGS_HELP                                                                      \
-	"  --feed SOURCE            a path, - (stdin), file://, http:// or https:// URL\n"     \
-	"  --catalog-id ID          the Pinterest catalog (digits)\n"                          \
-	"  --country CC             e.g. US; one country and language per target\n"            \
-	"  --language LOCALE        e.g. en-US\n"                                              \
-	"  --format F               auto (default), xml, csv or tsv\n"                         \
-	"  --ad-account-id ID       act on behalf of this ad account\n"                        \
-	"  --on-missing P           items gone from the feed: delete (default),\n"             \
-	"                           out-of-stock or keep\n"                                    \
-	"  --max-delete-ratio R     hold deletes back above this share (default 0.2)\n"        \
-	"  --api-owned yes|no       the catalog has no feed data source: create with UPSERT\n" \
-	"  --map FILE               a mapping file (source_name = pinterest_attribute)\n"      \
-	"  --preset NAME            a mapping preset for store exports\n"                      \
-	"  --base-url URL           base for relative links and image paths\n"                 \
-	"  --currency CUR           currency of prices that have none, e.g. EUR\n"             \
-	"  --schedule DURATION      serve mode syncs this often: 30s, 15m, 2h, 1d\n"           \
-	"  --webhook-secret-file P  the secret that signs this target's webhooks\n"            \
+#define TARGET_FLAGS_HELP                                                                    \
+	"  --feed SOURCE            a path, - (stdin), file://, http:// or https:// URL\n"   \
+	"  --catalog-id ID          the Pinterest catalog (digits)\n"                        \
+	"  --country CC             e.g. US; one country and language per target\n"          \
+	"  --language LOCALE        e.g. en-US\n"                                            \
+	"  --format F               auto (default), xml, csv or tsv\n"                       \
+	"  --ad-account-id ID       act on behalf of this ad account\n"                      \
+	"  --on-missing P           items gone from the feed: delete (default),\n"           \
+	"                           out-of-stock or keep\n"                                  \
+	"  --max-delete-ratio R     hold deletes back above this share (default 0.2)\n"      \
+	"  --api-owned yes|no|auto  override the check of the catalog's feed data source:\n" \
+	"                           yes = none (UPSERT), no = one (CREATE/UPDATE)\n"         \
+	"  --map FILE               a mapping file (source_name = pinterest_attribute)\n"    \
+	"  --preset NAME            a mapping preset for store exports\n"                    \
+	"  --base-url URL           base for relative links and image paths\n"               \
+	"  --currency CUR           currency of prices that have none, e.g. EUR\n"           \
+	"  --schedule DURATION      serve mode syncs this often: 30s, 15m, 2h, 1d\n"         \
+	"  --webhook-secret-file P  the secret that signs this target's webhooks\n"          \
 	"A value of \"\" clears an optional setting (target set).\n"
 
 /* Parses "90", "30s", "15m", "2h", "1d" into seconds; -1 when malformed. */
@@ -153,7 +154,9 @@ target_flag(void *ctx, int opt, const char *arg)
 			return add_opt(a, "api_owned", "true");
 		if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0)
 			return add_opt(a, "api_owned", "false");
-		return ps_cli_usage_error(a->cmd, "--api-owned must be yes or no");
+		if (strcmp(v, "auto") == 0)
+			return add_opt(a, "api_owned", NULL); /* follow the check */
+		return ps_cli_usage_error(a->cmd, "--api-owned must be yes, no or auto");
 	case 'M': return add_opt(a, "map_file", v);
 	case 'p': {
 		const char *const *names = ps_feed_preset_names();
@@ -227,6 +230,41 @@ apply_opts(ps_db *db, const char *name, const target_args *a, int skip_basic)
 	return 0;
 }
 
+/* Another catalog: what was checked of the old one no longer holds. */
+static int
+forget_ownership(ps_db *db, const char *name, const target_args *a)
+{
+	ps_target t;
+	int i, rc;
+
+	for (i = 0; i < a->nopts; i++)
+		if (strcmp(a->opts[i].column, "catalog_id") == 0)
+			break;
+	if (i == a->nopts)
+		return 0;
+	if (ps_db_target_get(db, name, &t) != PS_DB_OK)
+		return -1;
+	rc = ps_db_target_ownership_set(db, t.id, -1);
+	ps_target_clear(&t);
+	return rc;
+}
+
+/* What target list shows of the catalog's operations. */
+static const char *
+ownership(const ps_target *t, char *buf, size_t len)
+{
+	const char *found = t->feed_source == 1   ? "feed source"
+	                    : t->feed_source == 0 ? "API only"
+	                                          : "unchecked";
+
+	if (t->api_owned < 0)
+		snprintf(buf, len, "%s", found);
+	else
+		snprintf(buf, len, "%s (override: %s)", found,
+		         t->api_owned ? "api-owned" : "feed-owned");
+	return buf;
+}
+
 static int
 target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 {
@@ -268,6 +306,11 @@ target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 		rc = PS_EXIT_OK;
 	}
 	ps_db_close(db);
+	/* Which operations the catalog takes: asked now when tokens are
+	 * stored, so that `target list` shows it; a failure is only a warning
+	 * (every run checks again). */
+	if (rc == PS_EXIT_OK)
+		ps_sync_check_catalog(s, a.t.name, stdout);
 	return rc;
 }
 
@@ -291,7 +334,7 @@ target_set(const command *cmd, ps_settings *s, int argc, char **argv)
 	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
 		return rc;
 	if (ps_db_exec(db, "BEGIN") < 0 || apply_opts(db, name, &a, 0) < 0 ||
-	    ps_db_exec(db, "COMMIT") < 0) {
+	    forget_ownership(db, name, &a) < 0 || ps_db_exec(db, "COMMIT") < 0) {
 		ps_error("%s", ps_db_error(db));
 		ps_db_exec(db, "ROLLBACK");
 		rc = strstr(ps_db_error(db), "no target named") ? PS_EXIT_USAGE : PS_EXIT_DB;
@@ -324,12 +367,16 @@ target_list(const command *cmd, ps_settings *s, int argc, char **argv)
 		ps_db_close(db);
 		return PS_EXIT_DB;
 	}
-	printf("%-20s %-6s %-16s %-8s %-8s %s\n", "NAME", "FORMAT", "CATALOG", "COUNTRY",
-	       "LANGUAGE", "FEED");
-	for (i = 0; i < n; i++)
-		printf("%-20s %-6s %-16s %-8s %-8s %s\n", list[i].name, list[i].format,
+	printf("%-20s %-6s %-16s %-8s %-8s %-28s %s\n", "NAME", "FORMAT", "CATALOG", "COUNTRY",
+	       "LANGUAGE", "CATALOG FED BY", "FEED");
+	for (i = 0; i < n; i++) {
+		char own[64];
+
+		printf("%-20s %-6s %-16s %-8s %-8s %-28s %s\n", list[i].name, list[i].format,
 		       list[i].catalog_id, list[i].country, list[i].language,
+		       ownership(&list[i], own, sizeof(own)),
 		       redacted(shown, sizeof(shown), list[i].feed));
+	}
 	ps_db_targets_free(list, n);
 	ps_db_close(db);
 	return PS_EXIT_OK;

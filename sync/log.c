@@ -202,6 +202,46 @@ emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
 	funlockfile(stderr);
 }
 
+const char *
+ps_log_quote(char *buf, size_t len, const char *s)
+{
+	size_t n = 0;
+
+	if (len < 8) {
+		if (len)
+			buf[0] = '\0';
+		return buf;
+	}
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		size_t k;
+
+		if (c == '"' || c == '\\')
+			k = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			k = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
+		else
+			esc[0] = (char)c, k = 1;
+		if (n + k + 4 > len) {
+			/* Cut at a character, not inside a UTF-8 sequence. */
+			if ((c & 0xC0) == 0x80) {
+				while (n > 0 && ((unsigned char)buf[n - 1] & 0xC0) == 0x80)
+					n--;
+				if (n > 0 && (unsigned char)buf[n - 1] >= 0xC0)
+					n--;
+			}
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		memcpy(buf + n, esc, k);
+		n += k;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 void
 ps_log(ps_log_level level, const char *fmt, ...)
 {

@@ -10,6 +10,7 @@
 #ifndef PS_SYNC_LOG_H
 #define PS_SYNC_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum ps_log_level { PS_LOG_DEBUG, PS_LOG_INFO, PS_LOG_WARN, PS_LOG_ERROR } ps_log_level;
@@ -27,6 +28,11 @@ void ps_log_set_run(int64_t run_id);
 void ps_log_secret(const char *secret);
 /* Forgets every registered secret (frees the copies). */
 void ps_log_secrets_clear(void);
+
+/* A value from outside (a status Pinterest sent, an attribute value) made
+ * safe to print: control characters, backslash and double quote escaped,
+ * cut to fit buf (with "..." when cut). Returns buf. */
+const char *ps_log_quote(char *buf, size_t len, const char *s);
 
 void ps_log(ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, for a line about one Pinterest batch. */

@@ -64,7 +64,8 @@ static const family db_families[PS_DB_M_COUNT] = {
     [PS_DB_M_RUNS_RUNNING] = {"pinsync_runs_running", "gauge", "Syncs running now.", 1, NULL, NULL},
     [PS_DB_M_ITEMS] = {"pinsync_items_total", "counter",
                        "Items sent to Pinterest, by operation and by Pinterest's result "
-                       "(pending: no result yet).",
+                       "(pending: no verdict yet; followed_up: a failure pinsync read back "
+                       "and acted on).",
                        1, "operation", "result"},
     [PS_DB_M_ITEMS_INVALID] = {"pinsync_items_invalid_total", "counter",
                                "Feed items refused locally (not sent).", 1, NULL, NULL},
@@ -87,6 +88,14 @@ static const family db_families[PS_DB_M_COUNT] = {
     [PS_DB_M_JOBS] = {"pinsync_jobs", "gauge", "Jobs of the queue, by state.", 0, "state", NULL},
     [PS_DB_M_QUEUE_DEPTH] = {"pinsync_queue_depth", "gauge",
                              "Jobs queued and waiting for a worker.", 0, NULL, NULL},
+    [PS_DB_M_PENDING] = {"pinsync_items_pending", "gauge",
+                         "Items the last sync sent without a verdict from Pinterest (sent "
+                         "again by the next one).",
+                         1, NULL, NULL},
+    [PS_DB_M_DRIFT] = {"pinsync_drift_items", "gauge",
+                       "Items that differed on Pinterest from what pinsync sent, in the last "
+                       "sync's read-back sample.",
+                       1, NULL, NULL},
 };
 
 static void

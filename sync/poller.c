@@ -1,5 +1,6 @@
 /*
- * poller.c: sending batches and following them to their end.
+ * poller.c: sending batches and following them, and their items, to their
+ * end (see poller.h for the states an item ends in).
  */
 #include "poller.h"
 
@@ -13,6 +14,8 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "catalog.h"
+#include "changes.h"
 #include "clock.h"
 #include "control.h"
 #include "log.h"
@@ -20,6 +23,12 @@
 
 /* A lost batch goes out again at most this many times in one run. */
 #define MAX_RESENDS 3
+/* POSTs spent isolating the items of batches refused whole, per run: a
+ * refusal that is not an item's (every half refused again) costs at most
+ * this, not two POSTs per item. */
+#define MAX_SPLIT_POSTS 256
+
+#define GEN_S(g, s) yajl_gen_string((g), (const unsigned char *)(s), strlen(s))
 
 typedef struct inflight {
 	int64_t batch_pk;
@@ -27,21 +36,35 @@ typedef struct inflight {
 	double next_poll; /* monotonic seconds */
 	double interval;  /* seconds to the poll after next */
 	double deadline;
+	size_t nitems;
 	int resends;
+	int follow; /* a follow-up batch: its failures are verdicts */
+	int status_warned;
 	int done;
 } inflight;
 
 struct ps_poller {
 	ps_db *db;
 	ps_pin *pin;
-	const ps_target *target;
+	ps_target *target; /* its catalog ownership is updated by a re-check */
 	int64_t run_id;
 	const ps_settings *settings;
 	inflight *list;
 	size_t count, cap;
 	size_t unfinished;
+	int seq;         /* batches planned by this poller */
+	int rechecked;   /* catalog ownership checked again after UPSERT failures */
+	int split_posts; /* POSTs spent on splitting */
 	ps_buf resp;
 	ps_poller_stats stats;
+	/* Follow-up operations, sent by ps_poller_wait() (or when full). */
+	ps_batch follow;
+	int follow_ready;
+	/* Items whose DELETE is on its way, to CREATE once it succeeded. */
+	ps_itemset *recreate;
+	unsigned char *recreate_done;
+	size_t recreate_left;
+	ps_buf arena; /* an item rebuilt from JSON */
 	int exit_code;
 	char error[1024];
 };
@@ -76,8 +99,14 @@ fail_pin(ps_poller *p, const char *what)
 	            st->request_id[0] ? st->request_id : "none");
 }
 
+static int
+fail_db(ps_poller *p)
+{
+	return fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
+}
+
 int
-ps_poller_new(ps_poller **out, ps_db *db, ps_pin *pin, const ps_target *target, int64_t run_id,
+ps_poller_new(ps_poller **out, ps_db *db, ps_pin *pin, ps_target *target, int64_t run_id,
               const ps_settings *settings)
 {
 	ps_poller *p = calloc(1, sizeof(*p));
@@ -91,6 +120,10 @@ ps_poller_new(ps_poller **out, ps_db *db, ps_pin *pin, const ps_target *target, 
 	p->run_id = run_id;
 	p->settings = settings;
 	ps_buf_init(&p->resp, PS_PIN_MAX_RESPONSE);
+	ps_buf_init(&p->arena, PS_BATCH_HARD_BYTES);
+	if (ps_batch_init(&p->follow, target->catalog_id, target->country, target->language) < 0)
+		return -1;
+	p->follow_ready = 1;
 	return 0;
 }
 
@@ -105,6 +138,11 @@ ps_poller_free(ps_poller *p)
 		free(p->list[i].batch_id);
 	free(p->list);
 	ps_buf_free(&p->resp);
+	ps_buf_free(&p->arena);
+	if (p->follow_ready)
+		ps_batch_free(&p->follow);
+	ps_itemset_free(p->recreate);
+	free(p->recreate_done);
 	free(p);
 }
 
@@ -112,6 +150,12 @@ const ps_poller_stats *
 ps_poller_stats_get(const ps_poller *p)
 {
 	return &p->stats;
+}
+
+void
+ps_poller_stats_reset(ps_poller *p)
+{
+	memset(&p->stats, 0, sizeof(p->stats));
 }
 
 size_t
@@ -134,7 +178,7 @@ ps_poller_error(const ps_poller *p)
 
 /* Starts tracking batch_id (taken over: freed by the poller). */
 static int
-track(ps_poller *p, int64_t batch_pk, char *batch_id, int resends)
+track(ps_poller *p, int64_t batch_pk, char *batch_id, size_t nitems, int resends, int follow)
 {
 	inflight *f;
 	double t = ps_clock_now();
@@ -151,21 +195,192 @@ track(ps_poller *p, int64_t batch_pk, char *batch_id, int resends)
 		p->cap = cap;
 	}
 	f = &p->list[p->count++];
+	memset(f, 0, sizeof(*f));
 	f->batch_pk = batch_pk;
 	f->batch_id = batch_id;
+	f->nitems = nitems;
 	f->interval = (double)p->settings->poll_initial_ms / 1000.0;
 	f->next_poll = t + f->interval;
 	f->deadline = t + (double)p->settings->poll_timeout_s;
 	f->resends = resends;
-	f->done = 0;
+	f->follow = follow;
 	p->unfinished++;
 	return 0;
+}
+
+/* ---- batches refused whole ---- */
+
+typedef struct id_list {
+	char **ids;
+	size_t count, cap;
+} id_list;
+
+static int
+id_list_add(id_list *l, const char *id)
+{
+	if (l->count == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **n = realloc(l->ids, cap * sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		l->ids = n;
+		l->cap = cap;
+	}
+	if ((l->ids[l->count] = strdup(id)) == NULL)
+		return -1;
+	l->count++;
+	return 0;
+}
+
+static void
+id_list_free(id_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->count; i++)
+		free(l->ids[i]);
+	free(l->ids);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A ps_db_journal_cb collecting ids. */
+static int
+collect_id(void *ctx, const char *item_id, const char *operation, const char *attributes,
+           const char *update_mask)
+{
+	(void)operation;
+	(void)attributes;
+	(void)update_mask;
+	return id_list_add(ctx, item_id) < 0 ? -1 : 0;
+}
+
+/* Records every item of a batch Pinterest refused whole as rejected, with
+ * the API's answer as the reason. */
+static int
+reject_whole(ps_poller *p, int64_t batch_pk, const char *why)
+{
+	id_list ids = {0};
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *json;
+	ps_batch_counts c;
+	const ps_pin_status *st = ps_pin_last(p->pin);
+	size_t len, i;
+	int rc = -1;
+
+	if (g == NULL || ps_db_batch_items(p->db, batch_pk, NULL, collect_id, &ids) < 0) {
+		if (g)
+			fail_db(p);
+		else
+			fail(p, PS_EXIT_INTERNAL, "out of memory");
+		goto done;
+	}
+	yajl_gen_array_open(g);
+	for (i = 0; i < ids.count; i++) {
+		yajl_gen_map_open(g);
+		GEN_S(g, "item_id");
+		GEN_S(g, ids.ids[i]);
+		GEN_S(g, "status");
+		GEN_S(g, "FAILURE");
+		GEN_S(g, "errors");
+		yajl_gen_array_open(g);
+		yajl_gen_map_open(g);
+		GEN_S(g, "code");
+		yajl_gen_integer(g, st->code >= 0 ? st->code : st->http_status);
+		GEN_S(g, "message");
+		GEN_S(g, why);
+		yajl_gen_map_close(g);
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	yajl_gen_get_buf(g, &json, &len);
+	if (ps_db_batch_finish(p->db, batch_pk, "failed", (const char *)json, &c) < 0 ||
+	    ps_db_batch_mark(p->db, batch_pk, "failed", why) < 0) {
+		fail_db(p);
+		goto done;
+	}
+	p->stats.failed += c.failed;
+	rc = 0;
+done:
+	if (g)
+		yajl_gen_free(g);
+	id_list_free(&ids);
+	return rc;
+}
+
+static int post(ps_poller *p, int64_t batch_pk, const char *body, size_t len, size_t nitems,
+                int resends, int follow);
+
+/* Plans a batch of the items of from_pk without a result (all of them, or
+ * the range first/limit in id order) and sends it. */
+static int
+replan_and_post(ps_poller *p, int64_t from_pk, size_t first, size_t limit, int resends, int follow)
+{
+	ps_replan rp = {from_pk,
+	                p->run_id,
+	                ++p->seq,
+	                p->target->catalog_id,
+	                p->target->country,
+	                p->target->language,
+	                first,
+	                limit};
+	int64_t batch_pk;
+	char *body = NULL;
+	size_t count = 0;
+	int rc;
+
+	if (ps_db_batch_replan(p->db, &rp, &batch_pk, &body, &count) < 0)
+		return fail_db(p);
+	if (count == 0)
+		return 0;
+	rc = post(p, batch_pk, body, strlen(body), count, resends, follow);
+	free(body);
+	return rc;
+}
+
+/* Pinterest refused a whole batch (HTTP 4xx): split it when that may
+ * isolate the items it refuses, else reject its items. */
+static int
+refused(ps_poller *p, int64_t batch_pk, size_t nitems, int follow)
+{
+	const ps_pin_status *st = ps_pin_last(p->pin);
+	char why[700];
+	size_t half = nitems / 2;
+
+	snprintf(why, sizeof(why), "POST /catalogs/items/batch: HTTP %ld code %ld: %s",
+	         st->http_status, st->code, st->message);
+	/* 400 (an item the schema refuses) and 413 (a body too large) may be
+	 * one item's doing; other 4xx (an unknown catalog, no access) are the
+	 * whole request's. */
+	if (nitems > 1 && (st->http_status == 400 || st->http_status == 413) &&
+	    p->split_posts + 2 <= MAX_SPLIT_POSTS) {
+		ps_warn("a batch of %zu items was refused whole (%s, x-pinterest-rid %s): sending "
+		        "it again in halves to isolate the items refused",
+		        nitems, why, st->request_id[0] ? st->request_id : "none");
+		p->stats.split++;
+		p->split_posts += 2;
+		if (ps_db_batch_mark(p->db, batch_pk, "split", why) < 0)
+			return fail_db(p);
+		if (replan_and_post(p, batch_pk, 0, half, 0, follow) < 0 ||
+		    replan_and_post(p, batch_pk, half, 0, 0, follow) < 0)
+			return -1;
+		return 0;
+	}
+	if (nitems > 1 && (st->http_status == 400 || st->http_status == 413))
+		snprintf(why + strlen(why), sizeof(why) - strlen(why),
+		         " (not split further: this run spent its %d POSTs for splitting)",
+		         MAX_SPLIT_POSTS);
+	ps_error("a batch of %zu items was refused: %s (x-pinterest-rid %s)", nitems, why,
+	         st->request_id[0] ? st->request_id : "none");
+	return reject_whole(p, batch_pk, why);
 }
 
 /* POSTs body for the journaled batch batch_pk and records its batch_id.
  * Returns 0 when sent (or refused whole, recorded), -1 on error. */
 static int
-post(ps_poller *p, int64_t batch_pk, const char *body, size_t len, size_t nitems, int resends)
+post(ps_poller *p, int64_t batch_pk, const char *body, size_t len, size_t nitems, int resends,
+     int follow)
 {
 	char *batch_id = NULL;
 	int rc;
@@ -174,22 +389,10 @@ post(ps_poller *p, int64_t batch_pk, const char *body, size_t len, size_t nitems
 	rc = ps_pin_batch_send(p->pin, body, len, &batch_id);
 	p->stats.batches++;
 	if (rc != 0) {
-		const ps_pin_status *st = ps_pin_last(p->pin);
-		char why[700];
+		long http = ps_pin_last(p->pin)->http_status;
 
-		snprintf(why, sizeof(why), "POST /catalogs/items/batch: HTTP %ld code %ld: %s",
-		         st->http_status, st->code, st->message);
-		if (rc == PS_PIN_EHTTP && st->http_status >= 400 && st->http_status < 500 &&
-		    st->http_status != 401 && st->http_status != 429) {
-			/* Pinterest refused this body: its items stay dirty and are
-			 * reported; later batches may still go through. */
-			ps_error("a batch of %zu items was refused: %s (x-pinterest-rid %s)",
-			         nitems, why, st->request_id[0] ? st->request_id : "none");
-			p->stats.failed += (int64_t)nitems;
-			if (ps_db_batch_mark(p->db, batch_pk, "failed", why) < 0)
-				return fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
-			return 0;
-		}
+		if (rc == PS_PIN_EHTTP && http >= 400 && http < 500 && http != 401 && http != 429)
+			return refused(p, batch_pk, nitems, follow);
 		/* Not known to have reached Pinterest: the batch stays planned in
 		 * the journal, its items dirty. */
 		return fail_pin(p, "POST /catalogs/items/batch");
@@ -201,16 +404,35 @@ post(ps_poller *p, int64_t batch_pk, const char *body, size_t len, size_t nitems
 		free(batch_id);
 		return -1;
 	}
-	ps_log_batch(PS_LOG_INFO, batch_id, "sent %zu items", nitems);
-	return track(p, batch_pk, batch_id, resends);
+	ps_log_batch(PS_LOG_INFO, batch_id, "sent %zu items%s", nitems,
+	             follow ? " (follow-up)" : "");
+	return track(p, batch_pk, batch_id, nitems, resends, follow);
+}
+
+/* Journals and sends b, then empties it. */
+static int
+send_batch(ps_poller *p, ps_batch *b, int follow)
+{
+	int64_t batch_pk;
+
+	if (b->count == 0)
+		return 0;
+	if (ps_batch_close(b) < 0)
+		return fail(p, PS_EXIT_INTERNAL, "encoding a batch failed (out of memory)");
+	/* Invariant 2: written down before it is sent. */
+	if (ps_db_batch_plan(p->db, p->run_id, p->target->id, ++p->seq, b->body.data, b->body.len,
+	                     ps_batch_journal(b), b->count, &batch_pk) < 0)
+		return fail_db(p);
+	if (post(p, batch_pk, b->body.data, b->body.len, b->count, 0, follow) < 0)
+		return -1;
+	if (ps_batch_reset(b) < 0)
+		return fail(p, PS_EXIT_INTERNAL, "out of memory");
+	return 0;
 }
 
 int
 ps_poller_send(ps_poller *p, ps_batch *b)
 {
-	int64_t batch_pk;
-	int seq;
-
 	if (p->exit_code != PS_EXIT_OK)
 		return -1;
 	if (b->count == 0)
@@ -218,17 +440,39 @@ ps_poller_send(ps_poller *p, ps_batch *b)
 	if (p->unfinished >= (size_t)p->settings->max_inflight &&
 	    ps_poller_wait(p, (size_t)p->settings->max_inflight - 1) < 0)
 		return -1;
-	if (ps_batch_close(b) < 0)
-		return fail(p, PS_EXIT_INTERNAL, "encoding a batch failed (out of memory)");
-	seq = p->stats.batches + 1;
-	/* Invariant 2: written down before it is sent. */
-	if (ps_db_batch_plan(p->db, p->run_id, p->target->id, seq, b->body.data, b->body.len,
-	                     ps_batch_journal(b), b->count, &batch_pk) < 0)
-		return fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
-	if (post(p, batch_pk, b->body.data, b->body.len, b->count, 0) < 0)
+	return send_batch(p, b, 0);
+}
+
+/* Makes room in the follow-up batch for one more item. */
+static int
+follow_room(ps_poller *p)
+{
+	return ps_batch_full(&p->follow) ? send_batch(p, &p->follow, 1) : 0;
+}
+
+int
+ps_poller_recreate(ps_poller *p, const ps_item *item)
+{
+	const ps_slice *id = &item->values[PS_ATTR_ID];
+	size_t n;
+
+	if (p->exit_code != PS_EXIT_OK)
 		return -1;
-	if (ps_batch_reset(b) < 0)
+	if (p->recreate == NULL) {
+		if (ps_itemset_new(&p->recreate) < 0 ||
+		    (p->recreate_done = calloc(PS_RECREATE_MAX, 1)) == NULL)
+			return fail(p, PS_EXIT_INTERNAL, "out of memory");
+	}
+	n = ps_itemset_count(p->recreate);
+	if (n >= PS_RECREATE_MAX)
+		return 1;
+	if (follow_room(p) < 0)
+		return -1;
+	if (ps_itemset_add(p->recreate, item) < 0 ||
+	    ps_batch_add_delete(&p->follow, id->ptr, id->len) < 0)
 		return fail(p, PS_EXIT_INTERNAL, "out of memory");
+	p->recreate_done[n] = 0;
+	p->recreate_left++;
 	return 0;
 }
 
@@ -239,7 +483,7 @@ ps_poller_adopt(ps_poller *p, int64_t batch_pk, const char *batch_id)
 
 	if (copy == NULL)
 		return fail(p, PS_EXIT_INTERNAL, "out of memory");
-	return track(p, batch_pk, copy, 0);
+	return track(p, batch_pk, copy, 0, 0, 0);
 }
 
 /* ---- answers ---- */
@@ -274,19 +518,6 @@ gen_tree(yajl_gen g, yajl_val v)
 	}
 }
 
-static yajl_val
-obj_get(yajl_val obj, const char *key)
-{
-	size_t i;
-
-	if (obj == NULL || !YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (i = 0; i < obj->u.object.len; i++)
-		if (strcmp(obj->u.object.keys[i], key) == 0)
-			return obj->u.object.values[i];
-	return NULL;
-}
-
 static void
 finished(ps_poller *p, inflight *f)
 {
@@ -298,31 +529,460 @@ finished(ps_poller *p, inflight *f)
 static int
 resend(ps_poller *p, inflight *f)
 {
-	int64_t batch_pk;
-	char *body = NULL;
-	size_t count = 0;
-	int rc;
-
 	p->stats.lost++;
 	if (ps_db_batch_mark(p->db, f->batch_pk, "lost", "Pinterest: 404 code 4331") < 0)
-		return fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
+		return fail_db(p);
 	if (f->resends >= MAX_RESENDS) {
 		ps_log_batch(PS_LOG_WARN, f->batch_id,
-		             "lost again: its items stay dirty for the next run");
+		             "lost again: its %zu items stay pending for the next run", f->nitems);
+		p->stats.pending += (int64_t)f->nitems;
 		return 0;
 	}
-	if (ps_db_batch_replan(p->db, f->batch_pk, p->run_id, p->stats.batches + 1,
-	                       p->target->catalog_id, p->target->country, p->target->language,
-	                       &batch_pk, &body, &count) < 0)
-		return fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
-	if (count == 0)
+	ps_log_batch(PS_LOG_WARN, f->batch_id,
+	             "lost by Pinterest (code 4331, x-pinterest-rid %s): sending its items again",
+	             ps_pin_last(p->pin)->request_id[0] ? ps_pin_last(p->pin)->request_id : "none");
+	return replan_and_post(p, f->batch_pk, 0, 0, f->resends + 1, f->follow);
+}
+
+/* Whether s is one of the item statuses of the spec's ItemProcessingStatus. */
+static int
+known_item_status(const char *s)
+{
+	return strcmp(s, "SUCCESS") == 0 || strcmp(s, "FAILURE") == 0 ||
+	       strcmp(s, "PROCESSING") == 0;
+}
+
+/* The item records of a finished batch as ps_db_batch_finish() takes them;
+ * a status outside the spec's enum is logged raw (escaped by the log) and
+ * written as null: no verdict. */
+static int
+results_json(ps_poller *p, inflight *f, yajl_val items, yajl_gen g)
+{
+	size_t i;
+
+	yajl_gen_array_open(g);
+	for (i = 0; items && YAJL_IS_ARRAY(items) && i < items->u.array.len; i++) {
+		yajl_val it = items->u.array.values[i];
+		yajl_val id = ps_json_get(it, "item_id"), st = ps_json_get(it, "status");
+
+		if (id == NULL || !YAJL_IS_STRING(id))
+			continue;
+		yajl_gen_map_open(g);
+		GEN_S(g, "item_id");
+		gen_tree(g, id);
+		GEN_S(g, "status");
+		if (st && YAJL_IS_STRING(st) && known_item_status(st->u.string)) {
+			gen_tree(g, st);
+		} else {
+			ps_log_batch(PS_LOG_WARN, f->batch_id,
+			             "item %s: status \"%s\" is not one pinsync knows: no verdict, "
+			             "the item stays pending",
+			             id->u.string,
+			             st && YAJL_IS_STRING(st) ? st->u.string : "(none)");
+			yajl_gen_null(g);
+		}
+		GEN_S(g, "errors");
+		gen_tree(g, ps_json_get(it, "errors"));
+		GEN_S(g, "warnings");
+		gen_tree(g, ps_json_get(it, "warnings"));
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_array_close(g);
+	return 0;
+}
+
+/* The status Pinterest gave item id in a batch answer, or NULL. */
+static const char *
+status_of(yajl_val items, const char *id)
+{
+	size_t i;
+
+	for (i = 0; items && YAJL_IS_ARRAY(items) && i < items->u.array.len; i++) {
+		yajl_val it = items->u.array.values[i];
+		yajl_val v = ps_json_get(it, "item_id"), st = ps_json_get(it, "status");
+
+		if (v && YAJL_IS_STRING(v) && strcmp(v->u.string, id) == 0)
+			return st && YAJL_IS_STRING(st) ? st->u.string : NULL;
+	}
+	return NULL;
+}
+
+/* Items waiting to be created again whose DELETE this answer confirms:
+ * their CREATE joins the follow-up batch. */
+static int
+recreate_confirmed(ps_poller *p, yajl_val items)
+{
+	size_t i, n = p->recreate ? ps_itemset_count(p->recreate) : 0;
+
+	for (i = 0; i < n && p->recreate_left > 0; i++) {
+		const char *st;
+		ps_item item;
+
+		if (p->recreate_done[i])
+			continue;
+		st = status_of(items, ps_itemset_id(p->recreate, i));
+		if (st == NULL)
+			continue;
+		p->recreate_done[i] = 1;
+		p->recreate_left--;
+		if (strcmp(st, "SUCCESS") != 0)
+			continue; /* the DELETE's own verdict says why */
+		ps_itemset_get(p->recreate, i, &item);
+		if (follow_room(p) < 0)
+			return -1;
+		if (ps_batch_add_item(&p->follow, "CREATE", &item) < 0)
+			return fail(p, PS_EXIT_INTERNAL, "out of memory");
+	}
+	if (p->recreate_left == 0 && n > 0) {
+		ps_itemset_reset(p->recreate);
+		memset(p->recreate_done, 0, PS_RECREATE_MAX);
+	}
+	return 0;
+}
+
+/* ---- follow-ups of failures ---- */
+
+/* One failed item of a finished batch, and what a read-back found. */
+typedef struct failed_item {
+	char *item_id;
+	char *operation;
+	char *attributes; /* JSON object as sent, or NULL (DELETE) */
+	ps_rb_state state;
+	size_t fp_len; /* what Pinterest holds, when PRESENT */
+	unsigned char fp[PS_FP_MAX];
+} failed_item;
+
+typedef struct failures {
+	failed_item *items;
+	size_t count, cap;
+	ps_buf *arena;
+} failures;
+
+static int
+collect_failure(void *ctx, const char *item_id, const char *operation, const char *attributes,
+                const char *update_mask)
+{
+	failures *fs = ctx;
+	failed_item *it;
+
+	(void)update_mask;
+	if (fs->count == fs->cap) {
+		size_t cap = fs->cap ? fs->cap * 2 : 64;
+		failed_item *n = realloc(fs->items, cap * sizeof(*n));
+
+		if (n == NULL)
+			return -1;
+		fs->items = n;
+		fs->cap = cap;
+	}
+	it = &fs->items[fs->count++];
+	memset(it, 0, sizeof(*it));
+	it->state = PS_RB_UNKNOWN;
+	it->item_id = strdup(item_id);
+	it->operation = strdup(operation);
+	it->attributes = attributes ? strdup(attributes) : NULL;
+	return it->item_id && it->operation && (attributes == NULL || it->attributes) ? 0 : -1;
+}
+
+static void
+failures_free(failures *fs)
+{
+	size_t i;
+
+	for (i = 0; i < fs->count; i++) {
+		free(fs->items[i].item_id);
+		free(fs->items[i].operation);
+		free(fs->items[i].attributes);
+	}
+	free(fs->items);
+}
+
+/* A ps_readback_cb: what Pinterest holds for one failed item. */
+static int
+on_readback(void *ctx, const char *item_id, ps_rb_state state, yajl_val value)
+{
+	failures *fs = ctx;
+	size_t i;
+
+	for (i = 0; i < fs->count; i++) {
+		failed_item *it = &fs->items[i];
+		ps_item held;
+
+		if (strcmp(it->item_id, item_id) != 0)
+			continue;
+		it->state = state;
+		if (state == PS_RB_PRESENT) {
+			if (ps_item_from_json(&held, fs->arena, item_id, value) < 0)
+				return 1; /* out of memory */
+			it->fp_len = ps_fingerprint(&held, it->fp);
+		}
 		return 0;
-	ps_log_batch(
-	    PS_LOG_WARN, f->batch_id,
-	    "lost by Pinterest (code 4331, x-pinterest-rid %s): sending its %zu items again",
-	    ps_pin_last(p->pin)->request_id[0] ? ps_pin_last(p->pin)->request_id : "none", count);
-	rc = post(p, batch_pk, body, strlen(body), count, f->resends + 1);
-	free(body);
+	}
+	return 0;
+}
+
+/* Records what was done for one item, in the resolutions array g. */
+static void
+resolution(yajl_gen g, const char *item_id, const char *status, const char *text)
+{
+	yajl_gen_map_open(g);
+	GEN_S(g, "item_id");
+	GEN_S(g, item_id);
+	GEN_S(g, "resolution");
+	GEN_S(g, text);
+	if (status) {
+		GEN_S(g, "status");
+		GEN_S(g, status);
+	}
+	yajl_gen_map_close(g);
+}
+
+/* An item present on Pinterest for which a CREATE or an UPSERT failed:
+ * send what Pinterest lacks. Returns the resolution's status (SUCCESS when
+ * Pinterest holds the item already) through *status, the text in why. */
+static int
+follow_present(ps_poller *p, failed_item *it, const char **status, char *why, size_t whylen)
+{
+	unsigned char changed[PS_ATTR__COUNT];
+	char err[128];
+	yajl_val attrs = it->attributes ? yajl_tree_parse(it->attributes, err, sizeof(err)) : NULL;
+	ps_item item;
+	int upsert = 0, n, rc = 0;
+
+	*status = NULL;
+	if (attrs == NULL || ps_item_from_json(&item, &p->arena, it->item_id, attrs) < 0) {
+		yajl_tree_free(attrs);
+		snprintf(why, whylen, "the journal's attributes could not be read; pending");
+		p->stats.pending++;
+		return 0;
+	}
+	n = ps_changes_compute(&item, it->fp, it->fp_len, changed, &upsert);
+	if (n == 0 && !upsert) {
+		*status = "SUCCESS";
+		snprintf(why, whylen,
+		         "%s failed, but Pinterest holds the item exactly as sent (read back)",
+		         it->operation);
+		p->stats.succeeded++;
+	} else if (ps_catalog_api_owned(p->target) && strcmp(it->operation, "UPSERT") != 0) {
+		snprintf(why, whylen, "the item exists on Pinterest (read back): sent as UPSERT");
+		p->stats.followed_up++;
+		if ((rc = follow_room(p)) == 0 &&
+		    ps_batch_add_item(&p->follow, "UPSERT", &item) < 0)
+			rc = fail(p, PS_EXIT_INTERNAL, "out of memory");
+	} else if (upsert) {
+		/* An image differs: UPDATE cannot carry it, UPSERT is refused. */
+		rc = ps_poller_recreate(p, &item);
+		if (rc == 1) {
+			snprintf(why, whylen,
+			         "the item exists on Pinterest with another image (read "
+			         "back); pending: too many items to recreate in one run");
+			p->stats.pending++;
+			rc = 0;
+		} else {
+			snprintf(why, whylen,
+			         "the item exists on Pinterest with another image (read "
+			         "back): sent as DELETE then CREATE");
+			p->stats.followed_up++;
+		}
+	} else {
+		snprintf(why, whylen,
+		         "the item exists on Pinterest (read back): sent as UPDATE of the %d "
+		         "attributes that differ",
+		         n);
+		p->stats.followed_up++;
+		if ((rc = follow_room(p)) == 0 &&
+		    ps_batch_add_update(&p->follow, &item, changed) < 0)
+			rc = fail(p, PS_EXIT_INTERNAL, "out of memory");
+	}
+	yajl_tree_free(attrs);
+	return rc;
+}
+
+/* A CREATE whose item is absent, from an UPSERT that failed. */
+static int
+follow_create(ps_poller *p, failed_item *it, char *why, size_t whylen)
+{
+	char err[128];
+	yajl_val attrs = it->attributes ? yajl_tree_parse(it->attributes, err, sizeof(err)) : NULL;
+	ps_item item;
+	int rc = 0;
+
+	if (attrs == NULL || ps_item_from_json(&item, &p->arena, it->item_id, attrs) < 0) {
+		snprintf(why, whylen, "the journal's attributes could not be read; pending");
+		p->stats.pending++;
+	} else {
+		snprintf(why, whylen,
+		         "UPSERT failed and Pinterest does not give the item (read "
+		         "back): sent as CREATE");
+		p->stats.followed_up++;
+		if ((rc = follow_room(p)) == 0 &&
+		    ps_batch_add_item(&p->follow, "CREATE", &item) < 0)
+			rc = fail(p, PS_EXIT_INTERNAL, "out of memory");
+	}
+	yajl_tree_free(attrs);
+	return rc;
+}
+
+/* Decides the fate of one failed item from what the read-back found, and
+ * writes its resolution to g (nothing when the failure is its verdict). */
+static int
+follow_one(ps_poller *p, failed_item *it, yajl_gen g, id_list *forget, int upsert_refusable)
+{
+	const char *op = it->operation, *status = NULL;
+	char why[300];
+	int rc = 0;
+
+	if (strcmp(op, "UPSERT") == 0 && !upsert_refusable) {
+		/* Only a feed data source makes Pinterest refuse an UPSERT for
+		 * the catalog's state; the catalog has none: the item's own. */
+		p->stats.failed++;
+		return 0;
+	}
+	if (it->state == PS_RB_UNKNOWN) {
+		snprintf(why, sizeof(why),
+		         "%s failed and the item could not be read back: no verdict; pending", op);
+		p->stats.pending++;
+	} else if (strcmp(op, "DELETE") == 0) {
+		if (it->state == PS_RB_PRESENT) {
+			p->stats.failed++; /* the DELETE's own failure */
+			return 0;
+		}
+		status = "SUCCESS";
+		snprintf(why, sizeof(why),
+		         "DELETE failed, and Pinterest does not give the item (read back): "
+		         "nothing left to delete");
+		p->stats.succeeded++;
+	} else if (strcmp(op, "UPDATE") == 0) {
+		if (it->state == PS_RB_PRESENT) {
+			p->stats.failed++;
+			return 0;
+		}
+		/* Deleted outside pinsync: the UPDATE cannot carry the whole item,
+		 * so the snapshot forgets it and the next run sends it whole. */
+		snprintf(why, sizeof(why),
+		         "UPDATE failed and Pinterest does not give the item (read back): "
+		         "pending, the next run sends it whole");
+		p->stats.pending++;
+		if (id_list_add(forget, it->item_id) < 0)
+			return fail(p, PS_EXIT_INTERNAL, "out of memory");
+	} else if (it->state == PS_RB_PRESENT) { /* CREATE, UPSERT */
+		rc = follow_present(p, it, &status, why, sizeof(why));
+	} else if (strcmp(op, "UPSERT") == 0) {
+		rc = follow_create(p, it, why, sizeof(why));
+	} else {
+		/* A CREATE refused while Pinterest does not give the item: the
+		 * failure is the item's own. */
+		p->stats.failed++;
+		return 0;
+	}
+	if (rc == 0)
+		resolution(g, it->item_id, status, why);
+	return rc;
+}
+
+/* UPSERTs failed: Pinterest refuses them on a catalog with a feed data
+ * source, which the catalog may have gained since it was checked. Checks
+ * again (once per run) and returns whether the catalog has one, or may
+ * have (the check failed). */
+static int
+recheck_ownership(ps_poller *p)
+{
+	ps_target *t = p->target;
+	int has;
+
+	if (!p->rechecked) {
+		p->rechecked = 1;
+		if (ps_catalog_feed_source(p->pin, t, &has) != 0) {
+			ps_warn(
+			    "UPSERTs failed and checking catalog %s for a feed data source failed "
+			    "too (%s): reading the items back",
+			    t->catalog_id, ps_pin_last(p->pin)->message);
+			return 1;
+		}
+		if (has && t->feed_source != 1)
+			ps_warn(
+			    "catalog %s has a feed data source now: Pinterest refuses UPSERT "
+			    "there; "
+			    "the items refused are read back and sent as CREATE or UPDATE, and new "
+			    "items go out as CREATE from now on",
+			    t->catalog_id);
+		t->feed_source = has;
+		t->feed_source_checked_at = time(NULL);
+		if (ps_db_target_ownership_set(p->db, t->id, has) < 0) {
+			fail_db(p);
+			return 1;
+		}
+	}
+	return t->feed_source != 0;
+}
+
+/* After a batch planned from the feed finished with failures: reads the
+ * failed items back and acts on what Pinterest holds. */
+static int
+follow_up(ps_poller *p, inflight *f, int64_t nfailed)
+{
+	failures fs = {NULL, 0, 0, &p->arena};
+	id_list forget = {0};
+	const char **ids = NULL;
+	yajl_gen g = NULL;
+	const unsigned char *json;
+	size_t len, i, nread = 0;
+	int rc = -1, upsert_failed = 0, upsert_refusable = 0;
+
+	if (ps_db_batch_items(p->db, f->batch_pk, "FAILURE", collect_failure, &fs) < 0) {
+		fail_db(p);
+		goto done;
+	}
+	if ((ids = calloc(fs.count + 1, sizeof(*ids))) == NULL ||
+	    (g = yajl_gen_alloc(NULL)) == NULL) {
+		fail(p, PS_EXIT_INTERNAL, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < fs.count; i++)
+		upsert_failed |= strcmp(fs.items[i].operation, "UPSERT") == 0;
+	if (upsert_failed)
+		upsert_refusable = recheck_ownership(p);
+	for (i = 0; i < fs.count; i++)
+		if (upsert_refusable || strcmp(fs.items[i].operation, "UPSERT") != 0)
+			ids[nread++] = fs.items[i].item_id;
+	/* A failed read-back leaves its items UNKNOWN (pending): logged once
+	 * here, not an error of the run. */
+	rc = ps_catalog_read(p->pin, p->target, ids, nread, on_readback, &fs);
+	if (rc < 0) {
+		const ps_pin_status *st = ps_pin_last(p->pin);
+
+		ps_log_batch(PS_LOG_WARN, f->batch_id,
+		             "reading back %zu failed items: HTTP %ld: %s (x-pinterest-rid %s); "
+		             "they stay pending",
+		             nread, st->http_status, st->message,
+		             st->request_id[0] ? st->request_id : "none");
+	} else if (rc != 0) {
+		fail(p, PS_EXIT_INTERNAL, "out of memory");
+		goto done;
+	}
+	rc = -1;
+	yajl_gen_array_open(g);
+	for (i = 0; i < fs.count; i++)
+		if (follow_one(p, &fs.items[i], g, &forget, upsert_refusable) < 0)
+			goto done;
+	yajl_gen_array_close(g);
+	yajl_gen_get_buf(g, &json, &len);
+	if (ps_db_batch_resolve(p->db, f->batch_pk, (const char *)json) < 0 ||
+	    (forget.count &&
+	     ps_db_snapshot_forget(p->db, p->target->id, (const char *const *)forget.ids,
+	                           forget.count) < 0)) {
+		fail_db(p);
+		goto done;
+	}
+	ps_log_batch(PS_LOG_INFO, f->batch_id, "%" PRId64 " failures read back and followed up",
+	             nfailed);
+	rc = 0;
+done:
+	if (g)
+		yajl_gen_free(g);
+	free(ids);
+	failures_free(&fs);
+	id_list_free(&forget);
 	return rc;
 }
 
@@ -336,69 +996,72 @@ record_answer(ps_poller *p, inflight *f)
 	yajl_val status, items, created;
 	yajl_gen g = NULL;
 	const unsigned char *json;
-	size_t len, i;
-	int64_t ok = 0, failed = 0;
+	ps_batch_counts c;
+	size_t len;
 	int rc = -1;
+	int64_t skipped;
 
-	status = obj_get(root, "status");
+	status = ps_json_get(root, "status");
 	if (status == NULL || !YAJL_IS_STRING(status)) {
-		fail(p, PS_EXIT_API, "batch %s: unreadable answer from Pinterest", f->batch_id);
+		/* Not an answer pinsync can read: no verdict yet. It asks again
+		 * until the batch's deadline, then leaves it pending. */
+		if (!f->status_warned++)
+			ps_log_batch(PS_LOG_WARN, f->batch_id,
+			             "unreadable answer from Pinterest: polling again");
+		rc = 0;
 		goto done;
 	}
-	created = obj_get(root, "created_time");
+	created = ps_json_get(root, "created_time");
 	if (created && YAJL_IS_NULL(created)) {
 		/* Pinterest skipped the batch as a recent duplicate: nothing was
 		 * applied by it, so its items stay dirty. */
 		ps_log_batch(PS_LOG_WARN, f->batch_id,
-		             "skipped by Pinterest as a duplicate (created_time null)");
-		if (ps_db_batch_skip(p->db, f->batch_pk, &ok) < 0) {
-			fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
+		             "skipped by Pinterest as a duplicate (created_time null): its items "
+		             "stay pending");
+		if (ps_db_batch_skip(p->db, f->batch_pk, &skipped) < 0) {
+			fail_db(p);
 			goto done;
 		}
-		p->stats.skipped += ok;
+		p->stats.skipped += skipped;
+		p->stats.pending += skipped;
 		rc = 1;
 		goto done;
 	}
 	if (strcmp(status->u.string, "COMPLETED") != 0 && strcmp(status->u.string, "FAILED") != 0) {
+		if (strcmp(status->u.string, "PROCESSING") != 0 && !f->status_warned++)
+			ps_log_batch(PS_LOG_WARN, f->batch_id,
+			             "batch status \"%s\" is not one pinsync knows: polling again",
+			             status->u.string);
 		rc = 0;
 		goto done;
 	}
-	items = obj_get(root, "items");
+	items = ps_json_get(root, "items");
 	g = yajl_gen_alloc(NULL);
 	if (g == NULL) {
 		fail(p, PS_EXIT_INTERNAL, "out of memory");
 		goto done;
 	}
-	yajl_gen_array_open(g);
-	for (i = 0; items && YAJL_IS_ARRAY(items) && i < items->u.array.len; i++) {
-		yajl_val it = items->u.array.values[i];
-		yajl_val id = obj_get(it, "item_id");
-
-		if (id == NULL || !YAJL_IS_STRING(id))
-			continue;
-		yajl_gen_map_open(g);
-		yajl_gen_string(g, (const unsigned char *)"item_id", 7);
-		gen_tree(g, id);
-		yajl_gen_string(g, (const unsigned char *)"status", 6);
-		gen_tree(g, obj_get(it, "status"));
-		yajl_gen_string(g, (const unsigned char *)"errors", 6);
-		gen_tree(g, obj_get(it, "errors"));
-		yajl_gen_string(g, (const unsigned char *)"warnings", 8);
-		gen_tree(g, obj_get(it, "warnings"));
-		yajl_gen_map_close(g);
-	}
-	yajl_gen_array_close(g);
+	results_json(p, f, items, g);
 	yajl_gen_get_buf(g, &json, &len);
 	if (ps_db_batch_finish(p->db, f->batch_pk,
 	                       strcmp(status->u.string, "COMPLETED") == 0 ? "completed" : "failed",
-	                       (const char *)json, &ok, &failed) < 0) {
-		fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
+	                       (const char *)json, &c) < 0) {
+		fail_db(p);
 		goto done;
 	}
-	p->stats.succeeded += ok;
-	p->stats.failed += failed;
-	ps_log_batch(failed ? PS_LOG_WARN : PS_LOG_INFO, f->batch_id,
-	             "%s: %" PRId64 " succeeded, %" PRId64 " failed", status->u.string, ok, failed);
+	p->stats.succeeded += c.succeeded;
+	p->stats.pending += c.pending;
+	ps_log_batch(c.failed || c.pending ? PS_LOG_WARN : PS_LOG_INFO, f->batch_id,
+	             "%s: %" PRId64 " succeeded, %" PRId64 " failed, %" PRId64 " without a verdict",
+	             status->u.string, c.succeeded, c.failed, c.pending);
+	if (c.failed > 0 && !f->follow) {
+		if (follow_up(p, f, c.failed) < 0)
+			goto done;
+	} else {
+		p->stats.failed += c.failed;
+	}
+	if (p->recreate_left > 0 && recreate_confirmed(p, items) < 0)
+		goto done;
 	rc = 1;
 done:
 	if (g)
@@ -423,9 +1086,8 @@ poll_one(ps_poller *p, inflight *f)
 	rc = record_answer(p, f);
 	if (rc < 0)
 		return -1;
-	if (rc == 1)
-		ps_crashpoint("after-record");
 	if (rc == 1) {
+		ps_crashpoint("after-record");
 		finished(p, f);
 		return 0;
 	}
@@ -460,13 +1122,21 @@ ps_poller_wait(ps_poller *p, size_t max_pending)
 			if (f->done || t < f->deadline)
 				continue;
 			ps_log_batch(PS_LOG_WARN, f->batch_id,
-			             "still processing after %ld s: left for pinsync poll",
-			             p->settings->poll_timeout_s);
+			             "still processing after %ld s: left for pinsync poll, its %zu "
+			             "items pending",
+			             p->settings->poll_timeout_s, f->nitems);
 			finished(p, f);
-			p->stats.pending++;
+			p->stats.pending_batches++;
+			p->stats.pending += (int64_t)f->nitems;
 		}
-		if (p->unfinished <= max_pending)
-			return 0;
+		if (p->unfinished <= max_pending) {
+			/* The final wait sends the follow-ups and waits for them too. */
+			if (max_pending > 0 || p->follow.count == 0)
+				return 0;
+			if (send_batch(p, &p->follow, 1) < 0)
+				return -1;
+			continue;
+		}
 		for (i = 0; i < p->count; i++) {
 			inflight *f = &p->list[i];
 
@@ -494,6 +1164,7 @@ typedef struct journal_item {
 	char *operation;
 	yajl_val attributes; /* NULL for DELETE */
 	yajl_val mask;       /* NULL unless UPDATE */
+	int applied;
 } journal_item;
 
 typedef struct journal {
@@ -511,11 +1182,11 @@ collect_item(void *ctx, const char *item_id, const char *operation, const char *
 
 	if (j->count == j->cap) {
 		size_t cap = j->cap ? j->cap * 2 : 64;
-		journal_item *p = realloc(j->items, cap * sizeof(*p));
+		journal_item *n = realloc(j->items, cap * sizeof(*n));
 
-		if (p == NULL)
+		if (n == NULL)
 			return -1;
-		j->items = p;
+		j->items = n;
 		j->cap = cap;
 	}
 	it = &j->items[j->count];
@@ -574,22 +1245,22 @@ json_same(yajl_val a, yajl_val b)
 		if (!YAJL_IS_OBJECT(b))
 			return 0;
 		for (i = 0; i < a->u.object.len; i++)
-			if (!json_same(a->u.object.values[i], obj_get(b, a->u.object.keys[i])))
+			if (!json_same(a->u.object.values[i], ps_json_get(b, a->u.object.keys[i])))
 				return 0;
 		return 1;
 	}
 	return 0;
 }
 
-/* Whether Pinterest's item (its attributes, NULL when absent) shows the
- * journal's operation applied. */
+/* Whether the attributes Pinterest holds show the journal's operation
+ * applied. Only a present item proves anything: a DELETE is never proven
+ * applied (an item that does not come back may be an error), and goes out
+ * again, which is harmless. */
 static int
 applied(const journal_item *it, yajl_val found)
 {
 	size_t i;
 
-	if (strcmp(it->operation, "DELETE") == 0)
-		return found == NULL;
 	if (found == NULL || it->attributes == NULL || !YAJL_IS_OBJECT(it->attributes))
 		return 0;
 	/* Every attribute sent is there with its value ... */
@@ -600,116 +1271,95 @@ applied(const journal_item *it, yajl_val found)
 		yajl_val name = it->mask->u.array.values[i];
 		yajl_val v;
 
-		if (!YAJL_IS_STRING(name) || obj_get(it->attributes, name->u.string))
+		if (!YAJL_IS_STRING(name) || ps_json_get(it->attributes, name->u.string))
 			continue;
-		v = obj_get(found, name->u.string);
+		v = ps_json_get(found, name->u.string);
 		if (v && !YAJL_IS_NULL(v))
 			return 0;
 	}
 	return 1;
 }
 
-#define GEN_S(g, s) yajl_gen_string((g), (const unsigned char *)(s), strlen(s))
+/* A ps_readback_cb for recovery: marks the journal items found applied. */
+static int
+on_recovered(void *ctx, const char *item_id, ps_rb_state state, yajl_val value)
+{
+	journal *j = ctx;
+	size_t i;
+
+	for (i = 0; i < j->count; i++)
+		if (strcmp(j->items[i].item_id, item_id) == 0) {
+			j->items[i].applied =
+			    state == PS_RB_PRESENT && applied(&j->items[i], value);
+			break;
+		}
+	return 0;
+}
 
 int
 ps_poller_recover(ps_poller *p, int64_t batch_pk)
 {
 	journal j = {NULL, 0, 0};
-	yajl_gen g = NULL, r = NULL;
-	yajl_val root = NULL, items;
-	const unsigned char *body, *results;
-	size_t len, rlen, i, k;
-	int64_t ok = 0, failed = 0;
-	char err[128], why[200];
-	int rc = -1;
+	yajl_gen r = NULL;
+	const char **ids = NULL;
+	const unsigned char *results;
+	ps_batch_counts c;
+	size_t rlen, i;
+	char why[300];
+	int rc = -1, rb;
 
-	if (ps_db_batch_items(p->db, batch_pk, collect_item, &j) < 0) {
-		fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
+	if (ps_db_batch_items(p->db, batch_pk, NULL, collect_item, &j) < 0) {
+		fail_db(p);
 		goto done;
 	}
-	g = yajl_gen_alloc(NULL);
-	r = yajl_gen_alloc(NULL);
-	if (g == NULL || r == NULL) {
+	if ((r = yajl_gen_alloc(NULL)) == NULL ||
+	    (ids = calloc(j.count + 1, sizeof(*ids))) == NULL) {
 		fail(p, PS_EXIT_INTERNAL, "out of memory");
 		goto done;
 	}
+	for (i = 0; i < j.count; i++)
+		ids[i] = j.items[i].item_id;
+	rb = ps_catalog_read(p->pin, p->target, ids, j.count, on_recovered, &j);
+	if (rb != 0) {
+		const ps_pin_status *st = ps_pin_last(p->pin);
+
+		/* No answer proves nothing: the items go out again. */
+		ps_warn("reading back a batch never confirmed sent: HTTP %ld: %s (x-pinterest-rid "
+		        "%s); its items go out again",
+		        st->http_status, st->message, st->request_id[0] ? st->request_id : "none");
+	}
 	yajl_gen_array_open(r);
-	if (j.count > 0) {
-		/* One read-back request: a batch holds at most 1000 items, the
-		 * filter's maxItems. */
-		yajl_gen_map_open(g);
-		GEN_S(g, "country");
-		GEN_S(g, p->target->country);
-		GEN_S(g, "language");
-		GEN_S(g, p->target->language);
-		GEN_S(g, "filters");
-		yajl_gen_map_open(g);
-		GEN_S(g, "catalog_type");
-		GEN_S(g, "RETAIL");
-		GEN_S(g, "catalog_id");
-		GEN_S(g, p->target->catalog_id);
-		GEN_S(g, "item_ids");
-		yajl_gen_array_open(g);
-		for (i = 0; i < j.count; i++)
-			GEN_S(g, j.items[i].item_id);
-		yajl_gen_array_close(g);
-		yajl_gen_map_close(g);
-		yajl_gen_map_close(g);
-		yajl_gen_get_buf(g, &body, &len);
-		if (ps_pin_request(p->pin, "POST", "/catalogs/items", (const char *)body, len,
-		                   &p->resp) != 0) {
-			fail_pin(p, "POST /catalogs/items (reading back an unconfirmed batch)");
-			goto done;
-		}
-		root = yajl_tree_parse(ps_buf_str(&p->resp), err, sizeof(err));
-		items = obj_get(root, "items");
-		for (i = 0; i < j.count; i++) {
-			yajl_val found = NULL;
-
-			for (k = 0; items && YAJL_IS_ARRAY(items) && k < items->u.array.len; k++) {
-				yajl_val e = items->u.array.values[k], id = obj_get(e, "item_id");
-
-				if (id && YAJL_IS_STRING(id) &&
-				    strcmp(id->u.string, j.items[i].item_id) == 0 &&
-				    obj_get(e, "attributes")) {
-					found = obj_get(e, "attributes");
-					break;
-				}
-			}
-			if (!applied(&j.items[i], found))
-				continue;
-			yajl_gen_map_open(r);
-			GEN_S(r, "item_id");
-			GEN_S(r, j.items[i].item_id);
-			GEN_S(r, "status");
-			GEN_S(r, "SUCCESS");
-			yajl_gen_map_close(r);
-		}
+	for (i = 0; i < j.count; i++) {
+		if (!j.items[i].applied)
+			continue;
+		yajl_gen_map_open(r);
+		GEN_S(r, "item_id");
+		GEN_S(r, j.items[i].item_id);
+		GEN_S(r, "status");
+		GEN_S(r, "SUCCESS");
+		yajl_gen_map_close(r);
 	}
 	yajl_gen_array_close(r);
 	yajl_gen_get_buf(r, &results, &rlen);
-	if (ps_db_batch_finish(p->db, batch_pk, "abandoned", (const char *)results, &ok, &failed) <
-	    0) {
-		fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
+	if (ps_db_batch_finish(p->db, batch_pk, "abandoned", (const char *)results, &c) < 0) {
+		fail_db(p);
 		goto done;
 	}
 	snprintf(why, sizeof(why),
 	         "never confirmed sent: %" PRId64 " of %zu items found applied on Pinterest, the "
 	         "others go out again",
-	         ok, j.count);
+	         c.succeeded, j.count);
 	if (ps_db_batch_mark(p->db, batch_pk, "abandoned", why) < 0) {
-		fail(p, PS_EXIT_DB, "%s", ps_db_error(p->db));
+		fail_db(p);
 		goto done;
 	}
 	ps_warn("a batch of an earlier run was %s", why);
-	p->stats.succeeded += ok;
+	p->stats.succeeded += c.succeeded;
 	rc = 0;
 done:
-	if (g)
-		yajl_gen_free(g);
 	if (r)
 		yajl_gen_free(r);
-	yajl_tree_free(root);
+	free(ids);
 	journal_free(&j);
 	return rc;
 }

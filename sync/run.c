@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "catalog.h"
 #include "changes.h"
 #include "db.h"
 #include "diffmap.h"
@@ -29,12 +30,7 @@
 #include "log.h"
 #include "pinterest.h"
 #include "poller.h"
-
-/* The snapshot hash of an item the feed lost and that the out-of-stock
- * policy marked out of stock: never a content hash (XXH3 of real content
- * colliding with it is as likely as any other collision), so the item is
- * "changed" when it returns, and not marked again while it stays away. */
-#define PS_HASH_GONE UINT64_C(0x676f6e65676f6e65)
+#include "reconcile.h"
 
 /* A changed item's id and index in the set, to find it by id. */
 struct by_id {
@@ -45,9 +41,14 @@ struct by_id {
 /* One changed item's fate, decided against its snapshot attributes. */
 typedef struct change {
 	int found;
-	int upsert;
+	int unknown; /* the row has no fingerprint this version can read */
+	int drift;   /* the row holds what Pinterest holds (PS_HASH_DRIFT) */
+	int upsert;  /* an attribute UPDATE cannot carry changed */
 	int nchanged;
 	unsigned char changed[PS_ATTR__COUNT];
+	int held; /* a ps_rb_state once read back, -1 before */
+	size_t held_len;
+	unsigned char held_fp[PS_FP_MAX];
 } change;
 
 typedef struct run_state {
@@ -68,8 +69,10 @@ typedef struct run_state {
 	change *changes;     /* decisions for them, by index */
 	struct by_id *order; /* their ids sorted, with their indices */
 	ps_run_counts counts;
+	int64_t pending_local; /* items left for the next run while planning */
+	ps_buf arena;          /* an item rebuilt from a read-back */
 	int64_t planned_create, planned_update, planned_delete, planned_oos;
-	size_t held; /* deletes held back by the delete guard */
+	size_t held;             /* deletes held back by the delete guard */
 	int unchanged_at_source; /* the feed's server answered 304 */
 	char error[1024];
 	int exit_code; /* first fatal outcome, PS_EXIT_OK until then */
@@ -142,8 +145,8 @@ report_progress(run_state *rs)
 	memset(&c, 0, sizeof(c));
 	if (rs->feed)
 		c.feed_bytes = ps_feed_bytes_read(rs->feed);
-	if (rs->target.feed && strcmp(rs->target.feed, "-") != 0 && !strstr(rs->target.feed, "://") &&
-	    stat(rs->target.feed, &sb) == 0)
+	if (rs->target.feed && strcmp(rs->target.feed, "-") != 0 &&
+	    !strstr(rs->target.feed, "://") && stat(rs->target.feed, &sb) == 0)
 		c.feed_size = (uint64_t)sb.st_size;
 	c.items = rs->counts.parsed;
 	c.changes = rs->planned_create + rs->planned_update + rs->planned_oos + rs->planned_delete;
@@ -174,9 +177,12 @@ batch_oom(run_state *rs, const char *id, size_t len)
 	return -1;
 }
 
-/* Plans an operation on one item: printed in a dry run, batched else. */
+/* Plans an operation on one item: printed in a dry run, batched else.
+ * changed: the attributes of an UPDATE (NULL: the whole item under op);
+ * is_new: the item is new to the snapshot (counted as created). */
 static int
-plan_item(run_state *rs, const char *op, const ps_item *item, const unsigned char *changed)
+plan_op(run_state *rs, const char *op, const ps_item *item, const unsigned char *changed,
+        int is_new)
 {
 	const ps_slice *id = &item->values[PS_ATTR_ID];
 	int a;
@@ -198,10 +204,17 @@ plan_item(run_state *rs, const char *op, const ps_item *item, const unsigned cha
 	}
 	if (send_if_full(rs) < 0)
 		return -1;
-	if ((changed ? ps_batch_add_update(&rs->batch, item, changed)
-	             : ps_batch_add_item(&rs->batch, op, item)) < 0)
+	if ((changed  ? ps_batch_add_update(&rs->batch, item, changed)
+	     : is_new ? ps_batch_add_new(&rs->batch, op, item)
+	              : ps_batch_add_item(&rs->batch, op, item)) < 0)
 		return batch_oom(rs, id->ptr, id->len);
 	return 0;
+}
+
+static int
+plan_item(run_state *rs, const char *op, const ps_item *item, const unsigned char *changed)
+{
+	return plan_op(rs, op, item, changed, 0);
 }
 
 static int
@@ -240,20 +253,17 @@ on_old_fingerprint(void *ctx, const char *item_id, uint64_t hash, const unsigned
 			hi = mid;
 		} else {
 			change *ch = &rs->changes[i];
-			unsigned char gone[PS_FP_MAX];
+			unsigned char buf[PS_FP_MAX], names[PS_ATTR__COUNT];
 			ps_item item;
 
 			/* Marked out of stock by an earlier run: the row kept the
 			 * item's fingerprint, and Pinterest's availability is now
 			 * "out of stock". */
-			if (hash == PS_HASH_GONE && fp && fp_len <= PS_FP_MAX) {
-				memcpy(gone, fp, fp_len);
-				ps_fingerprint_set(gone, &fp_len, PS_ATTR_AVAILABILITY,
-				                   "out of stock", 12);
-				fp = gone;
-			}
+			fp = ps_fingerprint_held(hash, fp, fp_len, buf, &fp_len);
 			ps_itemset_get(rs->changed, i, &item);
 			ch->found = 1;
+			ch->drift = hash == PS_HASH_DRIFT;
+			ch->unknown = ps_fingerprint_names(fp, fp_len, names) < 0;
 			ch->nchanged =
 			    ps_changes_compute(&item, fp, fp_len, ch->changed, &ch->upsert);
 			return 0;
@@ -262,12 +272,130 @@ on_old_fingerprint(void *ctx, const char *item_id, uint64_t hash, const unsigned
 	return 0;
 }
 
+/* The item holds what Pinterest holds already (seen by a read-back):
+ * nothing to send, the snapshot takes the item as it is. */
+static int
+confirm_item(run_state *rs, const ps_item *item)
+{
+	unsigned char fp[PS_FP_MAX];
+	size_t len;
+	const ps_slice *id = &item->values[PS_ATTR_ID];
+
+	rs->planned_update--;
+	rs->counts.unchanged++;
+	if (rs->opts->dry_run) {
+		fprintf(rs->opts->out, "CONFIRM %.*s (Pinterest holds it as the feed says)\n",
+		        (int)id->len, id->ptr);
+		return 0;
+	}
+	len = ps_fingerprint(item, fp);
+	if (ps_db_snapshot_mark(rs->db, rs->target.id, id->ptr, item->hash, fp, len) < 0) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* An image changed on a catalog with a feed data source: UPDATE cannot
+ * carry it and UPSERT is refused, so DELETE then CREATE (the poller sends
+ * the CREATE once Pinterest confirmed the DELETE). */
+static int
+recreate_item(run_state *rs, const ps_item *item, const unsigned char *changed)
+{
+	const ps_slice *id = &item->values[PS_ATTR_ID];
+	int rc;
+
+	if (rs->opts->dry_run) {
+		plan_item(rs, "DELETE+CREATE", item, changed);
+		return 0;
+	}
+	rc = ps_poller_recreate(rs->poller, item);
+	if (rc < 0)
+		return poller_failed(rs);
+	if (rc == 1) {
+		if (rs->pending_local++ == 0)
+			ps_warn("more than %d items need DELETE then CREATE (an image changed on a "
+			        "catalog with a feed data source): the others, from %.*s on, wait "
+			        "for the next run",
+			        PS_RECREATE_MAX, (int)id->len, id->ptr);
+	}
+	return 0;
+}
+
+/* Plans one changed item of a catalog with a feed data source (CREATE and
+ * UPDATE only), from what Pinterest holds: the snapshot's fingerprint, or
+ * a read-back when the snapshot cannot tell. Returns 1 when the item must
+ * be read back first. */
+static int
+plan_owned(run_state *rs, const ps_item *item, change *ch)
+{
+	if (ch->held == PS_RB_ERROR)
+		return plan_item(rs, "CREATE", item, NULL);
+	if (ch->held == PS_RB_UNKNOWN) {
+		if (rs->pending_local++ == 0)
+			ps_warn(
+			    "item %.*s: its state on Pinterest is unknown and could not be read "
+			    "back: pending until the next run",
+			    (int)item->values[PS_ATTR_ID].len, item->values[PS_ATTR_ID].ptr);
+		return 0;
+	}
+	if (!ch->found)
+		return plan_item(rs, "CREATE", item, NULL);
+	/* No fingerprint to compare with, or one that sees no difference
+	 * although the item's hash differs (a 32-bit collision): ask. */
+	if (ch->held != PS_RB_PRESENT && (ch->unknown || (ch->nchanged == 0 && !ch->drift))) {
+		if (rs->opts->dry_run) {
+			fprintf(rs->opts->out,
+			        "READBACK %.*s (state unknown: read back, then sent)\n",
+			        (int)item->values[PS_ATTR_ID].len, item->values[PS_ATTR_ID].ptr);
+			return 0;
+		}
+		return 1;
+	}
+	if (ch->nchanged == 0)
+		return confirm_item(rs, item);
+	if (ch->upsert)
+		return recreate_item(rs, item, ch->changed);
+	return plan_item(rs, "UPDATE", item, ch->changed);
+}
+
+/* A ps_readback_cb: what Pinterest holds for a changed item of unknown
+ * state. */
+static int
+on_changed_readback(void *ctx, const char *item_id, ps_rb_state state, yajl_val value)
+{
+	run_state *rs = ctx;
+	size_t n = ps_itemset_count(rs->changed), i;
+
+	for (i = 0; i < n; i++) {
+		change *ch = &rs->changes[i];
+		ps_item held, item;
+
+		if (strcmp(ps_itemset_id(rs->changed, i), item_id) != 0)
+			continue;
+		ch->held = state;
+		if (state == PS_RB_PRESENT) {
+			if (ps_item_from_json(&held, &rs->arena, item_id, value) < 0)
+				return 1;
+			ch->held_len = ps_fingerprint(&held, ch->held_fp);
+			ps_itemset_get(rs->changed, i, &item);
+			ch->unknown = 0;
+			ch->drift = 1; /* compared with what Pinterest holds */
+			ch->nchanged = ps_changes_compute(&item, ch->held_fp, ch->held_len,
+			                                  ch->changed, &ch->upsert);
+		}
+		return 0;
+	}
+	return 0;
+}
+
 /* Plans the changed items waiting in rs->changed. */
 static int
 flush_changed(run_state *rs)
 {
-	size_t n = ps_itemset_count(rs->changed), i;
+	size_t n = ps_itemset_count(rs->changed), i, nread = 0;
 	const char **ids;
+	int rc = 0;
 
 	if (n == 0)
 		return 0;
@@ -279,6 +407,7 @@ flush_changed(run_state *rs)
 	for (i = 0; i < n; i++) {
 		ids[i] = ps_itemset_id(rs->changed, i);
 		memset(&rs->changes[i], 0, sizeof(rs->changes[i]));
+		rs->changes[i].held = -1; /* not read back */
 	}
 	sort_order(rs, n);
 	if (ps_db_snapshot_get(rs->db, rs->target.id, ids, n, on_old_fingerprint, rs) < 0) {
@@ -286,22 +415,55 @@ flush_changed(run_state *rs)
 		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 		return -1;
 	}
-	free(ids);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && rc == 0; i++) {
 		change *ch = &rs->changes[i];
 		ps_item item;
-		int rc;
 
 		ps_itemset_get(rs->changed, i, &item);
-		/* No attribute differs (the hash changed for another reason) or the
-		 * row vanished: a full UPSERT converges either way. */
-		if (!ch->found || ch->upsert || ch->nchanged == 0)
-			rc = plan_item(rs, "UPSERT", &item, NULL);
-		else
+		if (!ps_catalog_api_owned(&rs->target)) {
+			rc = plan_owned(rs, &item, ch);
+			if (rc == 1) {
+				ids[nread++] = ps_itemset_id(rs->changed, i);
+				rc = 0;
+			}
+		} else if (ch->found && ch->drift && ch->nchanged == 0 && !ch->upsert) {
+			rc = confirm_item(rs, &item);
+		} else if (!ch->found || ch->upsert || ch->nchanged == 0) {
+			/* New to the snapshot, an image changed, or no attribute
+			 * differs although the hash does: a full UPSERT converges. */
+			rc = plan_op(rs, "UPSERT", &item, NULL, !ch->found);
+		} else {
 			rc = plan_item(rs, "UPDATE", &item, ch->changed);
-		if (rc < 0)
-			return -1;
+		}
 	}
+	/* The items whose state only Pinterest can tell (catalogs with a feed
+	 * data source): read back, then planned from what it holds. */
+	if (rc == 0 && nread > 0) {
+		int rb = ps_catalog_read(rs->pin, &rs->target, ids, nread, on_changed_readback, rs);
+
+		if (rb > 0) {
+			run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
+			rc = -1;
+		} else if (rb < 0) {
+			ps_warn("reading back %zu items of unknown state: %s (x-pinterest-rid %s)",
+			        nread, ps_pin_last(rs->pin)->message,
+			        ps_pin_last(rs->pin)->request_id[0]
+			            ? ps_pin_last(rs->pin)->request_id
+			            : "none");
+		}
+		for (i = 0; i < n && rc == 0; i++) {
+			change *ch = &rs->changes[i];
+			ps_item item;
+
+			if ((int)ch->held < 0)
+				continue;
+			ps_itemset_get(rs->changed, i, &item);
+			rc = plan_owned(rs, &item, ch);
+		}
+	}
+	free(ids);
+	if (rc != 0)
+		return -1;
 	ps_itemset_reset(rs->changed);
 	return 0;
 }
@@ -355,10 +517,12 @@ plan_feed(run_state *rs)
 			break;
 		case PS_DIFF_NEW:
 			rs->planned_create++;
-			/* CREATE is refused for an existing item, which is what we
-			 * want unless the catalog is the API's alone. */
-			if (plan_item(rs, rs->target.api_owned ? "UPSERT" : "CREATE", item, NULL) <
-			    0)
+			/* On a catalog fed by the API alone, UPSERT: idempotent, so
+			 * an item Pinterest has already (a lost answer, a new
+			 * database) converges. Elsewhere UPSERT is refused: CREATE,
+			 * and a failure is read back and followed up (poller.h). */
+			if (plan_op(rs, ps_catalog_api_owned(&rs->target) ? "UPSERT" : "CREATE",
+			            item, NULL, 1) < 0)
 				return -1;
 			break;
 		case PS_DIFF_CHANGED:
@@ -446,8 +610,56 @@ plan_missing(run_state *rs)
 
 /* ---- the run ---- */
 
+/* Asks Pinterest whether the target's catalog has a feed data source,
+ * unless a check fresher than ownership_check_s says so already, and
+ * decides the operations (DESIGN section 5: UPSERT is refused on such a
+ * catalog). A failed check keeps what the last one found. */
 static int
-open_client(run_state *rs)
+check_ownership(run_state *rs)
+{
+	ps_target *t = &rs->target;
+	time_t now = time(NULL);
+	int has = -1;
+
+	if (t->feed_source < 0 ||
+	    now - t->feed_source_checked_at >= rs->settings->ownership_check_s) {
+		if (ps_catalog_feed_source(rs->pin, t, &has) == 0) {
+			if (ps_db_target_ownership_set(rs->db, t->id, has) < 0) {
+				run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+				return -1;
+			}
+			t->feed_source = has;
+			t->feed_source_checked_at = now;
+		} else {
+			ps_warn("could not check whether catalog %s has a feed data source (GET "
+			        "/catalogs/feeds: %s, x-pinterest-rid %s)%s",
+			        t->catalog_id, ps_pin_last(rs->pin)->message,
+			        ps_pin_last(rs->pin)->request_id[0]
+			            ? ps_pin_last(rs->pin)->request_id
+			            : "none",
+			        t->feed_source < 0
+			            ? "; CREATE and UPDATE are used, which work either way"
+			            : "; using what the last check found");
+		}
+	}
+	if (t->feed_source == 1 && t->api_owned == 1)
+		ps_warn("catalog %s has a feed data source, but the target says --api-owned yes: "
+		        "Pinterest refuses UPSERT there; pinsync reads each refused item back and "
+		        "sends CREATE or UPDATE. Set --api-owned auto to follow the check",
+		        t->catalog_id);
+	else if (t->feed_source == 1)
+		ps_warn(
+		    "catalog %s has a feed data source in Pinterest: its feed and pinsync both "
+		    "write the items and will overwrite each other's changes. pinsync sends "
+		    "CREATE and UPDATE (Pinterest refuses UPSERT there), and an image change as "
+		    "DELETE then CREATE. Feed the catalog from one writer only",
+		    t->catalog_id);
+	return 0;
+}
+
+/* The Pinterest client, with the stored tokens and the token store. */
+static int
+open_pin(run_state *rs)
 {
 	const ps_settings *s = rs->settings;
 	ps_pin_options po = PS_PIN_OPTIONS_INIT;
@@ -475,8 +687,21 @@ open_client(run_state *rs)
 	pt.refresh_expires_at = tok.refresh_expires_at;
 	rc = ps_pin_new(&rs->pin, &po, &pt);
 	ps_tokens_clear(&tok);
-	if (rc < 0 || ps_poller_new(&rs->poller, rs->db, rs->pin, &rs->target, rs->run_id, s) < 0) {
+	if (rc < 0) {
 		run_fail(rs, PS_EXIT_INTERNAL, "cannot start the HTTP client");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_client(run_state *rs)
+{
+	if (open_pin(rs) < 0 || check_ownership(rs) < 0)
+		return -1;
+	if (ps_poller_new(&rs->poller, rs->db, rs->pin, &rs->target, rs->run_id, rs->settings) <
+	    0) {
+		run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
 		return -1;
 	}
 	if (ps_batch_init(&rs->batch, rs->target.catalog_id, rs->target.country,
@@ -513,7 +738,44 @@ finish_earlier_batches(run_state *rs)
 		ps_info("finishing %zu batches left in flight by earlier runs", adopted);
 		rc = ps_poller_wait(rs->poller, 0);
 	}
-	return rc < 0 ? poller_failed(rs) : 0;
+	if (rc < 0)
+		return poller_failed(rs);
+	/* Their items are planned again by this run from the snapshot they
+	 * left: what they did is not this run's count. */
+	ps_poller_stats_reset(rs->poller);
+	return 0;
+}
+
+/* Reads a random sample of the snapshot back from Pinterest (setting
+ * drift_sample) before the diff: items that differ there are marked, so
+ * this run's diff repairs them (reconcile.h). A failed read-back is
+ * logged, not fatal: the sample only looks for trouble. */
+static int
+sample_drift(run_state *rs)
+{
+	ps_drift_options o = {(int)rs->settings->drift_sample, 1, NULL};
+	ps_drift_counts c;
+	int rc;
+
+	if (o.sample <= 0)
+		return 0;
+	rc = ps_drift_check(rs->db, rs->pin, &rs->target, &o, &c);
+	if (rc == PS_DB_ERROR) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return -1;
+	}
+	if (rc != 0)
+		ps_warn("drift sample: reading items back failed: %s",
+		        ps_pin_last(rs->pin)->message);
+	rs->counts.drift_checked = (int)c.checked;
+	rs->counts.drift = (int)(c.missing + c.changed);
+	if (rs->counts.drift)
+		ps_warn("drift: %d of %" PRId64 " items read back differ on Pinterest from what "
+		        "pinsync sent (%" PRId64 " not there, %" PRId64
+		        " changed): this run repairs "
+		        "them; pinsync reconcile %s --all checks every item",
+		        rs->counts.drift, c.checked, c.missing, c.changed, rs->target.name);
+	return 0;
 }
 
 static int
@@ -530,7 +792,8 @@ open_everything(run_state *rs)
 		run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
 		return -1;
 	}
-	if (!rs->opts->dry_run && (open_client(rs) < 0 || finish_earlier_batches(rs) < 0))
+	if (!rs->opts->dry_run &&
+	    (open_client(rs) < 0 || finish_earlier_batches(rs) < 0 || sample_drift(rs) < 0))
 		return -1;
 	if (ps_db_snapshot_count(rs->db, rs->target.id, &snap) < 0 ||
 	    ps_diffmap_new(&rs->map, (size_t)snap) < 0 ||
@@ -547,8 +810,8 @@ open_everything(run_state *rs)
 	fo.map_file = rs->target.map_file;
 	fo.preset = rs->target.preset;
 	fo.base_url = rs->target.base_url;
-	fo.password_file = rs->settings->feed_password_file[0] ? rs->settings->feed_password_file
-	                                                        : NULL;
+	fo.password_file =
+	    rs->settings->feed_password_file[0] ? rs->settings->feed_password_file : NULL;
 	fo.connect_timeout_ms = rs->settings->http_connect_timeout_ms;
 	/* Conditional GET: a URL feed unchanged since the last run that
 	 * succeeded is neither downloaded nor parsed again. */
@@ -556,8 +819,10 @@ open_everything(run_state *rs)
 		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 		return -1;
 	}
-	fo.etag = etag;
-	fo.last_modified = last_modified;
+	/* Drift found: the feed is read whatever its validators say, so that
+	 * the diff repairs it. */
+	fo.etag = rs->counts.drift ? NULL : etag;
+	fo.last_modified = rs->counts.drift ? NULL : last_modified;
 	rc = ps_feed_open(&rs->feed, rs->target.feed, &fo);
 	free(etag);
 	free(last_modified);
@@ -569,7 +834,7 @@ open_everything(run_state *rs)
 	}
 	if (rc != 0) {
 		run_fail(rs,
-		         rc == PS_EFEED  ? PS_EXIT_FEED
+		         rc == PS_EFEED   ? PS_EXIT_FEED
 		         : rc == PS_ERROR ? PS_EXIT_USAGE
 		                          : PS_EXIT_INTERNAL,
 		         "feed %s: %s; no item was deleted", rs->feed ? ps_feed_name(rs->feed) : "",
@@ -584,7 +849,7 @@ outcome_of(const run_state *rs)
 {
 	switch (rs->exit_code) {
 	case PS_EXIT_OK:
-		if (rs->counts.failed || rs->counts.invalid || rs->error[0])
+		if (rs->counts.failed || rs->counts.invalid || rs->counts.pending || rs->error[0])
 			return "partial";
 		return rs->unchanged_at_source ? "unchanged" : "ok";
 	case PS_EXIT_HELD: return "held";
@@ -612,12 +877,16 @@ print_summary(const run_state *rs, const char *outcome)
 	fprintf(out,
 	        "run %" PRId64 " of %s: %s\n  parsed %" PRId64 ", invalid %" PRId64
 	        ", created %" PRId64 ", updated %" PRId64 ", deleted %" PRId64
-	        ", unchanged %" PRId64 ", failed %" PRId64 ", batches %d, retries %d\n",
+	        ", unchanged %" PRId64 ", failed %" PRId64 ", pending %" PRId64
+	        ", batches %d, retries %d\n",
 	        rs->run_id, rs->target.name, outcome, c->parsed, c->invalid, c->created, c->updated,
-	        c->deleted, c->unchanged, c->failed, c->batches, c->retries);
+	        c->deleted, c->unchanged, c->failed, c->pending, c->batches, c->retries);
+	if (c->drift_checked)
+		fprintf(out, "  drift: %d of %d items read back differed on Pinterest (repaired)\n",
+		        c->drift, c->drift_checked);
 	if (rs->error[0])
 		fprintf(out, "  error: %s\n", rs->error);
-	if (c->failed || c->invalid)
+	if (c->failed || c->invalid || c->pending)
 		fprintf(out, "  see: pinsync errors %s --run %" PRId64 "\n", rs->target.name,
 		        rs->run_id);
 }
@@ -655,16 +924,23 @@ count_results(run_state *rs)
 	st = ps_poller_stats_get(rs->poller);
 	rs->counts.batches = st->batches;
 	rs->counts.failed += st->failed;
-	if (st->pending && rs->exit_code == PS_EXIT_OK && !rs->error[0])
+	rs->counts.pending = st->pending + rs->pending_local;
+	if (st->pending_batches && rs->exit_code == PS_EXIT_OK && !rs->error[0])
 		snprintf(rs->error, sizeof(rs->error),
 		         "%zu batches still processing at Pinterest: pinsync poll %s records them",
-		         st->pending, rs->target.name);
+		         st->pending_batches, rs->target.name);
 	if (st->skipped && rs->exit_code == PS_EXIT_OK && !rs->error[0])
 		snprintf(rs->error, sizeof(rs->error),
 		         "%" PRId64
 		         " items were in batches Pinterest skipped as recent duplicates; "
 		         "the next run sends them again",
 		         st->skipped);
+	if (rs->counts.pending && rs->exit_code == PS_EXIT_OK && !rs->error[0])
+		snprintf(rs->error, sizeof(rs->error),
+		         "%" PRId64
+		         " items have no verdict from Pinterest yet (pending): the next run "
+		         "sends them again; pinsync errors %s lists them",
+		         rs->counts.pending, rs->target.name);
 	pst = ps_pin_get_stats(rs->pin);
 	rs->counts.retries = pst->retries;
 	rs->counts.retry_wait_s = pst->retry_wait_s;
@@ -719,6 +995,7 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	rs.settings = settings;
 	rs.opts = opts;
 	rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+	ps_buf_init(&rs.arena, PS_BATCH_HARD_BYTES);
 	ps_log_set_target(opts->target);
 
 	rc = ps_db_connect(&rs.db, settings->database_url);
@@ -805,6 +1082,7 @@ done:
 	ps_feed_free(rs.feed);
 	ps_pin_free(rs.pin);
 	ps_diffmap_free(rs.map);
+	ps_buf_free(&rs.arena);
 	ps_target_clear(&rs.target);
 	ps_db_close(rs.db);
 	ps_log_set_run(0);
@@ -812,7 +1090,9 @@ done:
 
 	if (rs.exit_code != PS_EXIT_OK)
 		return rs.exit_code;
-	return rs.counts.failed || rs.counts.invalid || rs.error[0] ? PS_EXIT_PARTIAL : PS_EXIT_OK;
+	return rs.counts.failed || rs.counts.invalid || rs.counts.pending || rs.error[0]
+	           ? PS_EXIT_PARTIAL
+	           : PS_EXIT_OK;
 }
 
 /* Polls the open batches of one target (rs->target set, db connected). */
@@ -935,4 +1215,140 @@ ps_sync_poll(const ps_settings *settings, const char *target, FILE *out)
 	ps_db_targets_free(list, n);
 	ps_db_close(db);
 	return exit_code;
+}
+
+/* Connects, checks the migrations and reads the target (rs->settings and
+ * rs->client_key set). Returns PS_EXIT_OK or the exit code, logged. */
+static int
+open_target(run_state *rs, const char *name)
+{
+	int rc = ps_db_connect(&rs->db, rs->settings->database_url);
+
+	if (rc != PS_DB_OK) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return rs->exit_code;
+	}
+	if (ps_db_migrated(rs->db, ps_migrations_embedded) != PS_DB_OK) {
+		run_fail(rs, PS_EXIT_DB, "the database is not migrated: run pinsync migrate");
+		return rs->exit_code;
+	}
+	rc = ps_db_target_get(rs->db, name, &rs->target);
+	if (rc != PS_DB_OK)
+		run_fail(rs, rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB, "%s",
+		         ps_db_error(rs->db));
+	return rs->exit_code;
+}
+
+static void
+close_target(run_state *rs)
+{
+	ps_pin_free(rs->pin);
+	ps_target_clear(&rs->target);
+	ps_db_close(rs->db);
+	ps_log_set_target(NULL);
+}
+
+int
+ps_sync_check_catalog(const ps_settings *settings, const char *target, FILE *out)
+{
+	run_state rs;
+	ps_tokens tok;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.settings = settings;
+	rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+	ps_log_set_target(target);
+	if (open_target(&rs, target) == PS_EXIT_OK) {
+		if (ps_db_tokens_get(rs.db, rs.client_key, &tok) < 0) {
+			fprintf(out,
+			        "catalog %s: no tokens stored yet; the first run checks whether it "
+			        "has a feed data source\n",
+			        rs.target.catalog_id);
+		} else {
+			ps_tokens_clear(&tok);
+			rs.target.feed_source = -1; /* check now */
+			if (open_pin(&rs) == 0 && check_ownership(&rs) == 0)
+				fprintf(out, "catalog %s: %s; pinsync sends %s\n",
+				        rs.target.catalog_id,
+				        rs.target.feed_source == 1   ? "has a feed data source"
+				        : rs.target.feed_source == 0 ? "no feed data source"
+				                                     : "could not be checked",
+				        ps_catalog_api_owned(&rs.target)
+				            ? "new items and image changes as UPSERT"
+				            : "CREATE and UPDATE, image changes as DELETE then "
+				              "CREATE");
+		}
+	}
+	close_target(&rs);
+	return rs.exit_code;
+}
+
+int
+ps_sync_reconcile(const ps_settings *settings, const ps_reconcile_options *opts)
+{
+	run_state rs;
+	ps_drift_options o = {opts->sample, 1, opts->out};
+	ps_drift_counts c;
+	int rc, locked = 0, exit_code;
+
+	memset(&rs, 0, sizeof(rs));
+	memset(&c, 0, sizeof(c));
+	rs.settings = settings;
+	rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+	ps_log_set_target(opts->target);
+	if (open_target(&rs, opts->target) != PS_EXIT_OK)
+		goto done;
+	/* The target's lock: a run diffing against the snapshot while it is
+	 * marked would plan from a half-marked one. */
+	rc = lock_target(&rs);
+	if (rc != PS_DB_OK) {
+		run_fail(&rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s",
+		         ps_db_error(rs.db));
+		goto done;
+	}
+	locked = 1;
+	if (open_pin(&rs) < 0)
+		goto done;
+	rc = ps_drift_check(rs.db, rs.pin, &rs.target, &o, &c);
+	if (rc == PS_DB_ERROR) {
+		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
+	} else if (rc != 0) {
+		run_fail(&rs, PS_EXIT_API, "reading items back: HTTP %ld: %s (x-pinterest-rid %s)",
+		         ps_pin_last(rs.pin)->http_status, ps_pin_last(rs.pin)->message,
+		         ps_pin_last(rs.pin)->request_id[0] ? ps_pin_last(rs.pin)->request_id
+		                                            : "none");
+	}
+	/* The next run reads the feed whatever its validators say: the diff
+	 * is what repairs the items marked. */
+	if (c.missing + c.changed > 0 &&
+	    ps_db_target_source_set(rs.db, rs.target.id, NULL, NULL) < 0)
+		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
+	fprintf(opts->out,
+	        "reconcile %s: %" PRId64 " items read back: %" PRId64 " not on Pinterest, %" PRId64
+	        " changed outside pinsync, %" PRId64 " without an answer%s\n",
+	        rs.target.name, c.checked, c.missing, c.changed, c.unknown,
+	        c.missing + c.changed == 0 ? ""
+	        : opts->fix                ? "; repairing them now"
+	                                   : "; marked: the next run repairs them");
+done:
+	if (locked)
+		ps_db_target_unlock(rs.db, rs.target.id);
+	exit_code = rs.exit_code;
+	close_target(&rs);
+	if (exit_code != PS_EXIT_OK)
+		return exit_code;
+	if (c.missing + c.changed == 0)
+		return PS_EXIT_OK;
+	if (opts->fix) {
+		ps_run_options ro;
+
+		memset(&ro, 0, sizeof(ro));
+		ro.target = opts->target;
+		ro.trigger = "reconcile";
+		ro.out = opts->out;
+		rc = ps_sync_run(settings, &ro);
+		if (rc != PS_EXIT_OK)
+			return rc;
+	}
+	return PS_EXIT_DRIFT;
 }

@@ -28,13 +28,14 @@
 #define PS_EXIT_HELD 7        /* deletes held back by the delete guard */
 #define PS_EXIT_INTERRUPTED 8 /* stopped by a signal */
 #define PS_EXIT_BUSY 9        /* another pinsync is syncing this target */
+#define PS_EXIT_DRIFT 10      /* reconcile: Pinterest differs from the snapshot */
 
 typedef struct ps_run_options {
 	const char *target;
 	int dry_run;
-	int allow_mass_delete; /* lifts the delete guard for this run */
-	const char *trigger;   /* manual, schedule, webhook */
-	FILE *out;           /* where the plan / summary is printed */
+	int allow_mass_delete;      /* lifts the delete guard for this run */
+	const char *trigger;        /* manual, schedule, webhook */
+	FILE *out;                  /* where the plan / summary is printed */
 	ps_progress_fn on_progress; /* called with the counters as the run goes, or NULL */
 	void *progress_ctx;
 } ps_run_options;
@@ -46,5 +47,25 @@ int ps_sync_run(const ps_settings *settings, const ps_run_options *opts);
  * flight: polls them to their end, records their results, and recounts
  * those runs. Returns a PS_EXIT_* code. */
 int ps_sync_poll(const ps_settings *settings, const char *target, FILE *out);
+
+/* Asks Pinterest now whether target's catalog has a feed data source
+ * (when tokens are stored), records the answer and prints what it means
+ * for the operations. Returns a PS_EXIT_* code. */
+int ps_sync_check_catalog(const ps_settings *settings, const char *target, FILE *out);
+
+typedef struct ps_reconcile_options {
+	const char *target;
+	int sample; /* read back this many random items; 0: all of them */
+	int fix;    /* repair what differs with a sync right away */
+	FILE *out;  /* the report */
+} ps_reconcile_options;
+
+/* pinsync reconcile: reads the target's items back from Pinterest, reports
+ * every item that differs from the snapshot (id, attribute, what Pinterest
+ * has, what the snapshot says) and marks it so that the next run repairs
+ * it (with fix, a run repairs it now). Returns PS_EXIT_OK when nothing
+ * differs, PS_EXIT_DRIFT when something did (and was repaired, with fix),
+ * else the exit code of what failed. */
+int ps_sync_reconcile(const ps_settings *settings, const ps_reconcile_options *opts);
 
 #endif /* PS_SYNC_RUN_H */

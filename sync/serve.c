@@ -96,6 +96,7 @@ describe_exit(int code)
 	case PS_EXIT_HELD: return "held: deletes held back by the delete guard";
 	case PS_EXIT_INTERRUPTED: return "interrupted";
 	case PS_EXIT_BUSY: return "another pinsync was syncing this target";
+	case PS_EXIT_DRIFT: return "drift found on Pinterest and repaired";
 	default: return "unknown exit status";
 	}
 }
@@ -151,7 +152,14 @@ run_job(serve_ctx *sv, ps_db *db, const ps_job *job, FILE *devnull)
 	ro.trigger = job->trigger;
 	ro.out = devnull;
 	atomic_store(&sv->current_job, job->id);
-	code = ps_sync_run(s, &ro);
+	if (strcmp(job->trigger, "reconcile") == 0) {
+		/* PINSYNC_RECONCILE_EVERY_S: every item read back, drift repaired. */
+		ps_reconcile_options rco = {job->target, 0, 1, devnull};
+
+		code = ps_sync_reconcile(s, &rco);
+	} else {
+		code = ps_sync_run(s, &ro);
+	}
 	atomic_store(&sv->current_job, 0);
 	ps_log_set_target(job->target); /* ps_sync_run clears it */
 
@@ -161,7 +169,8 @@ run_job(serve_ctx *sv, ps_db *db, const ps_job *job, FILE *devnull)
 		rc = ps_db_job_requeue(db, job->id, sv->worker, BUSY_RETRY_S, why);
 		state = "requeued";
 	} else {
-		state = code == PS_EXIT_OK || code == PS_EXIT_PARTIAL || code == PS_EXIT_HELD
+		state = code == PS_EXIT_OK || code == PS_EXIT_PARTIAL || code == PS_EXIT_HELD ||
+		                code == PS_EXIT_DRIFT
 		            ? "done"
 		            : "failed";
 		ps_info("job %" PRId64 ": %s (exit %d%s%s)", job->id, state, code, why ? ": " : "",

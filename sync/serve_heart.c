@@ -76,7 +76,7 @@ heart_main(void *arg)
 		}
 		/* Scheduler: a stopping process queues nothing more. */
 		if (!atomic_load(&sv->stopping)) {
-			if (ps_db_schedule_tick(db, &due) < 0)
+			if (ps_db_schedule_tick(db, s->reconcile_every_s, &due) < 0)
 				goto failed;
 			if (due) {
 				ps_debug("scheduler: %d target%s due", due, due == 1 ? "" : "s");

@@ -27,9 +27,12 @@ typedef struct ps_settings {
 	long poll_initial_ms;
 	long poll_max_ms;
 	long poll_timeout_s;
-	long max_inflight;    /* batches sent and not finished, at most */
-	long lock_wait_s;     /* how long a run waits for another on its target */
+	long max_inflight;        /* batches sent and not finished, at most */
+	long lock_wait_s;         /* how long a run waits for another on its target */
 	char *feed_password_file; /* basic-auth password of URL feeds */
+	long ownership_check_s;   /* a catalog's feed-source check stays fresh this long */
+	long drift_sample;        /* items a run reads back to look for drift */
+	long reconcile_every_s;   /* serve: full reconcile of each target (0: never) */
 	char *log_level;
 	char *log_format; /* auto | text | json */
 	/* serve mode (serve.h) */

@@ -75,6 +75,7 @@ class ClientTest(SyncCase):
         write_feed(path, items, prefix=name.upper())
         self.ps.run("target", "add", name, "--feed", path, "--catalog-id", "1001",
                     "--country", "US", "--language", "en-US", check=0)
+        self.sim.clear_requests()  # target add asked whether the catalog has a feed source
         return name
 
     def stored_tokens(self):

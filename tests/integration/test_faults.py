@@ -374,8 +374,11 @@ class FaultTest(SyncCase):
                  for name, _, _ in (a, b)]
         for p in procs:
             self.assertEqual(p.wait(120), 0)
-        posts = [r["seq"] for r in self.sim.requests() if r["method"] == "POST"]
-        gets = [r["seq"] for r in self.sim.requests() if r["method"] == "GET"]
+        batch = "/v5/catalogs/items/batch"
+        posts = [r["seq"] for r in self.sim.requests()
+                 if r["method"] == "POST" and r["path"] == batch]
+        gets = [r["seq"] for r in self.sim.requests()
+                if r["method"] == "GET" and r["path"].startswith(batch)]
         # Each batch needs 11 polls: run one after the other, the second
         # POST would follow 11 GETs; in parallel it comes before the 10th.
         self.assertEqual(len(posts), 2)

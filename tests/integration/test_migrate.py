@@ -82,7 +82,7 @@ class MigrateTest(unittest.TestCase):
             "INSERT INTO snapshot_items (target_id, item_id, hash, attributes)"
             " VALUES (1, 'A', 1, '{\"title\": \"Mug\"}')")
         r = self.ps.run("migrate", check=0)
-        self.assertIn("1 migration applied", r.stdout)
+        self.assertIn("2 migrations applied", r.stdout)  # 0006, then 0007
         body = json.loads(self.pg.psql("SELECT body FROM batches WHERE id = 1")[0][0])
         self.assertEqual((body["catalog_id"], body["country"], body["language"]),
                          ("42", "US", "en-US"))
@@ -105,6 +105,33 @@ class MigrateTest(unittest.TestCase):
             "SELECT (SELECT count(*) FROM snapshot_items), (SELECT count(*) FROM batches),"
             " (SELECT count(*) FROM batch_items), (SELECT count(*) FROM batch_results)"),
             [["0", "0", "0", "0"]])
+
+    def test_convergence_keeps_an_explicit_api_owned_only(self):
+        """0007: api_owned becomes an override of the feed-source check. false
+        was everyone's default, so it becomes 'follow the check' (NULL); an
+        explicit yes stays."""
+        for f in self.migrations():
+            if f < "0007":
+                shutil.copy(os.path.join(REPO, "migrations", f), self.tmp)
+        self.ps.run("migrate", "--dir", self.tmp, check=0)
+        self.pg.psql(
+            "INSERT INTO targets (name, feed, catalog_id, country, language, api_owned)"
+            " VALUES ('plain', 'f.xml', '42', 'US', 'en-US', false),"
+            " ('owned', 'g.xml', '43', 'US', 'en-US', true)")
+        r = self.ps.run("migrate", check=0)
+        self.assertIn("1 migration applied", r.stdout)
+        self.assertEqual(self.pg.psql(
+            "SELECT name, coalesce(api_owned::text, 'auto'), feed_source IS NULL"
+            " FROM targets ORDER BY name"),
+            [["owned", "true", "t"], ["plain", "auto", "t"]])
+        out = self.ps.run("target", "list", check=0).stdout
+        self.assertRegex(out, r"owned .*unchecked \(override: api-owned\)")
+        self.assertRegex(out, r"plain .*unchecked ")
+        # The new states and triggers are accepted.
+        self.pg.psql("INSERT INTO runs (target_id) VALUES (1);"
+                     "INSERT INTO batches (run_id, target_id, seq, item_count, state)"
+                     " VALUES (1, 1, 1, 0, 'split');"
+                     "INSERT INTO jobs (target_id, trigger) VALUES (1, 'reconcile')")
 
     def test_commands_refuse_an_unmigrated_database(self):
         r = self.ps.run("target", "list", check=4)

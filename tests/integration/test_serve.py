@@ -377,8 +377,11 @@ class OperationsTest(ServeFixture):
         self.assertEqual(st, 200)
         m = parse_metrics(text)
         self.assertEqual(metric(m, "pinsync_runs_total", target="metered", outcome="ok"), 1)
+        # New items of a catalog without a feed data source go out as UPSERT.
         self.assertEqual(metric(m, "pinsync_items_total", target="metered",
-                                operation="create", result="success"), 5)
+                                operation="upsert", result="success"), 5)
+        self.assertEqual(metric(m, "pinsync_items_pending", target="metered"), 0)
+        self.assertEqual(metric(m, "pinsync_drift_items", target="metered"), 0)
         self.assertEqual(metric(m, "pinsync_feed_items_parsed_total", target="metered"), 5)
         self.assertGreater(metric(m, "pinsync_feed_bytes_total", target="metered"), 100)
         self.assertEqual(metric(m, "pinsync_batches_total", target="metered",

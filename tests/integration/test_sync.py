@@ -72,9 +72,9 @@ class SyncTest(SyncCase):
         self.sim.config(fail_items={})
         self.sim.clear_requests()
 
-    def add_target(self, name, path, fmt="auto", catalog="1001"):
+    def add_target(self, name, path, fmt="auto", catalog="1001", feed_source=False):
         if catalog != "1001":
-            self.sim.add_catalog(catalog)
+            self.sim.add_catalog(catalog, feed_source=feed_source)
         self.ps.run("target", "add", name, "--feed", path, "--catalog-id", catalog,
                     "--country", "US", "--language", "en-US", "--format", fmt, check=0)
 
@@ -104,16 +104,27 @@ class SyncTest(SyncCase):
         return [r[0] for r in rows]
 
     def test_csv_create_change_delete_then_nothing(self):
-        path = os.path.join(self.tmp.name, "shop.csv")
+        # A catalog fed by the API alone takes new items as UPSERT (idempotent);
+        # one with a feed data source refuses UPSERT, so they go as CREATE.
+        self.create_change_delete("csvshop", "2001", feed_source=False, new_op="UPSERT")
+
+    def test_csv_create_change_delete_on_a_catalog_with_a_feed_source(self):
+        self.create_change_delete("csvfed", "2011", feed_source=True, new_op="CREATE")
+        self.assertIn("feed source", self.ps.run("target", "list", check=0).stdout)
+
+    def create_change_delete(self, name, catalog, feed_source, new_op):
+        path = os.path.join(self.tmp.name, f"{name}.csv")
         items = [make_item(i) for i in range(40)]
         write_csv(path, items)
-        self.add_target("csvshop", path, catalog="2001")
+        self.add_target(name, path, catalog=catalog, feed_source=feed_source)
+        self.sim.clear_requests()
 
-        r = self.ps.run("run", "csvshop", check=0)
+        r = self.ps.run("run", name, check=0)
         self.assertIn("created 40", r.stdout)
-        self.assertEqual(sorted(self.sent()), sorted(("CREATE", it["id"]) for it in items))
-        self.assert_catalog_equals(items, "2001")
-        self.assertEqual(self.snapshot_ids("csvshop"), sorted(it["id"] for it in items))
+        self.assertEqual(sorted(self.sent()), sorted((new_op, it["id"]) for it in items))
+        self.assertEqual(("has a feed data source" in r.stderr), feed_source, r.stderr)
+        self.assert_catalog_equals(items, catalog)
+        self.assertEqual(self.snapshot_ids(name), sorted(it["id"] for it in items))
 
         # Change three prices, end one sale, remove two items, add four.
         items[1]["price"] = "1.00 USD"
@@ -124,18 +135,18 @@ class SyncTest(SyncCase):
         items += added
         write_csv(path, items)
         self.sim.clear_requests()
-        r = self.ps.run("run", "csvshop", check=0)
+        r = self.ps.run("run", name, check=0)
         want = ([("UPDATE", items[i]["id"]) for i in (1, 2, 3)]
-                + [("CREATE", it["id"]) for it in added]
+                + [(new_op, it["id"]) for it in added]
                 + [("DELETE", rid) for rid in removed])
         self.assertEqual(sorted(self.sent()), sorted(want))
         self.assertEqual(len(self.sim.batch_posts()), 1)
-        self.assert_catalog_equals(items, "2001")
+        self.assert_catalog_equals(items, catalog)
         self.assertIn("created 4, updated 3, deleted 2, unchanged 35", r.stdout)
 
         # The same feed again: nothing at all is sent.
         self.sim.clear_requests()
-        r = self.ps.run("run", "csvshop", check=0)
+        r = self.ps.run("run", name, check=0)
         self.assertEqual(self.sim.batch_posts(), [])
         self.assertIn("unchanged 42", r.stdout)
         self.assertIn("batches 0", r.stdout)
@@ -195,7 +206,7 @@ class SyncTest(SyncCase):
         self.sim.config(fail_items={"SKU-00003": {
             "attribute": "price", "code": 109, "message": "Price is not valid for this market"}})
         r = self.ps.run("run", "reject", check=6)
-        self.assertIn("failed 1", r.stdout)
+        self.assertIn("failed 1, pending 0", r.stdout)
         self.assertNotIn("SKU-00003", self.snapshot_ids("reject"))
         self.assertNotIn("SKU-00003", self.sim.catalog("2004"))
         rows = self.pg.psql(
@@ -206,6 +217,8 @@ class SyncTest(SyncCase):
         errs = self.ps.run("errors", "reject", check=0).stdout
         self.assertIn("SKU-00003", errs)
         self.assertIn("Price is not valid for this market", errs)
+        self.assertRegex(errs, r"SKU-00003\s+UPSERT\s+rejected\s+pinterest\s+price\s+109")
+        self.assertIn("(1 error, 0 pending)", errs)
         js = self.ps.run("errors", "reject", "--format", "json", check=0).stdout
         self.assertIn('"attribute":"price"', js)
 
@@ -213,7 +226,7 @@ class SyncTest(SyncCase):
         self.sim.config(fail_items={})
         self.sim.clear_requests()
         self.ps.run("run", "reject", check=0)
-        self.assertEqual(self.sent(), [("CREATE", "SKU-00003")])
+        self.assertEqual(self.sent(), [("UPSERT", "SKU-00003")])
         self.assert_catalog_equals(items, "2004")
         self.assertIn("SKU-00003", self.snapshot_ids("reject"))
 
@@ -226,7 +239,7 @@ class SyncTest(SyncCase):
         self.add_target("invalid", path, catalog="2005")
         r = self.ps.run("run", "invalid", check=6)
         self.assertIn("invalid 2", r.stdout)
-        self.assertEqual(sorted(self.sent()), [("CREATE", "SKU-00000"), ("CREATE", "SKU-00001")])
+        self.assertEqual(sorted(self.sent()), [("UPSERT", "SKU-00000"), ("UPSERT", "SKU-00001")])
         rows = self.pg.psql("SELECT item_id, place, attribute, code FROM item_problems "
                             "ORDER BY item_id")
         # Each record spans two lines (its description holds a newline), so
@@ -259,7 +272,8 @@ class SyncTest(SyncCase):
         r = self.ps.run("run", "--dry-run", "dry", check=0)
         self.assertIn("UPDATE SKU-00000 [price]", r.stdout)
         self.assertIn("DELETE SKU-00001", r.stdout)
-        self.assertIn("CREATE SKU-00050", r.stdout)
+        # The first run found the catalog without a feed data source.
+        self.assertIn("UPSERT SKU-00050", r.stdout)
         self.assertIn("1 to create, 1 to update, 1 to delete, 0 to mark out of stock, "
                       "4 unchanged", r.stdout)
         self.assertEqual([x for x in self.sim.requests() if x["method"] == "POST"], [])
@@ -267,7 +281,7 @@ class SyncTest(SyncCase):
         # The real run afterwards still sends exactly the plan.
         self.ps.run("run", "dry", check=0)
         self.assertEqual(sorted(self.sent()), sorted(
-            [("UPDATE", "SKU-00000"), ("DELETE", "SKU-00001"), ("CREATE", "SKU-00050")]))
+            [("UPDATE", "SKU-00000"), ("DELETE", "SKU-00001"), ("UPSERT", "SKU-00050")]))
 
     def test_truncated_feed_deletes_nothing(self):
         path = os.path.join(self.tmp.name, "trunc.xml")
@@ -309,7 +323,9 @@ class SyncTest(SyncCase):
         self.add_target("st", path, catalog="2009")
         self.ps.run("run", "st", check=0)
         out = self.ps.run("status", "st", check=0).stdout
-        self.assertRegex(out, r"\bst\s+\S+ \S+\s+ok\s+2\s+0\s+2\s+0\s+0\s+0\s+0\s+1")
+        # parsed, invalid, created, updated, deleted, unchanged, failed, pending,
+        # batches
+        self.assertRegex(out, r"\bst\s+\S+ \S+\s+ok\s+2\s+0\s+2\s+0\s+0\s+0\s+0\s+0\s+1")
         self.ps.run("status", "nosuch", check=2)
 
 
