@@ -468,7 +468,7 @@ ps_db_run_recount(ps_db *db, int64_t run_id)
 	    "  count(*) FILTER (WHERE status = 'SUCCESS' AND operation = 'DELETE') AS deleted,"
 	    "  count(*) FILTER (WHERE status = 'FAILURE' AND resolution IS NULL) AS failed,"
 	    "  count(*) FILTER (WHERE status IS DISTINCT FROM 'SUCCESS'"
-	    "   AND NOT (status = 'FAILURE' AND resolution IS NULL)) AS pending"
+	    "   AND (status IS DISTINCT FROM 'FAILURE' OR resolution IS NOT NULL)) AS pending"
 	    " FROM e)"
 	    " UPDATE runs r SET created = c.created, updated = c.updated, deleted = c.deleted,"
 	    "  failed = c.failed, pending = c.pending,"

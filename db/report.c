@@ -63,7 +63,7 @@ ps_db_item_errors(ps_db *db, const char *target, int64_t run_id, ps_item_error *
 	    "    coalesce(e.error, 'the batch FAILED') || ', with no verdict for the item'"
 	    "   ELSE 'Pinterest reported no verdict for the item' END"
 	    "  || '; the next run sends it again'"
-	    " FROM e WHERE NOT (e.status = 'FAILURE' AND e.resolution IS NULL)"
+	    " FROM e WHERE e.status IS DISTINCT FROM 'FAILURE' OR e.resolution IS NOT NULL"
 	    " ORDER BY 2, 6",
 	    2, params);
 	if (res == NULL)

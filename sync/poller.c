@@ -1060,7 +1060,9 @@ record_answer(ps_poller *p, inflight *f)
 	} else {
 		p->stats.failed += c.failed;
 	}
-	if (p->recreate_left > 0 && recreate_confirmed(p, items) < 0)
+	/* The DELETEs of items to create again travel in follow-up batches
+	 * only (the id may be in a batch of the feed's too, as a CREATE). */
+	if (f->follow && p->recreate_left > 0 && recreate_confirmed(p, items) < 0)
 		goto done;
 	rc = 1;
 done:
