@@ -8,7 +8,9 @@
  * item its id, operation, hash and attribute fingerprint (changes.h) taken
  * from the whole item (an UPDATE sends only the changed attributes). A
  * batch holds at most PS_BATCH_MAX_ITEMS items (the spec's maxItems) and
- * closes early when its body passes PS_BATCH_SOFT_BYTES. One country and
+ * closes early when its body passes PS_BATCH_SOFT_BYTES: Pinterest states no
+ * size limit for this body, so pinsync keeps well below what HTTP front ends
+ * commonly take, and a 413 answer splits the batch (poller.h). One country and
  * language per batch.
  */
 #ifndef PS_SYNC_BATCH_H
@@ -24,7 +26,7 @@
 #include "feeds.h"
 
 #define PS_BATCH_MAX_ITEMS 1000
-#define PS_BATCH_SOFT_BYTES (8 * 1024 * 1024)
+#define PS_BATCH_SOFT_BYTES (4 * 1024 * 1024)
 #define PS_BATCH_HARD_BYTES (32 * 1024 * 1024)
 
 typedef struct ps_batch_entry {

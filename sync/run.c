@@ -881,9 +881,13 @@ print_summary(const run_state *rs, const char *outcome)
 	        ", batches %d, retries %d\n",
 	        rs->run_id, rs->target.name, outcome, c->parsed, c->invalid, c->created, c->updated,
 	        c->deleted, c->unchanged, c->failed, c->pending, c->batches, c->retries);
-	if (c->drift_checked)
-		fprintf(out, "  drift: %d of %d items read back differed on Pinterest (repaired)\n",
+	if (c->drift)
+		fprintf(out,
+		        "  drift: %d of %d items read back differed on Pinterest: this run repaired "
+		        "them\n",
 		        c->drift, c->drift_checked);
+	else if (c->drift_checked)
+		fprintf(out, "  drift: none in %d items read back\n", c->drift_checked);
 	if (rs->error[0])
 		fprintf(out, "  error: %s\n", rs->error);
 	if (c->failed || c->invalid || c->pending)
