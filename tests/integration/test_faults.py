@@ -99,6 +99,12 @@ class FaultTest(SyncCase):
         self.assert_converged(name, catalog, items)
         st = self.ps.run("status", name, check=0).stdout
         self.assertIn("interrupted", st)
+        # Every item of the recovering run has its verdict: nothing rejected,
+        # nothing pending.
+        self.assertIn("(0 errors, 0 pending)", self.ps.run("errors", name, check=0).stdout)
+        self.assertEqual(self.pg.psql(
+            "SELECT r.failed, r.pending FROM runs r JOIN targets t ON t.id = r.target_id"
+            f" WHERE t.name = '{name}' ORDER BY r.id DESC LIMIT 1"), [["0", "0"]])
         # And a run after that has nothing to do.
         self.sim.clear_requests()
         self.ps.run("run", name, check=0)

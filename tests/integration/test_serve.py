@@ -406,6 +406,27 @@ class OperationsTest(ServeFixture):
         self.assertEqual((p.returncode, p.stdout), (0, ""))
         self.assertEqual(s.stop(), 0)
 
+    def test_scheduled_reconcile_repairs_drift(self):
+        """PINSYNC_RECONCILE_EVERY_S: serve reads every item back on a schedule
+        of its own and repairs what was changed on Pinterest behind its back."""
+        catalog, items = self.add_target("drifting", nitems=4)
+        self.ps.run("run", "drifting", check=0)
+        first, second = items[0]["id"], items[1]["id"]
+        self.sim.edit_catalog(catalog, delete=[first], set={second: {"price": "0.01 USD"}})
+        self.serve(PINSYNC_RECONCILE_EVERY_S="3600")
+
+        def repaired():
+            cat = self.sim.catalog(catalog)
+            return first in cat and cat[second]["attributes"]["price"] == items[1]["price"]
+        wait_for(repaired, 30, "the scheduled reconcile to repair the catalog")
+        rows = self.pg.psql(
+            "SELECT j.trigger, j.state, j.exit_code FROM jobs j JOIN targets t"
+            " ON t.id = j.target_id WHERE t.name = 'drifting' ORDER BY j.id")
+        self.assertEqual(rows, [["reconcile", "done", "10"]])
+        # Once an hour: the next tick queues nothing more.
+        time.sleep(1)
+        self.assertEqual(len(self.jobs("drifting")), 1)
+
     def test_health_and_readiness(self):
         s = self.serve()
         self.assertEqual(s.get("/healthz"), (200, "ok\n"))

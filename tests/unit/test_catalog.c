@@ -133,6 +133,7 @@ test_item_from_a_read_back(void **state)
 	yajl_tree_free(attrs);
 
 	/* The arena is capped: an answer larger than it fails cleanly. */
+	ps_buf_free(&arena);
 	ps_buf_init(&arena, 8);
 	attrs = yajl_tree_parse("{\"title\": \"a title longer than the arena\"}", err, sizeof(err));
 	assert_int_equal(ps_item_from_json(&it, &arena, "X", attrs), -1);
