@@ -49,7 +49,10 @@ struct ps_poller {
 	ps_target *target; /* its catalog ownership is updated by a re-check */
 	int64_t run_id;
 	const ps_settings *settings;
-	inflight *list;
+	/* Batches tracked, each allocated on its own: a follow-up sent while
+	 * an answer is recorded grows the list, and the inflight being
+	 * recorded must stay where it is. */
+	inflight **list;
 	size_t count, cap;
 	size_t unfinished;
 	int seq;         /* batches planned by this poller */
@@ -134,8 +137,10 @@ ps_poller_free(ps_poller *p)
 
 	if (p == NULL)
 		return;
-	for (i = 0; i < p->count; i++)
-		free(p->list[i].batch_id);
+	for (i = 0; i < p->count; i++) {
+		free(p->list[i]->batch_id);
+		free(p->list[i]);
+	}
 	free(p->list);
 	ps_buf_free(&p->resp);
 	ps_buf_free(&p->arena);
@@ -185,7 +190,7 @@ track(ps_poller *p, int64_t batch_pk, char *batch_id, size_t nitems, int resends
 
 	if (p->count == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		inflight *l = realloc(p->list, cap * sizeof(*l));
+		inflight **l = realloc(p->list, cap * sizeof(*l));
 
 		if (l == NULL) {
 			free(batch_id);
@@ -194,7 +199,11 @@ track(ps_poller *p, int64_t batch_pk, char *batch_id, size_t nitems, int resends
 		p->list = l;
 		p->cap = cap;
 	}
-	f = &p->list[p->count++];
+	if ((f = malloc(sizeof(*f))) == NULL) {
+		free(batch_id);
+		return fail(p, PS_EXIT_INTERNAL, "out of memory");
+	}
+	p->list[p->count++] = f;
 	memset(f, 0, sizeof(*f));
 	f->batch_pk = batch_pk;
 	f->batch_id = batch_id;
@@ -1119,7 +1128,7 @@ ps_poller_wait(ps_poller *p, size_t max_pending)
 
 		/* Batches past their deadline are left for pinsync poll. */
 		for (i = 0; i < p->count; i++) {
-			inflight *f = &p->list[i];
+			inflight *f = p->list[i];
 
 			if (f->done || t < f->deadline)
 				continue;
@@ -1140,7 +1149,7 @@ ps_poller_wait(ps_poller *p, size_t max_pending)
 			continue;
 		}
 		for (i = 0; i < p->count; i++) {
-			inflight *f = &p->list[i];
+			inflight *f = p->list[i];
 
 			if (f->done)
 				continue;
@@ -1150,7 +1159,7 @@ ps_poller_wait(ps_poller *p, size_t max_pending)
 		ps_clock_sleep(next - t);
 		t = ps_clock_now();
 		for (i = 0; i < p->count && p->exit_code == PS_EXIT_OK; i++) {
-			inflight *f = &p->list[i];
+			inflight *f = p->list[i];
 
 			if (!f->done && f->next_poll <= t && poll_one(p, f) < 0)
 				return -1;

@@ -189,6 +189,24 @@ class ConvergenceTest(SyncCase):
                     self.assertEqual(set(op for op, _ in ops), {"UPSERT"})
                 self.assert_converged(name, catalog, items)
 
+    def test_fresh_database_many_batches_on_a_catalog_with_a_feed_source(self):
+        """Ten full batches whose every CREATE is refused and followed up by an
+        UPDATE: the follow-up batches fill and leave while answers are being
+        recorded (the poller's list of batches grows under it)."""
+        items = [make_item(i) for i in range(10000)]
+        name, path, catalog = self.new_target(items, feed_source=True, sync=False)
+        held = [dict(it, price="0.50 USD") for it in items]
+        self.put_in_catalog(catalog, held)
+        r = self.ps.run("run", name, check=0)
+        self.assertIn("failed 0, pending 0, batches 20", r.stdout)
+        ops = self.sent()
+        self.assertEqual(ops.count(("UPDATE", "SKU-09999")), 1)
+        self.assertEqual(len(ops), 20000)
+        cat = self.sim.catalog(catalog)
+        self.assertEqual(len(cat), 10000)
+        self.assertTrue(all(cat[it["id"]]["attributes"]["price"] == it["price"]
+                            for it in items))
+
     def test_answer_lost_after_pinterest_took_the_batch(self):
         """The POST's answer is lost after Pinterest recorded the batch; the batch
         is applied later: the CREATEs of the items sent again are refused, read
