@@ -882,10 +882,11 @@ print_summary(const run_state *rs, const char *outcome)
 	        rs->run_id, rs->target.name, outcome, c->parsed, c->invalid, c->created, c->updated,
 	        c->deleted, c->unchanged, c->failed, c->pending, c->batches, c->retries);
 	if (c->drift)
-		fprintf(out,
-		        "  drift: %d of %d items read back differed on Pinterest: this run repaired "
-		        "them\n",
-		        c->drift, c->drift_checked);
+		fprintf(
+		    out,
+		    "  drift: %d of %d items read back differed on Pinterest: this run repaired "
+		    "them\n",
+		    c->drift, c->drift_checked);
 	else if (c->drift_checked)
 		fprintf(out, "  drift: none in %d items read back\n", c->drift_checked);
 	if (rs->error[0])
@@ -951,7 +952,8 @@ count_results(run_state *rs)
 }
 
 /* Invariant 4: one sync per target. Another run holding the target makes
- * this one wait up to lock_wait_s, then give up with PS_DB_BUSY. */
+ * this one wait up to lock_wait_s, then give up (PS_EXIT_BUSY). Returns 0
+ * holding the lock, else -1 with the run failed. */
 static int
 lock_target(run_state *rs)
 {
@@ -962,12 +964,16 @@ lock_target(run_state *rs)
 	for (;;) {
 		rc = ps_db_target_trylock(rs->db, rs->target.id);
 		if (rc != PS_DB_BUSY)
-			return rc;
+			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec - start.tv_sec >= rs->settings->lock_wait_s || ps_control_stopping())
-			return rc;
+			break;
 		nanosleep(&pause, NULL);
 	}
+	if (rc == PS_DB_OK)
+		return 0;
+	run_fail(rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s", ps_db_error(rs->db));
+	return -1;
 }
 
 /* Keeps the feed's ETag / Last-Modified for the next conditional GET, only
@@ -987,13 +993,43 @@ record_validators(run_state *rs, const char *outcome)
 		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 }
 
+/* Connects, checks the migrations and reads the target (rs->settings and
+ * rs->client_key set). Returns PS_EXIT_OK or the exit code, logged. */
+static int
+open_target(run_state *rs, const char *name)
+{
+	int rc = ps_db_connect(&rs->db, rs->settings->database_url);
+
+	if (rc != PS_DB_OK) {
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
+		return rs->exit_code;
+	}
+	if (ps_db_migrated(rs->db, ps_migrations_embedded) != PS_DB_OK) {
+		run_fail(rs, PS_EXIT_DB, "the database is not migrated: run pinsync migrate");
+		return rs->exit_code;
+	}
+	rc = ps_db_target_get(rs->db, name, &rs->target);
+	if (rc != PS_DB_OK)
+		run_fail(rs, rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB, "%s",
+		         ps_db_error(rs->db));
+	return rs->exit_code;
+}
+
+static void
+close_target(run_state *rs)
+{
+	ps_pin_free(rs->pin);
+	ps_target_clear(&rs->target);
+	ps_db_close(rs->db);
+	ps_log_set_target(NULL);
+}
+
 int
 ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 {
 	run_state rs;
 	const char *outcome;
 	int locked = 0, started = 0;
-	int rc;
 
 	memset(&rs, 0, sizeof(rs));
 	rs.settings = settings;
@@ -1002,28 +1038,11 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	ps_buf_init(&rs.arena, PS_BATCH_HARD_BYTES);
 	ps_log_set_target(opts->target);
 
-	rc = ps_db_connect(&rs.db, settings->database_url);
-	if (rc != PS_DB_OK) {
-		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
+	if (open_target(&rs, opts->target) != PS_EXIT_OK)
 		goto done;
-	}
 	ps_db_set_hook(rs.db, ps_crashpoint);
-	if (ps_db_migrated(rs.db, ps_migrations_embedded) != PS_DB_OK) {
-		run_fail(&rs, PS_EXIT_DB, "the database is not migrated: run pinsync migrate");
+	if (lock_target(&rs) < 0)
 		goto done;
-	}
-	rc = ps_db_target_get(rs.db, opts->target, &rs.target);
-	if (rc != PS_DB_OK) {
-		run_fail(&rs, rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB, "%s",
-		         ps_db_error(rs.db));
-		goto done;
-	}
-	rc = lock_target(&rs);
-	if (rc != PS_DB_OK) {
-		run_fail(&rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s",
-		         ps_db_error(rs.db));
-		goto done;
-	}
 	locked = 1;
 	/* Holding the lock, no other run of this target is alive. */
 	if (ps_db_runs_close_stale(rs.db, rs.target.id) < 0) {
@@ -1221,37 +1240,6 @@ ps_sync_poll(const ps_settings *settings, const char *target, FILE *out)
 	return exit_code;
 }
 
-/* Connects, checks the migrations and reads the target (rs->settings and
- * rs->client_key set). Returns PS_EXIT_OK or the exit code, logged. */
-static int
-open_target(run_state *rs, const char *name)
-{
-	int rc = ps_db_connect(&rs->db, rs->settings->database_url);
-
-	if (rc != PS_DB_OK) {
-		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
-		return rs->exit_code;
-	}
-	if (ps_db_migrated(rs->db, ps_migrations_embedded) != PS_DB_OK) {
-		run_fail(rs, PS_EXIT_DB, "the database is not migrated: run pinsync migrate");
-		return rs->exit_code;
-	}
-	rc = ps_db_target_get(rs->db, name, &rs->target);
-	if (rc != PS_DB_OK)
-		run_fail(rs, rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB, "%s",
-		         ps_db_error(rs->db));
-	return rs->exit_code;
-}
-
-static void
-close_target(run_state *rs)
-{
-	ps_pin_free(rs->pin);
-	ps_target_clear(&rs->target);
-	ps_db_close(rs->db);
-	ps_log_set_target(NULL);
-}
-
 int
 ps_sync_check_catalog(const ps_settings *settings, const char *target, FILE *out)
 {
@@ -1304,12 +1292,8 @@ ps_sync_reconcile(const ps_settings *settings, const ps_reconcile_options *opts)
 		goto done;
 	/* The target's lock: a run diffing against the snapshot while it is
 	 * marked would plan from a half-marked one. */
-	rc = lock_target(&rs);
-	if (rc != PS_DB_OK) {
-		run_fail(&rs, rc == PS_DB_BUSY ? PS_EXIT_BUSY : PS_EXIT_DB, "%s",
-		         ps_db_error(rs.db));
+	if (lock_target(&rs) < 0)
 		goto done;
-	}
 	locked = 1;
 	if (open_pin(&rs) < 0)
 		goto done;

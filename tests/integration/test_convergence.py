@@ -24,8 +24,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from harness import Pinsync, SyncCase, fingerprint, parse_fingerprint  # noqa: E402
-from test_sync import expected_attributes, make_item, write_csv  # noqa: E402
+from harness import Pinsync, SyncCase  # noqa: E402
+from test_sync import (assert_converged, expected_attributes, make_item,  # noqa: E402
+                       write_csv)
 
 BATCH = "/v5/catalogs/items/batch"
 KNOBS_OFF = dict(fail_items={}, omit_items=[], processing_items=[], item_status={},
@@ -127,20 +128,7 @@ class ConvergenceTest(SyncCase):
         self.fail(f"{name}: not in sync after {max_runs} runs: {codes}\n{r.stdout}{r.stderr}")
 
     def assert_converged(self, name, catalog, items):
-        """Pinterest holds exactly the feed, and the snapshot exactly what
-        Pinterest holds."""
-        cat = self.sim.catalog(catalog)
-        want = {it["id"]: expected_attributes(it) for it in items}
-        self.assertEqual(sorted(cat), sorted(want))
-        for item_id, attrs in want.items():
-            self.assertEqual(cat[item_id]["attributes"], attrs, item_id)
-        rows = self.pg.psql(
-            "SELECT item_id, encode(fp, 'hex') FROM snapshot_items s JOIN targets t "
-            f"ON t.id = s.target_id WHERE t.name = '{name}'")
-        snap = {r[0]: parse_fingerprint(r[1]) for r in rows}
-        self.assertEqual(sorted(snap), sorted(want))
-        for item_id, fp in snap.items():
-            self.assertEqual(fp, fingerprint(cat[item_id]["attributes"]), item_id)
+        assert_converged(self, name, catalog, items)
 
     def last_run(self, name):
         """(outcome, failed, pending, drift, drift_checked) of the last run."""

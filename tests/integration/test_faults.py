@@ -23,9 +23,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
-from harness import (PgCluster, Pinsync, Simulator, SyncCase, fingerprint,  # noqa: E402
-                     parse_fingerprint)
-from test_sync import expected_attributes, make_item, write_csv, write_rss  # noqa: E402
+from harness import PgCluster, Pinsync, Simulator, SyncCase  # noqa: E402
+from test_sync import (assert_converged, expected_attributes, make_item,  # noqa: E402
+                       write_csv, write_rss)
 
 INJECTED = {"crash points": 0, "database faults": 0, "feed faults": 0, "process faults": 0}
 
@@ -71,19 +71,7 @@ class FaultTest(SyncCase):
         return name, path, catalog
 
     def assert_converged(self, name, catalog, items):
-        cat = self.sim.catalog(catalog)
-        want = {it["id"]: expected_attributes(it) for it in items}
-        self.assertEqual(sorted(cat), sorted(want))
-        for item_id, attrs in want.items():
-            self.assertEqual(cat[item_id]["attributes"], attrs, item_id)
-        # The snapshot is exactly what Pinterest accepted.
-        rows = self.pg.psql(
-            "SELECT item_id, encode(fp, 'hex') FROM snapshot_items s JOIN targets t "
-            f"ON t.id = s.target_id WHERE t.name = '{name}'")
-        snap = {r[0]: parse_fingerprint(r[1]) for r in rows}
-        self.assertEqual(sorted(snap), sorted(want))
-        for item_id, fp in snap.items():
-            self.assertEqual(fp, fingerprint(cat[item_id]["attributes"]), item_id)
+        assert_converged(self, name, catalog, items)
 
     # -- crashes -----------------------------------------------------------------------
 

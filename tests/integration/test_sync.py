@@ -12,7 +12,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import PgCluster, Pinsync, Simulator, SyncCase  # noqa: E402
+from harness import (PgCluster, Pinsync, Simulator, SyncCase, fingerprint,  # noqa: E402
+                     parse_fingerprint)
 
 COLUMNS = ["id", "title", "description", "link", "image_link", "price", "availability",
            "sale_price", "brand"]
@@ -63,6 +64,24 @@ def expected_attributes(item):
     """What Pinterest should hold for a feed row (the feed is already in
     Pinterest's canonical spelling)."""
     return {k: v for k, v in item.items() if k != "id" and v}
+
+
+def assert_converged(case, name, catalog, items):
+    """The simulator's catalog holds exactly the feed's items, and target
+    name's snapshot exactly what Pinterest holds (attribute fingerprints).
+    case: a SyncCase (its sim and pg)."""
+    cat = case.sim.catalog(catalog)
+    want = {it["id"]: expected_attributes(it) for it in items}
+    case.assertEqual(sorted(cat), sorted(want))
+    for item_id, attrs in want.items():
+        case.assertEqual(cat[item_id]["attributes"], attrs, item_id)
+    rows = case.pg.psql(
+        "SELECT item_id, encode(fp, 'hex') FROM snapshot_items s JOIN targets t "
+        f"ON t.id = s.target_id WHERE t.name = '{name}'")
+    snap = {r[0]: parse_fingerprint(r[1]) for r in rows}
+    case.assertEqual(sorted(snap), sorted(want))
+    for item_id, fp in snap.items():
+        case.assertEqual(fp, fingerprint(cat[item_id]["attributes"]), item_id)
 
 
 class SyncTest(SyncCase):
