@@ -156,21 +156,27 @@ ids_literal(db_buf *arr, const char *const *ids, size_t count)
 	return db_buf_append(arr, "}", 1);
 }
 
-/* Runs sql (binary results: item_id, hash as a big-endian int8, fp's
- * bytes) and calls cb for each row. */
-static int
-fp_rows(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params,
-        ps_db_fp_cb cb, void *ctx)
+/* Runs sql with binary results (item_id, hash as a big-endian int8, fp's
+ * bytes); NULL with the error recorded. */
+static PGresult *
+fp_query(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params)
 {
 	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 1);
-	int rc = PS_DB_OK, n, row;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = db_fail_result(db, res, what);
+		db_fail_result(db, res, what);
 		PQclear(res);
-		return rc;
+		return NULL;
 	}
-	n = PQntuples(res);
+	return res;
+}
+
+/* Calls cb for each row of an fp_query() result, and clears it. */
+static int
+fp_each(PGresult *res, ps_db_fp_cb cb, void *ctx)
+{
+	int rc = PS_DB_OK, n = PQntuples(res), row;
+
 	for (row = 0; row < n && rc == PS_DB_OK; row++)
 		rc = cb(ctx, PQgetvalue(res, row, 0),
 		        db_be64((const unsigned char *)PQgetvalue(res, row, 1)),
@@ -179,6 +185,15 @@ fp_rows(ps_db *db, const char *what, const char *sql, int nparams, const char *c
 		        (size_t)PQgetlength(res, row, 2));
 	PQclear(res);
 	return rc;
+}
+
+static int
+fp_rows(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params,
+        ps_db_fp_cb cb, void *ctx)
+{
+	PGresult *res = fp_query(db, what, sql, nparams, params);
+
+	return res ? fp_each(res, cb, ctx) : PS_DB_ERROR;
 }
 
 int
@@ -213,11 +228,30 @@ ps_db_snapshot_page(ps_db *db, int64_t target_id, const char *after, int limit, 
 
 	snprintf(id, sizeof(id), "%" PRId64, target_id);
 	snprintf(lim, sizeof(lim), "%d", limit);
-	if (after == NULL)
+	if (after == NULL) {
+		/* A random sample without reading the whole table (0.7 s per
+		 * million rows): the rows of about twenty times limit rows' worth
+		 * of random pages, then limit of those at random. When the target
+		 * has too few rows there (a small target in a large table), its
+		 * own rows, through the primary key. */
+		PGresult *res = fp_query(
+		    db, "sampling the snapshot",
+		    "SELECT item_id, hash, fp FROM snapshot_items TABLESAMPLE SYSTEM ("
+		    "  (SELECT least(100, 2000.0 * $2 / greatest(reltuples, 1)) FROM pg_class"
+		    "   WHERE oid = 'snapshot_items'::regclass))"
+		    " WHERE target_id = $1 ORDER BY random() LIMIT $2",
+		    2, params);
+
+		if (res == NULL)
+			return PS_DB_ERROR;
+		if (PQntuples(res) >= limit)
+			return fp_each(res, cb, ctx);
+		PQclear(res);
 		return fp_rows(db, "sampling the snapshot",
 		               "SELECT item_id, hash, fp FROM snapshot_items WHERE target_id = $1"
 		               " ORDER BY random() LIMIT $2",
 		               2, params, cb, ctx);
+	}
 	return fp_rows(db, "reading the snapshot",
 	               "SELECT item_id, hash, fp FROM snapshot_items WHERE target_id = $1"
 	               " AND item_id > $3 ORDER BY item_id LIMIT $2",
