@@ -354,10 +354,16 @@ typedef struct ps_tokens {
 	char *refresh_token;       /* NULL when none */
 	time_t access_expires_at;  /* 0 when unknown */
 	time_t refresh_expires_at; /* 0 when unknown */
+	/* Filled by ps_db_tokens_refresh_begin() only, never stored from here:
+	 * when the answer to a refresh sent with refresh_token was lost (0:
+	 * never) and what happened then (NULL when none). */
+	time_t refresh_lost_at;
+	char *refresh_lost_detail;
 } ps_tokens;
 
 void ps_tokens_clear(ps_tokens *t);
-/* Stores (replaces) the tokens of client_id, committed when it returns. */
+/* Stores (replaces) the tokens of client_id, committed when it returns;
+ * clears the mark of a lost refresh answer: these tokens are new. */
 int ps_db_tokens_set(ps_db *db, const char *client_id, const ps_tokens *t);
 int ps_db_tokens_get(ps_db *db, const char *client_id, ps_tokens *out);
 
@@ -367,16 +373,22 @@ int ps_db_tokens_get(ps_db *db, const char *client_id, ps_tokens *out);
  * (SELECT ... FOR UPDATE, waiting at most lock_timeout_s for another
  * refresher to finish) and returns the tokens as they are stored now, to
  * free with ps_tokens_clear(). Then exactly one of:
- *   ps_db_tokens_refresh_commit(): stores the rotated tokens and COMMITs:
- *     when it returns 0 they are durable and the lock is released;
+ *   ps_db_tokens_refresh_commit(): stores the rotated tokens, clears the
+ *     mark of a lost refresh answer and COMMITs: when it returns 0 they are
+ *     durable and the lock is released;
+ *   ps_db_tokens_refresh_lost(): records that the answer to the refresh
+ *     just sent with the locked refresh token was lost (when: now; detail:
+ *     what happened, never a token) and COMMITs: when it returns 0 the mark
+ *     is durable and the lock is released;
  *   ps_db_tokens_refresh_abort(): ROLLBACK, nothing stored, lock released.
  * The connection must not be used for anything else in between. begin
  * returns PS_DB_NOTFOUND (no transaction left open) when no tokens are
- * stored; commit rolls back and releases the lock when it fails.
+ * stored; commit and lost roll back and release the lock when they fail.
  */
 int ps_db_tokens_refresh_begin(ps_db *db, const char *client_id, double lock_timeout_s,
                                ps_tokens *out);
 int ps_db_tokens_refresh_commit(ps_db *db, const char *client_id, const ps_tokens *t);
+int ps_db_tokens_refresh_lost(ps_db *db, const char *client_id, const char *detail);
 void ps_db_tokens_refresh_abort(ps_db *db);
 
 /* What `pinsync auth status` shows: never the tokens themselves. */
@@ -385,10 +397,12 @@ typedef struct ps_tokens_info {
 	time_t access_expires_at;  /* 0 when unknown */
 	time_t refresh_expires_at; /* 0 when unknown */
 	time_t updated_at;
+	time_t refresh_lost_at;        /* 0: no refresh answer lost since */
+	char refresh_lost_detail[512]; /* what happened then ("" when none) */
 } ps_tokens_info;
 
-/* Reads the expiries of client_id's tokens (no token is read at all).
- * PS_DB_NOTFOUND when none are stored. */
+/* Reads the expiries of client_id's tokens and the mark of a lost refresh
+ * answer (no token is read at all). PS_DB_NOTFOUND when none are stored. */
 int ps_db_tokens_info(ps_db *db, const char *client_id, ps_tokens_info *out);
 
 /* ---- jobs: the queue of serve mode, its scheduler, metrics (jobs.c) ----

@@ -16,6 +16,7 @@ ps_tokens_clear(ps_tokens *t)
 		return;
 	free(t->access_token);
 	free(t->refresh_token);
+	free(t->refresh_lost_detail);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -38,7 +39,8 @@ ps_db_tokens_set(ps_db *db, const char *client_id, const ps_tokens *t)
 	    " ON CONFLICT (client_id) DO UPDATE SET access_token = EXCLUDED.access_token,"
 	    " refresh_token = EXCLUDED.refresh_token,"
 	    " access_expires_at = EXCLUDED.access_expires_at,"
-	    " refresh_expires_at = EXCLUDED.refresh_expires_at, updated_at = now()",
+	    " refresh_expires_at = EXCLUDED.refresh_expires_at, updated_at = now(),"
+	    " refresh_lost_at = NULL, refresh_lost_detail = NULL",
 	    5, params);
 	if (res == NULL)
 		return PS_DB_ERROR;
@@ -78,7 +80,8 @@ ps_db_tokens_get(ps_db *db, const char *client_id, ps_tokens *out)
 	return PS_DB_OK;
 }
 
-/* Reads access/refresh tokens and expiries from row 0 of res into out. */
+/* Reads access/refresh tokens, expiries and the lost-answer mark from row 0
+ * of res into out. */
 static int
 tokens_from_result(ps_db *db, PGresult *res, ps_tokens *out)
 {
@@ -86,7 +89,10 @@ tokens_from_result(ps_db *db, PGresult *res, ps_tokens *out)
 	out->refresh_token = db_strdup_value(res, 0, 1);
 	out->access_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	out->refresh_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-	if (out->access_token == NULL || (!PQgetisnull(res, 0, 1) && out->refresh_token == NULL)) {
+	out->refresh_lost_at = (time_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	out->refresh_lost_detail = db_strdup_value(res, 0, 5);
+	if (out->access_token == NULL || (!PQgetisnull(res, 0, 1) && out->refresh_token == NULL) ||
+	    (!PQgetisnull(res, 0, 5) && out->refresh_lost_detail == NULL)) {
 		ps_tokens_clear(out);
 		return db_fail(db, "out of memory");
 	}
@@ -111,7 +117,9 @@ ps_db_tokens_refresh_begin(ps_db *db, const char *client_id, double lock_timeout
 	res = db_query(db, "locking tokens",
 	               "SELECT access_token, refresh_token,"
 	               " coalesce(extract(epoch FROM access_expires_at)::bigint, 0),"
-	               " coalesce(extract(epoch FROM refresh_expires_at)::bigint, 0)"
+	               " coalesce(extract(epoch FROM refresh_expires_at)::bigint, 0),"
+	               " coalesce(extract(epoch FROM refresh_lost_at)::bigint, 0),"
+	               " refresh_lost_detail"
 	               " FROM oauth_tokens WHERE client_id = $1 FOR UPDATE",
 	               1, params);
 	if (res == NULL) {
@@ -143,6 +151,28 @@ ps_db_tokens_refresh_commit(ps_db *db, const char *client_id, const ps_tokens *t
 	return rc;
 }
 
+int
+ps_db_tokens_refresh_lost(ps_db *db, const char *client_id, const char *detail)
+{
+	const char *params[2] = {client_id, detail};
+	PGresult *res;
+	int rc = PS_DB_ERROR;
+
+	/* In the refresher's transaction: the mark and the release of the lock
+	 * are one commit, so the next refresher always sees the mark. */
+	res = db_query(db, "recording a lost refresh answer",
+	               "UPDATE oauth_tokens SET refresh_lost_at = now(), refresh_lost_detail = $2"
+	               " WHERE client_id = $1",
+	               2, params);
+	if (res != NULL) {
+		PQclear(res);
+		rc = db_command(db, "recording a lost refresh answer", "COMMIT");
+	}
+	if (rc != PS_DB_OK)
+		ps_db_tokens_refresh_abort(db);
+	return rc;
+}
+
 void
 ps_db_tokens_refresh_abort(ps_db *db)
 {
@@ -161,7 +191,9 @@ ps_db_tokens_info(ps_db *db, const char *client_id, ps_tokens_info *out)
 	               "SELECT refresh_token IS NOT NULL,"
 	               " coalesce(extract(epoch FROM access_expires_at)::bigint, 0),"
 	               " coalesce(extract(epoch FROM refresh_expires_at)::bigint, 0),"
-	               " extract(epoch FROM updated_at)::bigint"
+	               " extract(epoch FROM updated_at)::bigint,"
+	               " coalesce(extract(epoch FROM refresh_lost_at)::bigint, 0),"
+	               " coalesce(refresh_lost_detail, '')"
 	               " FROM oauth_tokens WHERE client_id = $1",
 	               1, params);
 	if (res == NULL)
@@ -176,6 +208,9 @@ ps_db_tokens_info(ps_db *db, const char *client_id, ps_tokens_info *out)
 	out->access_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	out->refresh_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	out->updated_at = (time_t)strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+	out->refresh_lost_at = (time_t)strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+	snprintf(out->refresh_lost_detail, sizeof(out->refresh_lost_detail), "%s",
+	         PQgetvalue(res, 0, 5));
 	PQclear(res);
 	return PS_DB_OK;
 }
