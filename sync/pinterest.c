@@ -47,6 +47,10 @@ struct ps_pin {
 	time_t access_expires_at;
 	time_t refresh_expires_at;
 	int expiry_warned;
+	/* The answer to a refresh was lost in this client's life: no refresh is
+	 * sent again (the token may be dead); lost_detail says what happened. */
+	int refresh_lost;
+	char lost_detail[320];
 	ps_pin_status last;
 	ps_pin_stats stats;
 	ps_rl *rl;
@@ -288,11 +292,12 @@ feed_limiter(ps_pin *pin)
 	ps_rl_update(pin->rl, ps_clock_now(), time(NULL), &h);
 }
 
-/* One HTTP exchange, no retry: basic_auth non-zero sends the app's
- * credentials instead of a bearer token. Returns the CURLcode. */
+/* One HTTP exchange, no retry: refresh non-zero sends the token refresh
+ * (the app's credentials instead of a bearer token, on a fresh connection).
+ * Returns the CURLcode. */
 static CURLcode
 perform(ps_pin *pin, const char *method, const char *url, const char *body, size_t body_len,
-        struct curl_slist *headers, int basic_auth, ps_buf *resp)
+        struct curl_slist *headers, int refresh, ps_buf *resp)
 {
 	CURL *c = pin->curl;
 	char ua[64];
@@ -302,6 +307,7 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	curl_easy_reset(c); /* keeps the connection cache */
 	snprintf(ua, sizeof(ua), "pinsync/%s", PINSYNC_VERSION);
 	ps_buf_reset(resp);
+	pin->last.token_refresh = refresh;
 	pin->last.http_status = 0;
 	pin->last.code = -1;
 	pin->last.message[0] = '\0';
@@ -327,10 +333,14 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	if (basic_auth) {
+	if (refresh) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(c, CURLOPT_USERNAME, pin->client_id);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, pin->client_secret);
+		/* libcurl sends a request again by itself when a reused connection
+		 * closes before any answer, which is how a lost answer looks: the
+		 * refresh must go out once, so never on a reused connection. */
+		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
 	} else {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
 		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, pin->access_token);
@@ -428,24 +438,55 @@ describe(const ps_pin *pin, CURLcode cc, char *buf, size_t len)
 		snprintf(buf, len, "HTTP %ld: %.300s", pin->last.http_status, pin->last.message);
 }
 
-/* Runs one exchange with retries. Returns 0 for 2xx, else PS_PIN_*. */
+/* Waits before retry number attempt+1 of a request that failed with cc (its
+ * answer in last), as backoff_wait() says, and counts the wait; note, when
+ * not NULL, ends the warning. Returns 0, or PS_PIN_ENET / PS_PIN_EHTTP with
+ * the message in last when the wait would go over the retry budget. */
+static int
+retry_wait(ps_pin *pin, CURLcode cc, int attempt, const char *method, const char *path,
+           const char *note)
+{
+	char what[400];
+	double wait;
+
+	describe(pin, cc, what, sizeof(what));
+	wait = backoff_wait(pin, attempt);
+	if (pin->last.retry_wait_s + wait > pin->opts.max_retry_s) {
+		/* The cause, the effort and the budget: what an operator needs. */
+		snprintf(pin->last.message, sizeof(pin->last.message),
+		         "%.340s; gave up after %d retries and %.1f s of waiting (retry "
+		         "budget %g s, PINSYNC_MAX_RETRY_S)",
+		         what, pin->last.retries, pin->last.retry_wait_s, pin->opts.max_retry_s);
+		return cc != CURLE_OK ? PS_PIN_ENET : PS_PIN_EHTTP;
+	}
+	ps_warn("%s %s: %s (x-pinterest-rid %s); retry %d in %.2f s%s", method, path, what,
+	        rid_of(pin), attempt + 1, wait, note ? note : "");
+	pin->last.retry_wait_s += wait;
+	pin->last.retries++;
+	pin->stats.retry_wait_s += wait;
+	pin->stats.retries++;
+	ps_clock_sleep(wait);
+	return 0;
+}
+
+/* Runs one exchange with retries (never the token refresh: see
+ * refresh_grant). Returns 0 for 2xx, else PS_PIN_*. */
 static int
 exchange(ps_pin *pin, const char *method, const char *url, const char *body, size_t body_len,
-         struct curl_slist *headers, int basic_auth, ps_buf *resp)
+         struct curl_slist *headers, ps_buf *resp)
 {
 	const char *path = url + strlen(pin->api_base);
-	char what[400];
-	int attempt;
+	int attempt, rc;
 
+	pin->last.token_refresh = 0;
 	pin->last.retries = 0;
 	for (attempt = 0;; attempt++) {
 		CURLcode cc;
 		long st;
-		double wait;
 
 		if (pace(pin, method, path) < 0)
 			return PS_PIN_ERATE;
-		cc = perform(pin, method, url, body, body_len, headers, basic_auth, resp);
+		cc = perform(pin, method, url, body, body_len, headers, 0, resp);
 		st = pin->last.http_status;
 		if (cc == CURLE_OK && st >= 200 && st < 300)
 			return 0;
@@ -453,39 +494,82 @@ exchange(ps_pin *pin, const char *method, const char *url, const char *body, siz
 			parse_error(pin, ps_buf_str(resp));
 		if (!retryable(cc, st))
 			return cc != CURLE_OK ? PS_PIN_ENET : PS_PIN_EHTTP;
-		describe(pin, cc, what, sizeof(what));
-		wait = backoff_wait(pin, attempt);
-		if (pin->last.retry_wait_s + wait > pin->opts.max_retry_s) {
-			/* The cause, the effort and the budget: what an operator needs. */
-			snprintf(pin->last.message, sizeof(pin->last.message),
-			         "%.340s; gave up after %d retries and %.1f s of waiting (retry "
-			         "budget %g s, PINSYNC_MAX_RETRY_S)",
-			         what, pin->last.retries, pin->last.retry_wait_s,
-			         pin->opts.max_retry_s);
-			return cc != CURLE_OK ? PS_PIN_ENET : PS_PIN_EHTTP;
-		}
-		ps_warn("%s %s: %s (x-pinterest-rid %s); retry %d in %.2f s", method, path, what,
-		        rid_of(pin), attempt + 1, wait);
-		pin->last.retry_wait_s += wait;
-		pin->last.retries++;
-		pin->stats.retry_wait_s += wait;
-		pin->stats.retries++;
-		ps_clock_sleep(wait);
+		if ((rc = retry_wait(pin, cc, attempt, method, path, NULL)) != 0)
+			return rc;
 	}
 }
 
 static int
 refresh_due(const ps_pin *pin)
 {
-	return pin->refresh_token && pin->client_id && pin->client_secret &&
+	return pin->refresh_token && pin->client_id && pin->client_secret && !pin->refresh_lost &&
 	       pin->access_expires_at != 0 &&
 	       time(NULL) + REFRESH_MARGIN_S >= pin->access_expires_at;
 }
 
-/* POST /oauth/token with the refresh grant; the new tokens in *out, with
- * strings owned by *root (free with yajl_tree_free). */
+/* refresh_grant(): the refresh certainly did not reach Pinterest, or its
+ * rate limiter refused it before processing (429): it may go again. */
+#define REFRESH_UNSENT 1
+
+/* Whether a refresh that failed with cc certainly never reached Pinterest. */
 static int
-refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root)
+refresh_unsent(ps_pin *pin, CURLcode cc)
+{
+	curl_off_t tcp = 0, tls = 0;
+
+	switch (cc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT: return 1;
+	default:
+		/* A connect timeout, a failed TLS handshake: the connection never
+		 * became ready to carry the request. libcurl stamps these times
+		 * (at least 1 us) once it is; the refresh always goes on a fresh
+		 * connection, so they are its own. (Not the pre-transfer time:
+		 * libcurl stamps that only after sending the request.) */
+		if (curl_easy_getinfo(pin->curl, CURLINFO_CONNECT_TIME_T, &tcp) != CURLE_OK ||
+		    curl_easy_getinfo(pin->curl, CURLINFO_APPCONNECT_TIME_T, &tls) != CURLE_OK)
+			return 0;
+		return tcp == 0 || (tls == 0 && strncasecmp(pin->api_base, "https:", 6) == 0);
+	}
+}
+
+/* Notes in lost_detail what happened to a refresh whose answer was lost:
+ * the HTTP status, Pinterest's code and x-pinterest-rid, or the transport
+ * error; never a body (a 2xx one carries the new tokens). From now on this
+ * client sends no refresh. Returns PS_PIN_EREFRESHLOST. */
+static int
+note_lost(ps_pin *pin, CURLcode cc)
+{
+	char rid[100] = "";
+	const long st = pin->last.http_status;
+
+	if (pin->last.request_id[0])
+		snprintf(rid, sizeof(rid), ", x-pinterest-rid %s", pin->last.request_id);
+	if (cc != CURLE_OK)
+		snprintf(pin->lost_detail, sizeof(pin->lost_detail),
+		         "no answer after the request was sent: %.200s%s", pin->last.message, rid);
+	else if (st >= 200 && st < 300)
+		snprintf(pin->lost_detail, sizeof(pin->lost_detail),
+		         "HTTP %ld with an answer pinsync cannot read%s", st, rid);
+	else if (pin->last.code >= 0)
+		snprintf(pin->lost_detail, sizeof(pin->lost_detail), "HTTP %ld code %ld%s", st,
+		         pin->last.code, rid);
+	else
+		snprintf(pin->lost_detail, sizeof(pin->lost_detail), "HTTP %ld%s", st, rid);
+	pin->refresh_lost = 1;
+	return PS_PIN_EREFRESHLOST;
+}
+
+/* POST /oauth/token with the refresh grant, sent once. Returns 0 with the
+ * new tokens in *out (strings owned by *root: free with yajl_tree_free);
+ * REFRESH_UNSENT when it certainly was not processed (*cc: how it failed);
+ * PS_PIN_EREFRESHLOST when it may have been but the answer was lost (see
+ * note_lost); else PS_PIN_* with the message in last. */
+static int
+refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root, CURLcode *cc)
 {
 	ps_buf resp;
 	char url[1024];
@@ -500,9 +584,11 @@ refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root)
 	const char *p_rat[] = {"refresh_token_expires_at", NULL};
 	time_t now = time(NULL);
 	size_t formlen;
+	long st;
 	int rc;
 
 	*root = NULL;
+	*cc = CURLE_OK;
 	ps_buf_init(&resp, 1024 * 1024);
 	snprintf(url, sizeof(url), "%s/oauth/token", pin->api_base);
 	esc = curl_easy_escape(pin->curl, pin->refresh_token, 0);
@@ -514,9 +600,25 @@ refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root)
 	}
 	snprintf(form, formlen, "grant_type=refresh_token&refresh_token=%s", esc);
 	headers = curl_slist_append(headers, "Content-Type: application/x-www-form-urlencoded");
-	rc = exchange(pin, "POST", url, form, strlen(form), headers, 1, &resp);
-	if (rc != 0) {
-		if (rc == PS_PIN_EHTTP && (pin->last.code == 283 || pin->last.http_status == 400)) {
+	*cc = perform(pin, "POST", url, form, strlen(form), headers, 1, &resp);
+	st = pin->last.http_status;
+	if (*cc != CURLE_OK) {
+		/* Sent, and no answer came back: Pinterest may have rotated the
+		 * token. Not sent: the same token may go again, unless nothing
+		 * would change (a certificate refused, a bad URL). */
+		if (!refresh_unsent(pin, *cc))
+			rc = note_lost(pin, *cc);
+		else
+			rc = retryable(*cc, 0) ? REFRESH_UNSENT : PS_PIN_ENET;
+		goto done;
+	}
+	if (st < 200 || st >= 300) {
+		parse_error(pin, ps_buf_str(&resp));
+		if (st == 429) {
+			rc = REFRESH_UNSENT; /* refused by the rate limiter, not processed */
+		} else if (st >= 500) {
+			rc = note_lost(pin, *cc); /* may fail after processing */
+		} else if (pin->last.code == 283 || st == 400) {
 			long code = pin->last.code;
 
 			snprintf(pin->last.message, sizeof(pin->last.message),
@@ -524,7 +626,7 @@ refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root)
 			         "%s): %s",
 			         code, rid_of(pin), REAUTHORISE);
 			rc = PS_PIN_EGRANT;
-		} else if (rc == PS_PIN_EHTTP) {
+		} else {
 			/* 401 here: the app's id or secret is wrong. */
 			char what[400];
 
@@ -540,10 +642,9 @@ refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root)
 	*root = yajl_tree_parse(ps_buf_str(&resp), err, sizeof(err));
 	v = *root ? yajl_tree_get(*root, p_access, yajl_t_string) : NULL;
 	if (v == NULL) {
-		snprintf(pin->last.message, sizeof(pin->last.message),
-		         "unreadable answer to the token refresh (x-pinterest-rid %s)",
-		         rid_of(pin));
-		rc = PS_PIN_EPROTO;
+		/* Processed (2xx), so the token sent is dead, and the new one is
+		 * not readable here: as lost as no answer at all. */
+		rc = note_lost(pin, *cc);
 		goto done;
 	}
 	memset(out, 0, sizeof(*out));
@@ -568,13 +669,49 @@ done:
 	return rc;
 }
 
+/* The error of a refresh whose answer was lost (lost_detail): what
+ * happened, what pinsync does about it, what the operator does. recorded:
+ * whether the store holds the mark for the next run. */
+static int
+lost_error(ps_pin *pin, int recorded)
+{
+	snprintf(pin->last.message, sizeof(pin->last.message),
+	         "the answer to the token refresh was lost (%.200s): Pinterest may have rotated "
+	         "the refresh token, and pinsync does not resend a refresh with a token that may "
+	         "be dead. %sThe next run tries the stored refresh token once; if Pinterest "
+	         "refuses it (code 283), %s",
+	         pin->lost_detail,
+	         recorded ? ""
+	                  : "(This could not be recorded in the database: see the error above.) ",
+	         REAUTHORISE);
+	return PS_PIN_EREFRESHLOST;
+}
+
+/* "at 2025-03-01 12:00:00 UTC (HTTP 503 code 3, x-pinterest-rid ...)": the
+ * lost answer a store remembers, for messages. */
+static void
+describe_lost(const ps_pin_tokens *t, char *buf, size_t len)
+{
+	char when[32];
+	struct tm tm;
+
+	gmtime_r(&t->refresh_lost_at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	if (t->refresh_lost_detail && t->refresh_lost_detail[0])
+		snprintf(buf, len, "at %s (%.200s)", when, t->refresh_lost_detail);
+	else
+		snprintf(buf, len, "at %s", when);
+}
+
 int
 ps_pin_refresh(ps_pin *pin)
 {
 	const ps_pin_token_store *ts = pin->opts.token_store;
 	ps_pin_tokens cur, fresh;
 	yajl_val root = NULL;
-	int locked = 0, rc;
+	char lost_before[300] = ""; /* the lost answer the store remembers */
+	CURLcode cc = CURLE_OK;
+	int locked = 0, attempt, rc;
 
 	if (!pin->client_id || !pin->client_secret) {
 		snprintf(pin->last.message, sizeof(pin->last.message),
@@ -582,46 +719,110 @@ ps_pin_refresh(ps_pin *pin)
 		         "PINSYNC_CLIENT_ID and PINSYNC_CLIENT_SECRET");
 		return PS_PIN_EAUTH;
 	}
-	if (ts) {
-		/* Invariant 5: one refresher at a time, across processes. */
-		if (ts->lock(ts->ctx, &cur) != 0) {
-			snprintf(pin->last.message, sizeof(pin->last.message),
-			         "could not lock the stored tokens to refresh them");
-			return PS_PIN_ESTORE;
+	pin->last.token_refresh = 1;
+	pin->last.retries = 0;
+	for (attempt = 0;; attempt++) {
+		/* Paced before the lock: while the tokens are locked, the client
+		 * waits for nothing but the refresh exchange itself. */
+		if (pace(pin, "POST", "/oauth/token") < 0) {
+			rc = PS_PIN_ERATE;
+			goto done;
 		}
-		locked = 1;
-		if (cur.access_token && strcmp(cur.access_token, pin->access_token) != 0 &&
-		    (cur.access_expires_at == 0 ||
-		     cur.access_expires_at > time(NULL) + REFRESH_MARGIN_S)) {
-			/* Another process refreshed while we waited: use its tokens. */
-			rc = adopt_tokens(pin, &cur) < 0 ? PS_PIN_EPROTO : 0;
-			if (rc == 0) {
-				pin->stats.refreshes_adopted++;
-				ps_info("access token refreshed by another pinsync: using it");
+		if (ts) {
+			/* Invariant 5: one refresher at a time, across processes. */
+			if (ts->lock(ts->ctx, &cur) != 0) {
+				snprintf(pin->last.message, sizeof(pin->last.message),
+				         "could not lock the stored tokens to refresh them");
+				rc = PS_PIN_ESTORE;
+				goto done;
 			}
+			locked = 1;
+			if (cur.access_token && strcmp(cur.access_token, pin->access_token) != 0 &&
+			    (cur.access_expires_at == 0 ||
+			     cur.access_expires_at > time(NULL) + REFRESH_MARGIN_S)) {
+				/* Another process refreshed while we waited: use its tokens. */
+				rc = adopt_tokens(pin, &cur) < 0 ? PS_PIN_EPROTO : 0;
+				if (rc == 0) {
+					pin->stats.refreshes_adopted++;
+					pin->refresh_lost = 0; /* a new rotation */
+					ps_info(
+					    "access token refreshed by another pinsync: using it");
+				}
+				goto done;
+			}
+			/* Its refresh token is the one that is current now. */
+			if (cur.refresh_token && adopt_tokens(pin, &cur) < 0) {
+				rc = PS_PIN_EPROTO;
+				goto done;
+			}
+			lost_before[0] = '\0';
+			if (cur.refresh_lost_at != 0)
+				describe_lost(&cur, lost_before, sizeof(lost_before));
+		}
+		if (pin->refresh_lost) {
+			/* Once per rotation: this client lost an answer already and
+			 * nobody has refreshed since. */
+			rc = lost_error(pin, 1);
 			goto done;
 		}
-		/* Its refresh token is the one that is current now. */
-		if (cur.refresh_token && adopt_tokens(pin, &cur) < 0) {
-			rc = PS_PIN_EPROTO;
+		if (!pin->refresh_token) {
+			snprintf(pin->last.message, sizeof(pin->last.message),
+			         "the access token was refused or expired and there is no refresh "
+			         "token: %s",
+			         REAUTHORISE);
+			rc = PS_PIN_EGRANT;
 			goto done;
 		}
+		if (pin->refresh_expires_at != 0 && time(NULL) >= pin->refresh_expires_at) {
+			snprintf(pin->last.message, sizeof(pin->last.message),
+			         "the Pinterest refresh token has expired: %s", REAUTHORISE);
+			rc = PS_PIN_EGRANT;
+			goto done;
+		}
+		if (attempt == 0 && lost_before[0])
+			ps_warn("the answer to an earlier token refresh was lost %s: Pinterest may "
+			        "have rotated the refresh token; trying the stored one once",
+			        lost_before);
+		rc = refresh_grant(pin, &fresh, &root, &cc);
+		if (rc != REFRESH_UNSENT)
+			break;
+		/* Pinterest did not process it: the same token may go again. The
+		 * row is not held while waiting, so other processes are not held
+		 * up; one may refresh meanwhile (the next lock() hands its tokens
+		 * over). */
+		if (locked) {
+			ts->unlock(ts->ctx);
+			locked = 0;
+		}
+		rc = retry_wait(pin, cc, attempt, "POST", "/oauth/token",
+		                " (not processed by Pinterest: the same refresh token goes again; "
+		                "the stored tokens stay unlocked meanwhile)");
+		if (rc != 0)
+			goto done;
 	}
-	if (!pin->refresh_token) {
+	if (rc == PS_PIN_EREFRESHLOST) {
+		/* Never sent again: kept for the operator and the next run. */
+		int recorded = 1;
+
+		if (ts && ts->lost) {
+			locked = 0; /* lost() releases the lock, also when it fails */
+			recorded = ts->lost(ts->ctx, pin->lost_detail) == 0;
+		}
+		lost_error(pin, recorded);
+		goto done;
+	}
+	if (rc == PS_PIN_EGRANT && lost_before[0]) {
+		long code = pin->last.code;
+
 		snprintf(
 		    pin->last.message, sizeof(pin->last.message),
-		    "the access token was refused or expired and there is no refresh token: %s",
-		    REAUTHORISE);
-		rc = PS_PIN_EGRANT;
+		    "Pinterest refused the refresh token (code %ld, x-pinterest-rid %s): it was "
+		    "most likely rotated by the token refresh whose answer was lost %s, so the "
+		    "new one never reached pinsync; %s",
+		    code, rid_of(pin), lost_before, REAUTHORISE);
 		goto done;
 	}
-	if (pin->refresh_expires_at != 0 && time(NULL) >= pin->refresh_expires_at) {
-		snprintf(pin->last.message, sizeof(pin->last.message),
-		         "the Pinterest refresh token has expired: %s", REAUTHORISE);
-		rc = PS_PIN_EGRANT;
-		goto done;
-	}
-	if ((rc = refresh_grant(pin, &fresh, &root)) != 0)
+	if (rc != 0)
 		goto done;
 	/* Invariant 5: the rotated refresh token is committed before use; the
 	 * old one no longer works, so losing the new one would lock us out. */
@@ -653,6 +854,19 @@ done:
 	return rc;
 }
 
+/* After a lost refresh answer, while the access token still works. */
+static void
+warn_going_on(const ps_pin *pin)
+{
+	char when[32];
+	struct tm tm;
+
+	gmtime_r(&pin->access_expires_at, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	ps_warn("%s; the current access token is valid until %s, so this run goes on with it",
+	        pin->last.message, when);
+}
+
 int
 ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *body, size_t body_len,
                ps_buf *resp)
@@ -663,14 +877,23 @@ ps_pin_request(ps_pin *pin, const char *method, const char *path, const char *bo
 
 	if (refresh_due(pin)) {
 		refreshed = 1;
-		if ((rc = ps_pin_refresh(pin)) != 0)
+		rc = ps_pin_refresh(pin);
+		if (rc == PS_PIN_EREFRESHLOST && time(NULL) < pin->access_expires_at) {
+			/* Only due soon: the access token still works, so the run
+			 * goes on with it, and the operator hears of the lost answer
+			 * now rather than when that token expires. */
+			warn_going_on(pin);
+			refreshed = 0; /* a 401 still asks the store for newer tokens */
+			rc = 0;
+		}
+		if (rc != 0)
 			return rc;
 	}
 	snprintf(url, sizeof(url), "%s%s", pin->api_base, path);
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
 	for (;;) {
-		rc = exchange(pin, method, url, body, body_len, headers, 0, resp);
+		rc = exchange(pin, method, url, body, body_len, headers, resp);
 		if (rc == PS_PIN_EHTTP && pin->last.http_status == 401 && !refreshed) {
 			/* Once per request: a second 401 is not a token problem. */
 			refreshed = 1;
@@ -705,6 +928,8 @@ db_store_lock(void *ctx, ps_pin_tokens *current)
 	current->refresh_token = st->held.refresh_token;
 	current->access_expires_at = st->held.access_expires_at;
 	current->refresh_expires_at = st->held.refresh_expires_at;
+	current->refresh_lost_at = st->held.refresh_lost_at;
+	current->refresh_lost_detail = st->held.refresh_lost_detail;
 	return 0;
 }
 
@@ -712,13 +937,33 @@ static int
 db_store_commit(void *ctx, const ps_pin_tokens *t)
 {
 	ps_pin_db_store *st = ctx;
-	ps_tokens tok = {(char *)t->access_token, (char *)t->refresh_token, t->access_expires_at,
-	                 t->refresh_expires_at};
-	int rc = ps_db_tokens_refresh_commit(st->db, st->client_key, &tok);
+	ps_tokens tok;
+	int rc;
+
+	memset(&tok, 0, sizeof(tok));
+	tok.access_token = (char *)t->access_token;
+	tok.refresh_token = (char *)t->refresh_token;
+	tok.access_expires_at = t->access_expires_at;
+	tok.refresh_expires_at = t->refresh_expires_at;
+	rc = ps_db_tokens_refresh_commit(st->db, st->client_key, &tok);
 
 	ps_tokens_clear(&st->held);
 	if (rc != PS_DB_OK) {
 		ps_error("storing the refreshed tokens: %s", ps_db_error(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+db_store_lost(void *ctx, const char *detail)
+{
+	ps_pin_db_store *st = ctx;
+	int rc = ps_db_tokens_refresh_lost(st->db, st->client_key, detail);
+
+	ps_tokens_clear(&st->held);
+	if (rc != PS_DB_OK) {
+		ps_error("recording the lost answer to the token refresh: %s", ps_db_error(st->db));
 		return -1;
 	}
 	return 0;
@@ -741,6 +986,7 @@ ps_pin_db_store_init(ps_pin_db_store *st, ps_db *db, const char *client_key)
 	st->client_key = client_key;
 	st->store.lock = db_store_lock;
 	st->store.commit = db_store_commit;
+	st->store.lost = db_store_lost;
 	st->store.unlock = db_store_unlock;
 	st->store.ctx = st;
 }

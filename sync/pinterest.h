@@ -16,12 +16,29 @@
  * used (DESIGN invariant 5); if the commit fails, the request fails.
  * ps_pin_db_store_init() makes a store over db/'s oauth_tokens row.
  *
+ * The refresh is not idempotent: once Pinterest has processed it, the
+ * refresh token sent is dead. So it is sent once per rotation, on a fresh
+ * connection (libcurl re-sends a request by itself when a reused connection
+ * closes without an answer), and sent again only when it certainly did not
+ * reach Pinterest: no connection could be made, or a 429 (the rate limiter
+ * refuses before processing). Between such tries the stored tokens are
+ * unlocked while the client waits (backoff, Retry-After, within
+ * max_retry_s), then locked and read again. Any other failure after sending
+ * (a timeout, a dropped connection, a 5xx, an unreadable 2xx answer) is a
+ * LOST ANSWER: never retried; recorded through the store (lost()) and
+ * returned as PS_PIN_EREFRESHLOST, with a message that says what happened
+ * and what to do. The client then sends no refresh for the rest of its life;
+ * when the access token is still valid (the refresh was only due soon), the
+ * request goes on with it after a warning. The next client tries the stored
+ * refresh token once; a 283 then names the lost answer as the likely cause.
+ *
  * Rate limits and retries: before each request the client waits as the
  * limiter says (fed by x-ratelimit-*, Retry-After). 429, 5xx and network
  * errors are retried with capped, jittered exponential backoff (never
  * shorter than what the server asked) while the total time spent waiting to
  * retry stays within max_retry_s (one budget for the client's whole life,
- * i.e. per run); other 4xx are returned at once.
+ * i.e. per run); other 4xx are returned at once. The token refresh is the
+ * exception above: only 429 and failures to connect are retried.
  *
  * Errors are not logged here (the caller logs them once, with
  * ps_pin_last()); retries and token events are logged as they happen, each
@@ -49,6 +66,7 @@
 #define PS_PIN_ESTORE -65 /* the token store callback failed */
 #define PS_PIN_EPROTO -66 /* an answer pinsync cannot read */
 #define PS_PIN_ERATE -67  /* the rate limit asks for a longer wait than max_retry_s */
+#define PS_PIN_EREFRESHLOST -68 /* the answer to the token refresh was lost */
 
 /* Size caps of what Pinterest sends back. */
 #define PS_PIN_MAX_RESPONSE (64 * 1024 * 1024)
@@ -58,29 +76,42 @@ typedef struct ps_pin_tokens {
 	const char *refresh_token;
 	time_t access_expires_at;  /* 0: unknown */
 	time_t refresh_expires_at; /* 0: unknown */
+	/* Set by a store's lock() only: when the answer to a refresh sent with
+	 * refresh_token was lost (0: never), and what happened (or NULL). */
+	time_t refresh_lost_at;
+	const char *refresh_lost_detail;
 } ps_pin_tokens;
 
 /*
  * Where the tokens live while several processes share them. The client
- * calls lock() before refreshing, then exactly one of commit() and unlock().
+ * calls lock() before refreshing, then exactly one of commit(), lost() and
+ * unlock(). It never waits between lock() and that call but for the one
+ * refresh exchange.
  *   lock:   makes the caller the only refresher (waiting for another one to
  *           finish) and reads the tokens as stored now into *current; the
- *           strings are owned by the store and valid until commit/unlock.
+ *           strings are owned by the store and valid until the next call.
  *           Returns 0, or non-zero when the tokens cannot be read.
- *   commit: stores the rotated tokens durably and releases the lock;
- *           returns 0 only once they are committed (on failure the lock is
- *           released too).
+ *   commit: stores the rotated tokens durably, clears the mark lost() left
+ *           and releases the lock; returns 0 only once they are committed
+ *           (on failure the lock is released too).
+ *   lost:   records durably that the answer to the refresh just sent with
+ *           the locked refresh token was lost (when: now; detail: what
+ *           happened, never a secret) and releases the lock; returns 0 once
+ *           recorded (on failure the lock is released too). NULL: nothing
+ *           is recorded.
  *   unlock: releases the lock without storing anything.
  */
 typedef struct ps_pin_token_store {
 	int (*lock)(void *ctx, ps_pin_tokens *current);
 	int (*commit)(void *ctx, const ps_pin_tokens *tokens);
+	int (*lost)(void *ctx, const char *detail);
 	void (*unlock)(void *ctx);
 	void *ctx;
 } ps_pin_token_store;
 
 /* A token store over the oauth_tokens row of client_key in db (db/tokens.c:
- * SELECT ... FOR UPDATE in a transaction, COMMIT on store). Hand &st->store
+ * SELECT ... FOR UPDATE in a transaction, COMMIT on store; a lost answer is
+ * marked in refresh_lost_at and refresh_lost_detail). Hand &st->store
  * to ps_pin_options.token_store. db and client_key are borrowed and, with
  * st, must outlive the client; st holds nothing between refreshes. */
 typedef struct ps_pin_db_store {
@@ -113,8 +144,11 @@ typedef struct ps_pin ps_pin;
 typedef struct ps_pin_status {
 	long http_status;    /* 0: no answer */
 	long code;           /* Pinterest error code, -1 when none */
-	char message[512];   /* Pinterest's message or the transport error */
+	char message[768];   /* Pinterest's message, the transport error or what
+	                        pinsync makes of it (and what to do) */
 	char request_id[80]; /* x-pinterest-rid */
+	int token_refresh;   /* the last call failed in the token refresh: the
+	                        message says it all (status, rid, what to do) */
 	int retries;         /* retries made by the last call */
 	double retry_wait_s; /* time spent waiting to retry, all calls */
 } ps_pin_status;
@@ -159,7 +193,11 @@ int ps_pin_batch_get(ps_pin *pin, const char *batch_id, ps_buf *resp);
  * through the token store when there is one: if another process refreshed
  * meanwhile, its tokens are used and nothing is sent. PS_PIN_EGRANT when
  * Pinterest refuses the refresh token (code 283) or it has expired: the
- * message then says how to re-authorise. */
+ * message then says how to re-authorise (and names the lost answer the
+ * store remembers, if any). PS_PIN_EREFRESHLOST when the answer was lost
+ * (recorded through the store; see above), or was lost earlier in this
+ * client's life and no other process has refreshed since: nothing is sent
+ * then. */
 int ps_pin_refresh(ps_pin *pin);
 
 #endif /* PS_SYNC_PINTEREST_H */

@@ -96,6 +96,8 @@ fail_pin(ps_poller *p, const char *what)
 	const ps_pin_status *st = ps_pin_last(p->pin);
 	char status[32] = "";
 
+	if (st->token_refresh) /* its status is not the request's */
+		return fail(p, PS_EXIT_API, "%s: %s", what, st->message);
 	if (st->http_status)
 		snprintf(status, sizeof(status), "HTTP %ld: ", st->http_status);
 	return fail(p, PS_EXIT_API, "%s: %s%s (x-pinterest-rid %s)", what, status, st->message,
@@ -354,7 +356,7 @@ static int
 refused(ps_poller *p, int64_t batch_pk, size_t nitems, int follow)
 {
 	const ps_pin_status *st = ps_pin_last(p->pin);
-	char why[700];
+	char why[1024];
 	size_t half = nitems / 2;
 
 	snprintf(why, sizeof(why), "POST /catalogs/items/batch: HTTP %ld code %ld: %s",

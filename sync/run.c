@@ -681,6 +681,7 @@ open_pin(run_state *rs)
 	 * refresh token committed before the new access token is used. */
 	ps_pin_db_store_init(&rs->tokstore, rs->db, rs->client_key);
 	po.token_store = &rs->tokstore.store;
+	memset(&pt, 0, sizeof(pt));
 	pt.access_token = tok.access_token;
 	pt.refresh_token = tok.refresh_token;
 	pt.access_expires_at = tok.access_expires_at;
