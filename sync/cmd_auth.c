@@ -197,11 +197,24 @@ auth_status(const command *cmd, ps_settings *s, int argc, char **argv)
 	gmtime_r(&info.updated_at, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	printf("last update:    %s\n", stamp);
+	if (info.refresh_lost_at != 0) {
+		gmtime_r(&info.refresh_lost_at, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		printf("refresh answer: lost at %s (%s)\n", stamp,
+		       info.refresh_lost_detail[0] ? info.refresh_lost_detail : "no detail");
+	}
 	if (!info.has_refresh_token ||
 	    (info.refresh_expires_at != 0 && info.refresh_expires_at <= now))
 		printf(
 		    "action needed:  re-authorise pinsync in the Pinterest app and store the new "
 		    "tokens with pinsync auth set\n");
+	else if (info.refresh_lost_at != 0)
+		/* pinsync never resends a refresh whose answer was lost (the
+		 * token may be dead): only the next run's one try can tell. */
+		printf("action needed:  the answer to a token refresh was lost: Pinterest may have "
+		       "rotated the refresh token, so the stored one may be dead. The next run "
+		       "tries it once; if Pinterest refuses it (code 283), re-authorise pinsync in "
+		       "the Pinterest app and store the new tokens with pinsync auth set\n");
 	else if (info.refresh_expires_at != 0 && info.refresh_expires_at - now < 7 * 86400)
 		printf("action needed:  the refresh token expires within 7 days: re-authorise "
 		       "pinsync in the Pinterest app and store the new tokens with pinsync auth "
@@ -218,16 +231,18 @@ cmd_auth(const command *cmd, ps_settings *s, int argc, char **argv)
 	static const command set = {
 	    "auth set",
 	    "Stores the Pinterest OAuth tokens (the app id and secret come from\n"
-	    "PINSYNC_CLIENT_ID and PINSYNC_CLIENT_SECRET). Prefer the *-file forms:\n"
-	    "a token on a command line is visible to other users of the machine.",
+	    "PINSYNC_CLIENT_ID and PINSYNC_CLIENT_SECRET) and clears the mark of a\n"
+	    "lost refresh answer. Prefer the *-file forms: a token on a command\n"
+	    "line is visible to other users of the machine.",
 	    "auth set --access-token T [--refresh-token R] [--expires-in SECONDS]\n"
 	    "       [--refresh-expires-in SECONDS] [--access-token-file PATH]\n"
 	    "       [--refresh-token-file PATH]",
 	    auth_set};
 	static const command status = {
 	    "auth status",
-	    "Shows the app's client id, when the access and refresh tokens expire, and\n"
-	    "when they were last stored. The tokens themselves are never shown.",
+	    "Shows the app's client id, when the access and refresh tokens expire,\n"
+	    "when they were last stored, and whether the answer to a token refresh\n"
+	    "was lost since. The tokens themselves are never shown.",
 	    "auth status", auth_status};
 
 	if (argc < 2)
