@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import PgCluster, Pinsync, Simulator, SyncCase  # noqa: E402
+from harness import PgCluster, Pinsync, Simulator, SyncCase, free_port  # noqa: E402
 
 COLUMNS = ["id", "title", "description", "link", "image_link", "price", "availability"]
 BATCH_PATH = "/v5/catalogs/items/batch"
@@ -293,6 +293,285 @@ class ClientTest(SyncCase):
         r = ps.run("auth", "status", check=2)
         self.assertIn("no Pinterest tokens stored", r.stderr)
 
+    # ---- OAuth: a refresh is sent once per rotation ----
+
+    TOKEN_PATH = "/v5/oauth/token"
+
+    def token_fault(self, status, after=False, retry_after=None):
+        rule = {"path_prefix": self.TOKEN_PATH, "method": "POST", "status": status, "count": 1,
+                "after": after}
+        if retry_after is not None:
+            rule["retry_after"] = retry_after
+        return rule
+
+    def lost_mark(self):
+        """(refresh_lost_at as epoch seconds or None, refresh_lost_detail)."""
+        at, detail = self.pg.psql(
+            "SELECT coalesce(extract(epoch FROM refresh_lost_at)::bigint::text, ''),"
+            " coalesce(refresh_lost_detail, '') FROM oauth_tokens "
+            f"WHERE client_id = '{Simulator.CLIENT_ID}'")[0]
+        return (int(at) if at else None), detail
+
+    def errors(self, stderr):
+        return [ln["msg"] for ln in log_lines(stderr) if ln["level"] == "error"]
+
+    def assert_says_lost(self, text, detail_re):
+        """The lost-answer message: what happened, why no retry, what to do."""
+        self.assertRegex(text, r"the answer to the token refresh was lost \(" + detail_re)
+        self.assertIn("Pinterest may have rotated the refresh token, and pinsync does not "
+                      "resend a refresh with a token that may be dead", text)
+        self.assertIn("The next run tries the stored refresh token once; if Pinterest "
+                      "refuses it (code 283), re-authorise pinsync in the Pinterest app", text)
+        self.assertIn("pinsync auth set --access-token-file FILE --refresh-token-file FILE",
+                      text)
+
+    def test_refresh_answer_lost_after_rotation(self):
+        """Pinterest rotates the token, then its answer is lost (a dropped
+        connection, a 503): one POST, never a retry with the dead token; the
+        run stops saying so, the mark is kept; the next run tries once, gets
+        283 and names the lost answer; auth set with the new tokens clears it."""
+        cases = [(0, r"no answer after the request was sent: [^)]+\)"),
+                 (503, r"HTTP 503 code 3, x-pinterest-rid [0-9a-f]{8,}\)")]
+        for status, detail_re in cases:
+            with self.subTest(status=status):
+                self.sim.reset()
+                self.store_tokens()
+                name = self.new_target(3)
+                self.sim.config(expire_access_token=True,
+                                fail_next=[self.token_fault(status, after=True)])
+                before = int(time.time())
+                r = self.ps.run("run", name, check=5)
+                posts = self.sim.token_posts()
+                self.assertEqual([p["status"] for p in posts], [status], "sent once")
+                rotated = self.sim.tokens()
+                self.assertNotEqual(rotated["refresh_token"], Simulator.REFRESH_TOKEN)
+                errors = self.errors(r.stderr)
+                self.assertEqual(len(errors), 1, r.stderr)
+                self.assert_says_lost(errors[0], detail_re)
+                self.assert_says_lost(r.stdout, detail_re)
+                # Nothing else went out once the refresh was lost.
+                self.assertEqual([q["status"] for q in self.sim.requests()
+                                  if q["path"] == BATCH_PATH], [401])
+                self.assertEqual(self.run_row(name)[0], "failed")
+                # Recorded: when and what; the stored tokens are untouched.
+                at, detail = self.lost_mark()
+                self.assertGreaterEqual(at, before)
+                self.assertRegex(detail + ")", detail_re)
+                self.assertEqual(self.stored_tokens(),
+                                 [Simulator.ACCESS_TOKEN, Simulator.REFRESH_TOKEN])
+                status_out = self.ps.run("auth", "status", check=0).stdout
+                self.assertRegex(status_out, r"refresh answer: lost at \d{4}-\d\d-\d\d "
+                                             r"\d\d:\d\d:\d\d UTC \(" + detail_re)
+                self.assertIn("action needed:  the answer to a token refresh was lost: "
+                              "Pinterest may have rotated the refresh token", status_out)
+                self.assertIn("if Pinterest refuses it (code 283), re-authorise", status_out)
+
+                # The next run tries the stored (dead) token once: 283, named.
+                self.sim.clear_requests()
+                r2 = self.ps.run("run", name, check=5)
+                self.assertEqual([p["status"] for p in self.sim.token_posts()], [400])
+                self.assertRegex(r2.stdout, r"Pinterest refused the refresh token \(code 283, "
+                                            r"x-pinterest-rid [0-9a-f]+\): it was most likely "
+                                            r"rotated by the token refresh whose answer was "
+                                            r"lost at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \("
+                                            + detail_re)
+                self.assertIn("re-authorise pinsync in the Pinterest app", r2.stdout)
+                self.assertTrue(any("the answer to an earlier token refresh was lost" in w
+                                    for w in (ln["msg"] for ln in log_lines(r2.stderr)
+                                              if ln["level"] == "warn")), r2.stderr)
+                self.assertIsNotNone(self.lost_mark()[0], "283 does not clear the mark")
+
+                # Re-authorised (here: the tokens Pinterest holds): all well.
+                self.store_tokens(access=rotated["access_token"],
+                                  refresh=rotated["refresh_token"])
+                self.assertEqual(self.lost_mark(), (None, ""))
+                status_out = self.ps.run("auth", "status", check=0).stdout
+                self.assertNotIn("refresh answer:", status_out)
+                self.assertNotIn("action needed", status_out)
+                r3 = self.ps.run("run", name, check=0)
+                self.assertEqual(len(self.sim.catalog()), 3)
+                for secret in (Simulator.ACCESS_TOKEN, Simulator.REFRESH_TOKEN,
+                               rotated["access_token"], rotated["refresh_token"]):
+                    for out in (r, r2, r3):
+                        self.assertNotIn(secret, out.stdout + out.stderr)
+
+    def test_refresh_answer_lost_without_rotation(self):
+        """A 503 before Pinterest processed the refresh: still one try (pinsync
+        cannot tell), and the next run refreshes with the same stored token,
+        which clears the mark in the commit that stores the new tokens."""
+        name = self.new_target(3)
+        self.sim.config(expire_access_token=True, fail_next=[self.token_fault(503)])
+        r = self.ps.run("run", name, check=5)
+        self.assertEqual([p["status"] for p in self.sim.token_posts()], [503])
+        self.assert_says_lost(r.stdout, r"HTTP 503 code 3, x-pinterest-rid [0-9a-f]+\)")
+        self.assertEqual(self.sim.tokens()["refresh_token"], Simulator.REFRESH_TOKEN)
+        self.assertIsNotNone(self.lost_mark()[0])
+
+        self.sim.clear_requests()
+        r = self.ps.run("run", name, check=0)
+        posts = self.sim.token_posts()
+        self.assertEqual([p["status"] for p in posts], [200])
+        self.assertIn("refresh_token=" + Simulator.REFRESH_TOKEN, posts[0]["body"])
+        self.assertIn("the answer to an earlier token refresh was lost", r.stderr)
+        self.assertEqual(self.lost_mark(), (None, ""))
+        self.assertEqual(self.stored_tokens()[1], self.sim.tokens()["refresh_token"])
+        self.assertNotIn("refresh answer:", self.ps.run("auth", "status", check=0).stdout)
+        self.assertEqual(len(self.sim.catalog()), 3)
+
+    def test_refresh_lost_while_access_token_valid_goes_on(self):
+        """The refresh was only due soon: after a lost answer the run warns
+        and finishes with the access token it has; no second refresh."""
+        name = self.new_target(3)
+        self.store_tokens(expires_in="120")  # within the 300 s refresh margin
+        self.sim.config(fail_next=[self.token_fault(503, after=True)])
+        r = self.ps.run("run", name, check=0)
+        self.assertEqual([p["status"] for p in self.sim.token_posts()], [503])
+        warns = [ln["msg"] for ln in log_lines(r.stderr) if ln["level"] == "warn"]
+        going_on = [w for w in warns if "the answer to the token refresh was lost" in w]
+        self.assertEqual(len(going_on), 1, r.stderr)
+        self.assert_says_lost(going_on[0], r"HTTP 503 code 3, x-pinterest-rid [0-9a-f]+\)")
+        self.assertIn("the current access token is valid until", going_on[0])
+        self.assertIn("so this run goes on with it", going_on[0])
+        self.assertEqual(len(self.sim.catalog()), 3)
+        for q in self.sim.requests():
+            if q["path"] != self.TOKEN_PATH:
+                self.assertEqual(q["headers"]["authorization"], "Bearer " + Simulator.ACCESS_TOKEN)
+        self.assertIsNotNone(self.lost_mark()[0])
+        self.assertIn("refresh answer: lost at", self.ps.run("auth", "status", check=0).stdout)
+
+    def test_refresh_lost_then_401_sends_no_second_refresh(self):
+        """Once per rotation, also within a run: after the lost answer of a
+        refresh that was due soon, a 401 finds no newer tokens in the store
+        and stops the run without sending the (dead) token again."""
+        name = self.new_target(3)
+        self.store_tokens(expires_in="120")
+        self.sim.config(expire_access_token=True,
+                        fail_next=[self.token_fault(503, after=True)])
+        r = self.ps.run("run", name, check=5)
+        self.assertEqual([p["status"] for p in self.sim.token_posts()], [503])
+        self.assertEqual([q["status"] for q in self.sim.requests()
+                          if q["path"] == BATCH_PATH], [401])
+        self.assertIn("so this run goes on with it", r.stderr)
+        self.assert_says_lost(r.stdout, r"HTTP 503 code 3, x-pinterest-rid [0-9a-f]+\)")
+        self.assertIsNotNone(self.lost_mark()[0])
+
+    def test_refresh_timeout_after_sending_is_lost(self):
+        """A refresh whose answer does not come back in time was sent: it is
+        lost, not retried."""
+        name = self.new_target(2)
+        self.store_tokens(expires_in="120")
+        self.sim.config(delay_ms=1500)
+        ps = Pinsync(self.pg, self.sim, PINSYNC_HTTP_TIMEOUT_MS="500", PINSYNC_MAX_RETRY_S="1")
+        r = ps.run("run", name, check=5)
+        self.assertEqual(len(self.sim.token_posts()), 1)
+        self.assertNotEqual(self.sim.tokens()["refresh_token"], Simulator.REFRESH_TOKEN)
+        at, detail = self.lost_mark()
+        self.assertIsNotNone(at)
+        self.assertRegex(detail, r"^no answer after the request was sent: .*timed out")
+        self.assertIn("the answer to the token refresh was lost (no answer after the request "
+                      "was sent", r.stderr)
+
+    def test_refresh_429_retried_with_tokens_unlocked(self):
+        """429 on the refresh: not processed, so sent again after Retry-After;
+        meanwhile the oauth_tokens row is not locked (another process can take
+        it at once), and the refresh then succeeds."""
+        name = self.new_target(3)
+        self.sim.config(expire_access_token=True,
+                        fail_next=[self.token_fault(429, retry_after=3)])
+        ps = Pinsync(self.pg, self.sim, PINSYNC_MAX_RETRY_S="30")
+        proc = subprocess.Popen([ps.bin, "run", name], env=ps.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        probes = []
+        try:
+            deadline = time.monotonic() + 20
+            while not self.sim.token_posts() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # well inside the 3 s Retry-After
+            for _ in range(3):
+                try:
+                    self.pg.psql("SELECT client_id FROM oauth_tokens "
+                                 f"WHERE client_id = '{Simulator.CLIENT_ID}' FOR UPDATE NOWAIT")
+                    probes.append((time.time(), "free"))
+                except subprocess.CalledProcessError as err:
+                    probes.append((time.time(), err.stderr.strip()))
+                time.sleep(0.5)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, 0, out + err)
+        posts = self.sim.token_posts()
+        self.assertEqual([p["status"] for p in posts], [429, 200])
+        self.assertGreaterEqual(posts[1]["t"] - posts[0]["t"], 2.9, "waited the Retry-After")
+        self.assertTrue(all(posts[0]["t"] < t < posts[1]["t"] for t, _ in probes), probes)
+        self.assertEqual([p for _, p in probes], ["free"] * 3)
+        self.assertTrue(any("POST /oauth/token: HTTP 429" in w and "retry 1 in" in w
+                            and "not processed by Pinterest" in w
+                            for w in (ln["msg"] for ln in log_lines(err))), err)
+        self.assertEqual(self.stored_tokens()[1], self.sim.tokens()["refresh_token"])
+        self.assertEqual(self.lost_mark(), (None, ""))
+        self.assertEqual(len(self.sim.catalog()), 3)
+
+    def test_refresh_429_another_process_refreshes_meanwhile(self):
+        """While the first process waits out a 429 (tokens unlocked), a second
+        one refreshes; the first then finds its tokens and sends nothing."""
+        names = [self.new_target(3), self.new_target(3)]
+        self.sim.config(expire_access_token=True,
+                        fail_next=[self.token_fault(429, retry_after=4)])
+        ps = Pinsync(self.pg, self.sim, PINSYNC_MAX_RETRY_S="30")
+        procs = []
+        try:
+            procs.append(subprocess.Popen([ps.bin, "run", names[0]], env=ps.env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+            deadline = time.monotonic() + 20
+            while not self.sim.token_posts() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            procs.append(subprocess.Popen([ps.bin, "run", names[1]], env=ps.env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+            outs = [p.communicate(timeout=60) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.communicate()
+        for p, (out, err) in zip(procs, outs):
+            self.assertEqual(p.returncode, 0, out + err)
+        self.assertEqual([p["status"] for p in self.sim.token_posts()], [429, 200])
+        self.assertIn("refreshed by another pinsync", outs[0][1])
+        self.assertNotIn("refreshed by another pinsync", outs[1][1])
+        self.assertEqual(self.stored_tokens()[1], self.sim.tokens()["refresh_token"])
+
+    def test_refresh_connection_refused_retried(self):
+        """No connection: the refresh certainly did not reach Pinterest, so
+        it is tried again (nothing marked lost), until the budget is spent or
+        Pinterest answers."""
+        name = self.new_target(3)
+        self.store_tokens(expires_in="120")  # the refresh is the first request
+        port = free_port()
+        base = f"http://127.0.0.1:{port}/v5"
+        # Nobody listens: retried within the budget, then a clean stop.
+        ps = Pinsync(self.pg, self.sim, PINSYNC_API_BASE=base, PINSYNC_MAX_RETRY_S="2")
+        r = ps.run("run", name, check=5)
+        self.assertRegex(r.stdout, r"error: .*[Cc]onnect.*gave up after [1-9]\d* retries")
+        self.assertNotIn("was lost", r.stdout + r.stderr)
+        self.assertEqual(self.lost_mark(), (None, ""))
+        self.assertEqual(self.sim.requests(), [])
+        # Pinterest becomes reachable while pinsync waits to retry.
+        forwarder = TcpForwarder(port, self.sim.port, delay_s=1.5)
+        try:
+            ps = Pinsync(self.pg, self.sim, PINSYNC_API_BASE=base, PINSYNC_MAX_RETRY_S="30")
+            r = ps.run("run", name, check=0)
+        finally:
+            forwarder.stop()
+        self.assertEqual([p["status"] for p in self.sim.token_posts()], [200])
+        self.assertRegex(r.stderr, r"POST /oauth/token: [^\"]*[Cc]onnect[^\"]*; retry 1 in")
+        self.assertEqual(self.lost_mark(), (None, ""))
+        self.assertEqual(self.stored_tokens()[1], self.sim.tokens()["refresh_token"])
+        self.assertEqual(len(self.sim.catalog()), 3)
+
     # ---- rate limits and retries ----
 
     def test_never_faster_than_the_announced_limit(self):
@@ -375,6 +654,57 @@ class ClientTest(SyncCase):
         posts = [q for q in self.sim.requests() if q["method"] == "POST"]
         self.assertEqual([q["status"] for q in posts], [404])
         self.assert_rid_on_failures(r.stderr)
+
+
+class TcpForwarder:
+    """Listens on 127.0.0.1:port only after delay_s (until then, connections
+    are refused), then forwards each connection to 127.0.0.1:target."""
+
+    def __init__(self, port, target, delay_s):
+        self.port, self.target = port, target
+        self.running = True
+        self.sock = None
+        self.thread = threading.Thread(target=self._serve, args=(delay_s,), daemon=True)
+        self.thread.start()
+
+    def _serve(self, delay_s):
+        time.sleep(delay_s)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        src.close()  # each socket is the source of one pipe
+
+    def stop(self):
+        self.running = False
+        self.thread.join(5)
+        if self.sock:
+            self.sock.close()
 
 
 class TlsProbe:
