@@ -82,7 +82,8 @@ class MigrateTest(unittest.TestCase):
             "INSERT INTO snapshot_items (target_id, item_id, hash, attributes)"
             " VALUES (1, 'A', 1, '{\"title\": \"Mug\"}')")
         r = self.ps.run("migrate", check=0)
-        self.assertIn("2 migrations applied", r.stdout)  # 0006, then 0007
+        later = [f for f in self.migrations() if f >= "0006"]  # 0006 and any after it
+        self.assertRegex(r.stdout, r"\b%d migrations? applied" % len(later))
         body = json.loads(self.pg.psql("SELECT body FROM batches WHERE id = 1")[0][0])
         self.assertEqual((body["catalog_id"], body["country"], body["language"]),
                          ("42", "US", "en-US"))
