@@ -50,7 +50,7 @@ struct ps_pin {
 	/* The answer to a refresh was lost in this client's life: no refresh is
 	 * sent again (the token may be dead); lost_detail says what happened. */
 	int refresh_lost;
-	char lost_detail[320];
+	char lost_detail[400];
 	ps_pin_status last;
 	ps_pin_stats stats;
 	ps_rl *rl;
