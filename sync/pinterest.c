@@ -47,10 +47,14 @@ struct ps_pin {
 	time_t access_expires_at;
 	time_t refresh_expires_at;
 	int expiry_warned;
-	/* The answer to a refresh was lost in this client's life: no refresh is
-	 * sent again (the token may be dead); lost_detail says what happened. */
-	int refresh_lost;
-	char lost_detail[400];
+	/* Once per rotation: no refresh goes out with refresh_token any more in
+	 * this client's life, because its answer was lost (PS_PIN_EREFRESHLOST:
+	 * the token may be dead) or Pinterest refused it (PS_PIN_EGRANT); 0: it
+	 * may. Cleared when the store hands over another refresh token.
+	 * refresh_stop_msg repeats what the operator was told. */
+	int refresh_stop;
+	char refresh_stop_msg[sizeof(((ps_pin_status *)0)->message)];
+	char lost_detail[400]; /* what happened to the answer that was lost */
 	ps_pin_status last;
 	ps_pin_stats stats;
 	ps_rl *rl;
@@ -502,7 +506,7 @@ exchange(ps_pin *pin, const char *method, const char *url, const char *body, siz
 static int
 refresh_due(const ps_pin *pin)
 {
-	return pin->refresh_token && pin->client_id && pin->client_secret && !pin->refresh_lost &&
+	return pin->refresh_token && pin->client_id && pin->client_secret && !pin->refresh_stop &&
 	       pin->access_expires_at != 0 &&
 	       time(NULL) + REFRESH_MARGIN_S >= pin->access_expires_at;
 }
@@ -538,8 +542,8 @@ refresh_unsent(ps_pin *pin, CURLcode cc)
 
 /* Notes in lost_detail what happened to a refresh whose answer was lost:
  * the HTTP status, Pinterest's code and x-pinterest-rid, or the transport
- * error; never a body (a 2xx one carries the new tokens). From now on this
- * client sends no refresh. Returns PS_PIN_EREFRESHLOST. */
+ * error; never a body (a 2xx one carries the new tokens). Returns
+ * PS_PIN_EREFRESHLOST. */
 static int
 note_lost(ps_pin *pin, CURLcode cc)
 {
@@ -559,7 +563,6 @@ note_lost(ps_pin *pin, CURLcode cc)
 		         pin->last.code, rid);
 	else
 		snprintf(pin->lost_detail, sizeof(pin->lost_detail), "HTTP %ld%s", st, rid);
-	pin->refresh_lost = 1;
 	return PS_PIN_EREFRESHLOST;
 }
 
@@ -744,13 +747,17 @@ ps_pin_refresh(ps_pin *pin)
 				rc = adopt_tokens(pin, &cur) < 0 ? PS_PIN_EPROTO : 0;
 				if (rc == 0) {
 					pin->stats.refreshes_adopted++;
-					pin->refresh_lost = 0; /* a new rotation */
+					pin->refresh_stop = 0; /* a new rotation */
 					ps_info(
 					    "access token refreshed by another pinsync: using it");
 				}
 				goto done;
 			}
-			/* Its refresh token is the one that is current now. */
+			/* Its refresh token is the one that is current now; another
+			 * one than ours (pinsync auth set meanwhile) is a new rotation. */
+			if (cur.refresh_token && pin->refresh_token &&
+			    strcmp(cur.refresh_token, pin->refresh_token) != 0)
+				pin->refresh_stop = 0;
 			if (cur.refresh_token && adopt_tokens(pin, &cur) < 0) {
 				rc = PS_PIN_EPROTO;
 				goto done;
@@ -759,10 +766,12 @@ ps_pin_refresh(ps_pin *pin)
 			if (cur.refresh_lost_at != 0)
 				describe_lost(&cur, lost_before, sizeof(lost_before));
 		}
-		if (pin->refresh_lost) {
-			/* Once per rotation: this client lost an answer already and
-			 * nobody has refreshed since. */
-			rc = lost_error(pin, 1);
+		if (pin->refresh_stop) {
+			/* This token's refresh was lost or refused already, and
+			 * nobody has refreshed since: the same answer, nothing sent. */
+			snprintf(pin->last.message, sizeof(pin->last.message), "%s",
+			         pin->refresh_stop_msg);
+			rc = pin->refresh_stop;
 			goto done;
 		}
 		if (!pin->refresh_token) {
@@ -809,9 +818,7 @@ ps_pin_refresh(ps_pin *pin)
 			recorded = ts->lost(ts->ctx, pin->lost_detail) == 0;
 		}
 		lost_error(pin, recorded);
-		goto done;
-	}
-	if (rc == PS_PIN_EGRANT && lost_before[0]) {
+	} else if (rc == PS_PIN_EGRANT && lost_before[0]) {
 		long code = pin->last.code;
 
 		snprintf(
@@ -820,6 +827,13 @@ ps_pin_refresh(ps_pin *pin)
 		    "most likely rotated by the token refresh whose answer was lost %s, so the "
 		    "new one never reached pinsync; %s",
 		    code, rid_of(pin), lost_before, REAUTHORISE);
+	}
+	if (rc == PS_PIN_EREFRESHLOST || rc == PS_PIN_EGRANT) {
+		/* Once per rotation: callers that go on after a failed request
+		 * (a read-back, a check) must not make this client send the
+		 * same token again later in the run. */
+		pin->refresh_stop = rc;
+		memcpy(pin->refresh_stop_msg, pin->last.message, sizeof(pin->refresh_stop_msg));
 		goto done;
 	}
 	if (rc != 0)

@@ -27,10 +27,13 @@
  * (a timeout, a dropped connection, a 5xx, an unreadable 2xx answer) is a
  * LOST ANSWER: never retried; recorded through the store (lost()) and
  * returned as PS_PIN_EREFRESHLOST, with a message that says what happened
- * and what to do. The client then sends no refresh for the rest of its life;
- * when the access token is still valid (the refresh was only due soon), the
- * request goes on with it after a warning. The next client tries the stored
- * refresh token once; a 283 then names the lost answer as the likely cause.
+ * and what to do. The next client tries the stored refresh token once; a
+ * 283 then names the lost answer as the likely cause. After a lost answer or
+ * a 283 the client sends no refresh with that token for the rest of its life
+ * (its callers may go on after a failed request): later refreshes return
+ * the same error, unless the store hands over other tokens. When the access
+ * token is still valid (the refresh was only due soon), a request goes on
+ * with it after a lost answer, with a warning.
  *
  * Rate limits and retries: before each request the client waits as the
  * limiter says (fed by x-ratelimit-*, Retry-After). 429, 5xx and network
@@ -195,9 +198,9 @@ int ps_pin_batch_get(ps_pin *pin, const char *batch_id, ps_buf *resp);
  * Pinterest refuses the refresh token (code 283) or it has expired: the
  * message then says how to re-authorise (and names the lost answer the
  * store remembers, if any). PS_PIN_EREFRESHLOST when the answer was lost
- * (recorded through the store; see above), or was lost earlier in this
- * client's life and no other process has refreshed since: nothing is sent
- * then. */
+ * (recorded through the store; see above). Once either happened, later
+ * calls return the same error and send nothing, until the store holds
+ * other tokens (another process refreshed, or pinsync auth set). */
 int ps_pin_refresh(ps_pin *pin);
 
 #endif /* PS_SYNC_PINTEREST_H */
