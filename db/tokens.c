@@ -118,7 +118,7 @@ ps_db_tokens_refresh_begin(ps_db *db, const char *client_id, double lock_timeout
 	               "SELECT access_token, refresh_token,"
 	               " coalesce(extract(epoch FROM access_expires_at)::bigint, 0),"
 	               " coalesce(extract(epoch FROM refresh_expires_at)::bigint, 0),"
-	               " coalesce(extract(epoch FROM refresh_lost_at)::bigint, 0),"
+	               " coalesce(floor(extract(epoch FROM refresh_lost_at))::bigint, 0),"
 	               " refresh_lost_detail"
 	               " FROM oauth_tokens WHERE client_id = $1 FOR UPDATE",
 	               1, params);
@@ -192,7 +192,7 @@ ps_db_tokens_info(ps_db *db, const char *client_id, ps_tokens_info *out)
 	               " coalesce(extract(epoch FROM access_expires_at)::bigint, 0),"
 	               " coalesce(extract(epoch FROM refresh_expires_at)::bigint, 0),"
 	               " extract(epoch FROM updated_at)::bigint,"
-	               " coalesce(extract(epoch FROM refresh_lost_at)::bigint, 0),"
+	               " coalesce(floor(extract(epoch FROM refresh_lost_at))::bigint, 0),"
 	               " coalesce(refresh_lost_detail, '')"
 	               " FROM oauth_tokens WHERE client_id = $1",
 	               1, params);
