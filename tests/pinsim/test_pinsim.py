@@ -256,6 +256,47 @@ class ValidatorUnitTest(unittest.TestCase):
         with self.assertRaises(openapi_validate.SchemaError):
             self.check(1, {"type": "int"})
 
+    def test_pattern_digits_are_ascii(self):
+        """JSON Schema patterns are ECMA-262 regexes: \\d is [0-9], not every Unicode digit."""
+        digits = {"type": "string", "pattern": r"^\d+$"}
+        self.assertEqual(self.check("1001", digits), [])
+        self.assertEqual(len(self.check("\u0661\u0660", digits)), 1)  # Arabic-Indic digits
+
+    def test_x_closed_components(self):
+        doc = {"components": {"schemas": {
+            "Open": {"type": "object", "properties": {"a": {}}},
+            "Shut": {"x-closed": True, "allOf": [{"$ref": "#/components/schemas/Open"},
+                                                 {"properties": {"b": {}}}]}}}}
+        v = SchemaValidator(doc)
+        self.assertEqual(v.closed, {"Shut"})
+        self.assertEqual(v.validate({"a": 1, "b": 2}, {"$ref": "#/components/schemas/Shut"}), [])
+        self.assertEqual(v.validate({"c": 1}, {"$ref": "#/components/schemas/Shut"}),
+                         ["$.c: unknown property (not in Shut)"])
+        self.assertEqual(SchemaValidator(doc, closed=["Open"]).closed, {"Open", "Shut"})
+
+    def test_operation_lookups(self):
+        error = {"type": "object", "required": ["code"]}
+        doc = {"paths": {"/things/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": {"parameters": [{"$ref": "#/components/parameters/size"},
+                                   {"name": "x", "in": "header", "schema": {}}],
+                    "responses": {"200": {"content": {"application/json": {"schema": {}}}},
+                                  "default": {"content": {"application/json": {
+                                      "schema": error}}}}}}},
+               "components": {"parameters": {"size": {"name": "size", "in": "query",
+                                                      "schema": {"type": "integer"}}}}}
+        self.assertEqual(openapi_validate.parameter_schemas(doc, "/things/{id}", "GET"),
+                         {"size": ({"type": "integer"}, False)})
+        self.assertEqual(openapi_validate.parameter_schemas(doc, "/things/{id}", "GET", "path"),
+                         {"id": ({"type": "string"}, True)})
+        self.assertEqual(response_body_schema(doc, "/things/{id}", "GET", 200), {})
+        self.assertIs(response_body_schema(doc, "/things/{id}", "GET", 404), error)  # default
+        with self.assertRaises(openapi_validate.SchemaError):
+            request_body_schema(doc, "/things/{id}", "GET")
+        with self.assertRaises(openapi_validate.SchemaError):
+            response_body_schema(doc, "/nothing", "GET", 200)
+
 
 # -- the validator on Pinterest's spec -------------------------------------------------------
 
