@@ -27,6 +27,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -727,6 +728,321 @@ class SpecValidationTest(unittest.TestCase):
         elapsed = time.perf_counter() - started
         self.assertEqual(errors, [])
         self.assertLess(elapsed, 0.5)
+
+
+class Drift:
+    """Compares the contract with Pinterest's description, schema by schema.
+
+    Each contract component is compared with the spec's schema of the same name (or the
+    one its x-spec names), each parameter likewise, and each operation's request body and
+    200 answer with the spec's.  Walking both side by side, it records a problem
+    (kind, where, text) wherever a fact differs:
+
+    enum      a contract enum whose values are not the spec's, or (in a request) an
+              enum of the spec the contract lacks
+    pattern   likewise for patterns
+    count     minItems/maxItems; range: minimum/maximum; length: minLength/maxLength
+              (a maxLength may instead equal the "<= N characters" of the property's
+              description in the spec, and must when the spec states one, in a request)
+    closed    a contract object closed (additionalProperties false or x-closed) whose
+              properties are not exactly the spec's, or the spec's
+              additionalProperties false not held
+    property  a contract property the spec does not have; in a request, a spec property
+              the contract lacks (the contract would not check it)
+    required  required lists that differ
+    type      types (and, in a request, nullable) that differ
+    source    an x-source quote not found in the spec's descriptions
+    structure combinators or $ref that do not correspond
+
+    A fact the spec does not state as a keyword needs an x-source quote from it.  A node
+    marked x-deviation is not compared; its place is listed in .deviations.  Requests
+    ("strict") must hold every fact the spec states; answers (pinsim's, not pinsync's)
+    need only state facts that are the spec's."""
+
+    LIMITS = {"minItems": "count", "maxItems": "count", "minimum": "range",
+              "maximum": "range", "minLength": "length", "maxLength": "length"}
+
+    def __init__(self, contract, spec):
+        self.contract, self.spec = contract, spec
+        self.problems, self.deviations, self.done = [], [], set()
+        self.texts = [" ".join(node["description"].split()) for _, node in walk(spec)
+                      if isinstance(node.get("description"), str)]
+        self.closed = SchemaValidator(contract).closed
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def resolve(doc, node):
+        """(component name or None, the node with every $ref followed)."""
+        name = None
+        while "$ref" in node:
+            ref = node["$ref"]
+            if ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+            node = openapi_validate._resolve(doc, ref)
+        return name, node
+
+    def find(self, node, name, depth=0):
+        """The spec schema called name among the alternatives under node (oneOf, anyOf,
+        a discriminator's mapping), or None: the contract narrows to one of them."""
+        found, node = self.resolve(self.spec, node)
+        if found == name:
+            return node
+        if depth > 4:
+            return None
+        alternatives = list(node.get("oneOf", ())) + list(node.get("anyOf", ()))
+        alternatives += [{"$ref": ref} for ref in
+                         node.get("discriminator", {}).get("mapping", {}).values()]
+        for alternative in alternatives:
+            hit = self.find(alternative, name, depth + 1)
+            if hit is not None:
+                return hit
+        return None
+
+    def flat(self, doc, node):
+        """(properties, required) of an object schema, through allOf."""
+        _, node = self.resolve(doc, node)
+        properties, required = {}, set(node.get("required", ()))
+        for member in node.get("allOf", ()):
+            more, needed = self.flat(doc, member)
+            for key, value in more.items():
+                properties.setdefault(key, value)
+            required |= needed
+        for key, value in node.get("properties", {}).items():
+            properties.setdefault(key, value)
+        return properties, required
+
+    @staticmethod
+    def described_length(node):
+        match = re.search(r"<=\s*([\d,]+)\s*characters", node.get("description", ""))
+        return int(match.group(1).replace(",", "")) if match else None
+
+    def sourced(self, node, where):
+        """Whether node carries an x-source quote, checking that the spec says it."""
+        quote = node.get("x-source")
+        if quote is None:
+            return False
+        if not any(" ".join(quote.split()) in text for text in self.texts):
+            self.problem("source", where, "x-source %r is not in the spec" % quote)
+        return True
+
+    def problem(self, kind, where, text):
+        self.problems.append((kind, where, text))
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def run(self):
+        for name, schema in self.contract["components"]["schemas"].items():
+            target = schema.get("x-spec")
+            if target is None and name in self.spec["components"]["schemas"]:
+                target = "#/components/schemas/" + name
+            if target is not None:
+                self.compare(schema, {"$ref": target}, name, strict=self.in_request(name))
+        for name, parameter in self.contract["components"]["parameters"].items():
+            theirs = self.spec["components"]["parameters"].get(name)
+            if theirs is None:
+                self.problem("structure", name, "no such parameter in the spec")
+                continue
+            for key in ("name", "in", "required"):
+                if parameter.get(key) != theirs.get(key):
+                    self.problem("structure", name, "%s differs" % key)
+            self.compare(parameter["schema"], theirs["schema"], "parameter " + name, True)
+        for path, item in self.contract["paths"].items():
+            for method, operation in item.items():
+                self.operation(path, method, operation)
+        return self
+
+    def in_request(self, name):
+        ref = "#/components/schemas/" + name
+        for path, item in self.contract["paths"].items():
+            for method, operation in item.items():
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    if self.reaches(media["schema"], ref, set()):
+                        return True
+        return False
+
+    def reaches(self, node, ref, seen):
+        for _, sub in walk(node):
+            target = sub.get("$ref")
+            if target == ref:
+                return True
+            if target and target not in seen:
+                seen.add(target)
+                if self.reaches(openapi_validate._resolve(self.contract, target), ref, seen):
+                    return True
+        return False
+
+    def operation(self, path, method, operation):
+        where = "%s %s" % (method.upper(), path)
+        theirs = self.spec["paths"].get(path, {}).get(method)
+        if theirs is None:
+            self.problem("structure", where, "no such operation in the spec")
+            return
+        for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+            self.compare(media["schema"], request_body_schema(self.spec, path, method,
+                                                              media_type), where, True)
+        self.compare(response_body_schema(self.contract, path, method, 200),
+                     response_body_schema(self.spec, path, method, 200), where + " 200", False)
+        ours = openapi_validate.parameter_schemas(self.contract, path, method)
+        for name in openapi_validate.parameter_schemas(self.spec, path, method):
+            if name not in ours:
+                self.problem("property", where, "query parameter %s not held" % name)
+
+    def compare(self, mine, theirs, where, strict, described=None):
+        key = (id(mine), id(theirs), strict)
+        if key in self.done:
+            return
+        self.done.add(key)
+        if "x-deviation" in mine:
+            self.deviations.append(where)
+            return
+        my_name, c = self.resolve(self.contract, mine)
+        their_name, s = self.resolve(self.spec, theirs)
+        if my_name and my_name != their_name:
+            narrowed = self.find(theirs, my_name)
+            if narrowed is not None:
+                s = narrowed
+        if "x-deviation" in c:
+            self.deviations.append(where)
+            return
+        self.keywords(c, s, where, strict, described)
+        self.objects(c, s, where, strict)
+        if "items" in c or "items" in s:
+            if "items" in c and "items" in s:
+                self.compare(c["items"], s["items"], where + "[]", strict, described)
+            elif strict or "items" in c:
+                self.problem("structure", where, "items on one side only")
+        self.alternatives(c, s, where, strict, described)
+
+    def keywords(self, c, s, where, strict, described):
+        if "type" in s and c.get("type", s["type"]) != s["type"]:
+            self.problem("type", where, "%s, spec %s" % (c.get("type"), s["type"]))
+        if strict and "type" in c and bool(c.get("nullable")) != bool(s.get("nullable")):
+            self.problem("type", where, "nullable differs")
+        sourced = self.sourced(c, where)
+        for keyword, kind in [("enum", "enum"), ("pattern", "pattern")] + list(self.LIMITS.items()):
+            mine, theirs = c.get(keyword), s.get(keyword)
+            if keyword == "enum" and mine is not None and theirs is not None:
+                if len(mine) != len(theirs) or set(map(json.dumps, mine)) != set(
+                        map(json.dumps, theirs)):
+                    self.problem(kind, where, "enum differs: %s" % sorted(
+                        set(map(json.dumps, mine)) ^ set(map(json.dumps, theirs))))
+            elif theirs is not None and mine != theirs and (strict or mine is not None):
+                self.problem(kind, where, "%s %r, spec %r" % (keyword, mine, theirs))
+            elif theirs is None and mine is not None and not sourced and not (
+                    keyword == "maxLength" and mine == described):
+                self.problem(kind, where, "%s %r is not in the spec" % (keyword, mine))
+        if strict and described and c.get("type") == "string" \
+                and c.get("maxLength", s.get("maxLength")) != described:
+            self.problem("length", where, "the spec says <= %d characters, the contract %s"
+                         % (described, c.get("maxLength")))
+
+    def objects(self, c, s, where, strict):
+        mine, my_required = self.flat(self.contract, c)
+        theirs, their_required = self.flat(self.spec, s)
+        if my_required != their_required:
+            self.problem("required", where, "%s, spec %s"
+                         % (sorted(my_required), sorted(their_required)))
+        closed = c.get("additionalProperties") is False or c.get("x-closed") is True
+        if s.get("additionalProperties") is False and c.get("additionalProperties") is not False:
+            self.problem("closed", where, "the spec's additionalProperties false is not held")
+        if closed and set(mine) != set(theirs):
+            self.problem("closed", where, "closed over other properties: %s"
+                         % sorted(set(mine) ^ set(theirs)))
+        for name, node in mine.items():
+            if name in theirs:
+                _, theirs_node = self.resolve(self.spec, theirs[name])
+                self.compare(node, theirs[name], "%s.%s" % (where, name), strict,
+                             self.described_length(theirs_node))
+            elif not self.sourced(self.resolve(self.contract, node)[1], where + "." + name):
+                self.problem("property", where, "%s is not in the spec" % name)
+        if strict and not closed:
+            for name in set(theirs) - set(mine):
+                self.problem("property", where, "the spec's %s is not held" % name)
+
+    def alternatives(self, c, s, where, strict, described):
+        mine = c.get("oneOf") or c.get("anyOf")
+        theirs = s.get("oneOf") or s.get("anyOf")
+        if not mine:
+            if theirs and strict:
+                self.problem("structure", where, "the spec's alternatives are not held")
+            return
+        if not theirs:
+            self.problem("structure", where, "alternatives the spec does not have")
+            return
+        if strict and len(mine) != len(theirs):
+            self.problem("structure", where, "%d alternatives, spec %d"
+                         % (len(mine), len(theirs)))
+        for index, alternative in enumerate(mine):
+            name = self.resolve(self.contract, alternative)[0] if "$ref" in alternative else None
+            if name:
+                found = self.find(s, name)
+                if found is None:
+                    self.problem("structure", where, "%s is not among the spec's" % name)
+                else:
+                    self.compare(alternative, found, "%s|%s" % (where, name), strict, described)
+            elif len(mine) == len(theirs):
+                self.compare(alternative, theirs[index], "%s|%d" % (where, index), strict,
+                             described)
+            else:
+                self.problem("structure", where, "alternative #%d has no counterpart" % index)
+        if "discriminator" in c:
+            mapping = s.get("discriminator", {}).get("mapping", {})
+            for value, ref in c["discriminator"]["mapping"].items():
+                if mapping.get(value, "").rsplit("/", 1)[-1] != ref.rsplit("/", 1)[-1]:
+                    self.problem("structure", where, "discriminator %s differs" % value)
+
+
+@full_spec_layer
+class ContractDriftTest(unittest.TestCase):
+    """The contract cannot drift from Pinterest's description unnoticed: every fact it
+    holds is the spec's (see Drift), one test per kind of fact."""
+
+    # Where the contract departs from the spec on purpose (x-deviation), and why.
+    KNOWN_DEVIATIONS = [
+        # The spec's pattern ^[a-zA-Z0-9]+$ refuses its own batch ids ('-').
+        "parameter path_catalogs_items_batch_id",
+    ]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.drift = Drift(load_contract(), load_spec()).run()
+
+    def of_kind(self, *kinds):
+        return [p for p in self.drift.problems if p[0] in kinds]
+
+    def test_enums_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("enum"), [])
+
+    def test_patterns_counts_lengths_and_ranges_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("pattern", "count", "length", "range", "source"), [])
+
+    def test_closed_property_lists_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("closed", "property"), [])
+
+    def test_required_lists_and_types_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("required", "type", "structure"), [])
+
+    def test_deviations_are_the_known_ones(self):
+        self.assertEqual(self.drift.deviations, self.KNOWN_DEVIATIONS)
+
+    def test_the_comparison_sees_a_drift(self):
+        """Drift itself: a contract changed in each kind of fact is caught."""
+        contract = json.loads(json.dumps(load_contract()))
+        schemas = contract["components"]["schemas"]
+        schemas["Country"]["enum"].append("XK")
+        schemas["CatalogsRetailBatchRequest"]["properties"]["items"]["maxItems"] = 999
+        schemas["CatalogsRetailBatchRequest"]["properties"]["catalog_id"]["pattern"] = "^.+$"
+        del schemas["UpdatableItemAttributes"]["properties"]["brand"]
+        schemas["UpdatableItemAttributes"]["properties"]["title"]["maxLength"] = 501
+        schemas["UpdateMaskFieldType"]["enum"].remove("price")
+        schemas["CatalogsItemsRequest"]["required"].remove("filters")
+        schemas["CustomNumber"]["x-source"] = "ranging from 1 to 10"
+        schemas["CatalogsItemsRequest"]["properties"]["language"]["anyOf"].pop()
+        schemas["UpdatableItemAttributes"]["properties"]["price"]["type"] = "number"
+        kinds = {kind for kind, _, _ in Drift(contract, load_spec()).run().problems}
+        self.assertEqual(kinds, {"enum", "count", "pattern", "closed", "length", "required",
+                                 "source", "structure", "type"})
 
 
 # -- the simulator over HTTP -----------------------------------------------------------------
