@@ -219,6 +219,7 @@ import json
 import math
 import os
 import random
+import re
 import secrets
 import signal
 import socket
@@ -436,7 +437,7 @@ class Checks:
     def _parameter(validator, name, text, schema):
         value = text
         if schema.get("type") == "integer":
-            if not (text.isascii() and text.lstrip("-").isdigit()):
+            if not re.fullmatch(r"-?[0-9]+", text):
                 return ["Parameter '%s' was not numeric (was %s)" % (name, text)]
             value = int(text)
         return ["Parameter '%s'%s (was %s)" % (name, reason[1:], text)
@@ -672,7 +673,8 @@ class Simulator:
     # -- catalogs -----------------------------------------------------------------------
 
     def _query(self, req, path):
-        """The query parameters of a GET request, checked: {name: text}, or 400 code 1."""
+        """The query parameters of a request to path (as the documents spell it), checked:
+        {name: text}, or 400 code 1."""
         query = dict(urllib.parse.parse_qsl(req.query, keep_blank_values=True))
         self._refuse_problems(self.checks.query(path, req.method, query))
         return query

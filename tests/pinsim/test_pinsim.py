@@ -311,6 +311,8 @@ BAD_QUERIES = [
     ("/catalogs", {"page_size": "251"}, "Parameter 'page_size': must be <= 250 (was 251)"),
     ("/catalogs/feeds", {"page_size": "3e"}, "Parameter 'page_size' was not numeric (was 3e)"),
     ("/catalogs/feeds", {"page_size": ""}, "Parameter 'page_size' was not numeric (was )"),
+    ("/catalogs/feeds", {"page_size": "--5"}, "Parameter 'page_size' was not numeric (was --5)"),
+    ("/catalogs", {"page_size": "-5"}, "Parameter 'page_size': must be >= 1 (was -5)"),
     ("/catalogs/feeds", {"catalog_id": "cat"},
      "Parameter 'catalog_id': \"cat\" does not match pattern ^\\d+$ (was cat)"),
     ("/catalogs/feeds", {"catalog_id": "\u0661"}, "Parameter 'catalog_id': "),
