@@ -13,9 +13,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from harness import REPO, SHARED, PgCluster, Pinsync, Simulator  # noqa: E402
-
-SPEC = os.path.join(SHARED, "pinterest-api", "openapi.json")
+from harness import REPO, PgCluster, Pinsync, Simulator  # noqa: E402
 
 
 def show(title):
@@ -61,16 +59,20 @@ def main():
     feed = os.path.join(demo_dir, "feed.xml")
     show("starting PostgreSQL in .demo/ and the Pinterest API simulator")
     pg = PgCluster(parent=demo_dir).start()
-    # The simulator checks every request against Pinterest's OpenAPI description
-    # in the shared folder beside the checkout; a machine without that folder
-    # still gets the demo, unchecked.
-    checked = os.path.exists(SPEC)
-    if not checked:
-        print(f"note: {SPEC} not found: the simulator accepts requests without checking "
-              "them against Pinterest's OpenAPI description")
-    sim = Simulator("--processing-polls", "1", *(() if checked else ("--no-spec",)))
+    # The simulator checks every request against the project's contract
+    # (tests/pinsim/contract.json), and against Pinterest's full OpenAPI
+    # description too when the shared folder beside the checkout has it.
+    sim = Simulator("--processing-polls", "1")
     print(f"  PostgreSQL on 127.0.0.1:{pg.port}, simulator on {sim.api_base}")
     try:
+        checks = sim.checks()
+        contract = os.path.relpath(checks["contract"], REPO)
+        if checks["spec"]:
+            print(f"  requests checked against the contract {contract} and Pinterest's "
+                  f"full OpenAPI description {checks['spec']}")
+        else:
+            print(f"  requests checked against the contract {contract} only "
+                  f"({checks['summary'].split(': ', 1)[-1]})")
         ps = Pinsync(pg, sim, PINSYNC_POLL_INITIAL_MS="200", PINSYNC_LOG_FORMAT="text",
                      PINSYNC_LOG_LEVEL="warn")
         run(ps, "migrate")

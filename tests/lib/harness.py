@@ -7,7 +7,9 @@ Starts what a test needs and stops it afterwards, also when the test fails:
   the server runs as the unprivileged `postgres` user, since initdb and
   postgres refuse to run as root.
 - Simulator: the Pinterest API simulator (tests/pinsim/pinsim.py) on a free
-  port of 127.0.0.1, with helpers for its control API.
+  port of 127.0.0.1, with helpers for its control API. It checks every request
+  against the project's contract, and against Pinterest's full OpenAPI
+  description too when SPEC is there (checks() says which).
 - Pinsync: runs the pinsync binary with the environment pointing at both.
 
 Everything talks only to 127.0.0.1. Python standard library only.
@@ -29,7 +31,11 @@ import unittest
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("PINSYNC_SHARED_DIR", os.path.join(os.path.dirname(REPO), "shared"))
+# The shared folder: PINSYNC_SHARED_DIR when set (the only place looked at, as pinsim and
+# CMake do; empty counts as unset), else ../shared beside the checkout.  It may be absent:
+# the simulator then checks requests against the project's contract alone.
+SHARED = os.environ.get("PINSYNC_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
+SPEC = os.path.join(SHARED, "pinterest-api", "openapi.json")
 REAL_FEEDS = os.path.join(SHARED, "feeds", "real")
 
 
@@ -211,6 +217,11 @@ class Simulator:
 
     def requests(self):
         return self._call("GET", "/_sim/requests")
+
+    def checks(self):
+        """What requests are checked against: {"layers": ["contract"] or ["contract",
+        "full-spec"], "contract", "spec" (path or None), "summary"}."""
+        return self._call("GET", "/_sim/checks")
 
     def clear_requests(self):
         self._call("POST", "/_sim/requests/clear", {})

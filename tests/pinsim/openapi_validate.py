@@ -24,7 +24,9 @@ Supported, with OpenAPI 3.0 meaning:
   picks the alternative through ``mapping`` (or, failing that, by component name), and
   only that alternative's errors are reported.  A discriminator without ``oneOf`` or
   ``anyOf`` (the inheritance style) has no effect;
-* ``enum``, ``pattern`` (Python ``re.search``, unanchored as in JSON Schema),
+* ``enum``, ``pattern`` (Python ``re.search``, unanchored as in JSON Schema; ``\\d`` and
+  ``\\w`` match ASCII only, as in the ECMA-262 regexes JSON Schema names, and so does
+  ``\\s`` here),
   ``minLength``/``maxLength``, ``minimum``/``maximum`` with 3.0's boolean
   ``exclusiveMinimum``/``exclusiveMaximum``, ``multipleOf``, ``minItems``/``maxItems``,
   ``uniqueItems``, ``items``, ``required``, ``properties``, ``additionalProperties``
@@ -45,8 +47,15 @@ those reasons are joined into one message instead (or given once, when they are 
 they had ``additionalProperties: false`` over the union of the properties they declare,
 directly or through ``allOf``.  The closure applies where such a schema is reached
 through a ``$ref`` other than as an ``allOf`` member, so a closed schema may still be
-composed into a larger one.  The simulator uses it to refuse item attribute names that
-Pinterest's spec does not declare (the spec leaves those objects open).
+composed into a larger one.  A component marked ``"x-closed": true`` in the document is
+closed too, without being named (pinsim's contract.json marks its item attribute
+objects so); ``validator.closed`` holds the names in effect.  The simulator uses it to
+refuse item attribute names that Pinterest's spec does not declare (the spec leaves
+those objects open).
+
+``request_body_schema``, ``response_body_schema`` and ``parameter_schemas`` find the
+schemas of one operation (``document["paths"][path][method]``); a response status the
+operation does not list falls back to its ``default`` response, as in OpenAPI.
 
 Compiled validators are cached per schema object and per ``$ref``, so validating many
 values against one schema does the schema walk once: a 1000-item catalog batch checks
@@ -58,7 +67,8 @@ import math
 import re
 import threading
 
-__all__ = ["SchemaError", "SchemaValidator", "request_body_schema", "response_body_schema"]
+__all__ = ["SchemaError", "SchemaValidator", "parameter_schemas", "request_body_schema",
+           "response_body_schema"]
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENUM_LIST_MAX = 8  # longer enums are named (when they are a component) instead of listed
@@ -137,12 +147,29 @@ def _closest(failures, path, keyword):
     return min(failures, key=lambda f: _score(f, path))
 
 
+def _resolve(document, ref):
+    """The node a local $ref (a JSON pointer "#/...") names in document."""
+    if not ref.startswith("#/"):
+        raise SchemaError("only local $ref are supported: %r" % ref)
+    node = document
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        try:
+            node = node[part]
+        except (KeyError, TypeError):
+            raise SchemaError("unresolvable $ref %r" % ref) from None
+    return node
+
+
 class SchemaValidator:
     """Compiles and caches validators for the schemas of one OpenAPI document."""
 
     def __init__(self, document, closed=()):
         self.document = document
-        self.closed = frozenset(closed)
+        marked = (name for name, schema in
+                  document.get("components", {}).get("schemas", {}).items()
+                  if isinstance(schema, dict) and schema.get("x-closed") is True)
+        self.closed = frozenset(closed).union(marked)
         self._by_ref = {}  # (ref, closed) -> check function
         self._by_id = {}   # id(schema dict) -> (schema, check function)
         self._lock = threading.Lock()  # compiling is serialised; checking needs no lock
@@ -166,16 +193,7 @@ class SchemaValidator:
             return entry[1]
 
     def _resolve(self, ref):
-        if not ref.startswith("#/"):
-            raise SchemaError("only local $ref are supported: %r" % ref)
-        node = self.document
-        for part in ref[2:].split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
-            try:
-                node = node[part]
-            except (KeyError, TypeError):
-                raise SchemaError("unresolvable $ref %r" % ref) from None
-        return node
+        return _resolve(self.document, ref)
 
     @staticmethod
     def _component_name(ref):
@@ -299,7 +317,7 @@ class SchemaValidator:
             checks.append(check_length)
         if "pattern" in schema:
             try:
-                regex = re.compile(schema["pattern"])
+                regex = re.compile(schema["pattern"], re.ASCII)  # ECMA-262's \d is [0-9]
             except re.error as exc:
                 raise SchemaError("bad pattern %r: %s" % (schema["pattern"], exc)) from None
 
@@ -520,10 +538,29 @@ def request_body_schema(document, path, method, media_type="application/json"):
 
 
 def response_body_schema(document, path, method, status, media_type="application/json"):
-    """The schema of one response of an operation (status as int or 'default')."""
-    operation = _operation(document, path, method)
+    """The schema of one response of an operation (status as int or 'default'); a
+    status the operation does not list gets its 'default' response."""
+    responses = _operation(document, path, method).get("responses", {})
+    response = responses.get(str(status), responses.get("default"))
     try:
-        return operation["responses"][str(status)]["content"][media_type]["schema"]
-    except KeyError:
+        return response["content"][media_type]["schema"]
+    except (KeyError, TypeError):
         raise SchemaError("%s %s has no %s response in %s"
                           % (method.upper(), path, status, media_type)) from None
+
+
+def parameter_schemas(document, path, method, location="query"):
+    """The parameters of an operation in one location ('query', 'path', 'header'), as
+    {name: (schema, required)}; parameters given by $ref are resolved.  Parameters
+    declared on the path item apply too, unless the operation redeclares them."""
+    operation = _operation(document, path, method)
+    found = {}
+    for declared in (document["paths"][path].get("parameters", ()),
+                     operation.get("parameters", ())):
+        for parameter in declared:
+            if "$ref" in parameter:
+                parameter = _resolve(document, parameter["$ref"])
+            if parameter.get("in") == location:
+                found[parameter["name"]] = (parameter.get("schema", {}),
+                                            bool(parameter.get("required")))
+    return found

@@ -2,14 +2,29 @@
 """pinsim: a stateful stand-in for the Pinterest REST API v5, for pinsync's tests.
 
 It serves, on 127.0.0.1 only, the small part of https://api.pinterest.com/v5 that
-pinsync uses, validating request bodies against the real OpenAPI description
-(pinterest/api-description v5.23.0), which is loaded at start-up from --spec.
-Python 3 standard library only.
+pinsync uses.  Python 3 standard library only.
 
-    python3 tests/pinsim/pinsim.py [--port 0] [--ready-file PATH] [--spec PATH]
-        [--client-id ID] [--client-secret S] [--access-token T] [--refresh-token R]
-        [--access-ttl SECONDS] [--refresh-ttl SECONDS] [--processing-polls N]
-        [--catalog-id ID] [--log-file PATH]
+    python3 tests/pinsim/pinsim.py [--port 0] [--ready-file PATH] [--contract PATH]
+        [--spec PATH] [--client-id ID] [--client-secret S] [--access-token T]
+        [--refresh-token R] [--access-ttl SECONDS] [--refresh-ttl SECONDS]
+        [--processing-polls N] [--catalog-id ID] [--log-file PATH]
+
+Every request (body and query parameters) is checked against the project's contract,
+contract.json beside this file (--contract): the facts of Pinterest's OpenAPI
+description v5.23.0 that matter for pinsync's requests, with the item attribute
+objects closed.  When Pinterest's full description is found (--spec, default
+$PINSYNC_SHARED_DIR/pinterest-api/openapi.json, else ../shared/pinterest-api/
+openapi.json beside the checkout), requests are checked against it too, and a request
+refused for the reasons of either is refused with the reasons of both (each once); a
+request only the full spec refuses is also logged as "contract gap: ...".  Without the
+file pinsim runs on the contract alone.  The start-up line says which:
+
+    pinsim: listening on 127.0.0.1:PORT (contract and full spec 5.23.0 PATH)
+    pinsim: listening on 127.0.0.1:PORT (contract only: PATH not found)
+
+--no-spec (deprecated) skips the full spec even when it is there.  A contract or full
+spec that exists but cannot be used stops the start with exit status 2: a broken file
+never means fewer checks.
 
 With --port 0 the kernel picks a port.  Once the server listens, the port number (digits
 and a newline) is written to --ready-file atomically (temporary file, then rename).
@@ -21,20 +36,24 @@ API (all under /v5; answers are JSON with Pinterest's error shape {"code", "mess
 ------------------------------------------------------------------------------------
 POST /v5/oauth/token
     Basic auth with the client id and secret (else 401 code 2), form body
-    grant_type=refresh_token&refresh_token=... (scope, continuous_refresh accepted).
+    grant_type=refresh_token&refresh_token=... (scope, continuous_refresh accepted); a
+    form the checks refuse gets 400 code 1, another grant_type too.
     An unknown, used or expired refresh token gives 400 code 283.  Success issues a new
     access token and a new refresh token; the old refresh token stops working at once,
     old access tokens stay valid until they expire.  The answer has the fields of the
     spec's OauthAccessTokenResponseRefresh.
 Every other /v5 endpoint needs "Authorization: Bearer <valid access token>", else 401
 code 2.
+Every request whose body or query parameters the checks refuse gets 400 code 1
+"<JSON path>: <reason>" (all reasons, joined by "; "); a query parameter's reason reads
+"Parameter 'NAME': <reason> (was VALUE)" or "Parameter 'NAME' was not numeric (was V)".
 POST /v5/catalogs/items/batch
-    The body is validated against the operation's request schema; a body the spec
-    refuses gets 400 code 1 "<JSON path>: <reason>" (all reasons, joined by "; ").
-    Stricter than the spec: item attribute objects are closed, so an attribute name
-    the schema does not declare is refused (the spec leaves those objects open; whether
-    Pinterest refuses or drops such names, pinsync must not send them), and UPDATE
-    cannot carry image_link, additional_image_link or video_link.
+    The body is checked (CatalogsRetailBatchRequest).  Stricter than the full spec:
+    item attribute objects are closed, so an attribute name the schema does not declare
+    is refused (the spec leaves those objects open; whether Pinterest refuses or drops
+    such names, pinsync must not send them), and UPDATE cannot carry image_link,
+    additional_image_link or video_link; lengths the spec states in words ("<= 500
+    characters") are enforced; only RETAIL batches are taken.
     An unknown catalog_id gives 404 code 678.  A valid body is recorded, not applied,
     and answered with a CatalogsRetailItemsBatch in status PROCESSING and no items.
     Knobs can refuse a body whole: one naming an item of refuse_items gets 400 code 1
@@ -43,8 +62,10 @@ POST /v5/catalogs/items/batch
     code 1 "Request entity too large: N bytes, limit M", before authentication, as a
     front end would (the body is still read to its end, so the connection stays
     usable).  Neither is recorded.
-    The legacy single-operation body (CatalogsItemsBatchRequest) passes validation but
-    is refused with 400 code 1: pinsync sends the per-item ("vertical") form.
+    The legacy single-operation body (CatalogsItemsBatchRequest: "operation" at the top,
+    no "catalog_type"), which the full spec allows, is refused with 400 code 1 before
+    the checks: pinsync sends the per-item ("vertical") form, the only one the contract
+    describes.
 GET /v5/catalogs/items/batch/{batch_id}
     Unknown id: 404 code 4331.  The first N polls of a batch (N = processing polls when
     it was posted) answer status PROCESSING with every item in PROCESSING; the next poll
@@ -71,23 +92,24 @@ GET /v5/catalogs/items/batch/{batch_id}
     reports it in status PROCESSING, item_status reports it with the status string given
     (outside the spec's enum if so asked); in all three the item is not applied.
 POST /v5/catalogs/items
-    Reads items back (CatalogsItemsRequest).  Each id gives a CatalogsRetailItemResponse,
-    image_link as an array as the response schema requires, or, when the item is absent
+    Reads items back (CatalogsItemsRequest, checked; RETAIL only).  Each id gives a
+    CatalogsRetailItemResponse, image_link as an array as the response schema requires,
+    or, when the item is absent
     or was written with another country/language, the spec's error item form
     {"catalog_type", "item_id", "errors": [...]}.  An id of readback_errors always gets
     that error form, with {"code": 3, "message": "Internal error reading the item."}.
     While readback_garbage counts, a valid request is answered 200 with a body that is
     not JSON ("<html>oops", Content-Type application/json).
 GET /v5/catalogs?page_size=&bookmark=
-    The catalogs, oldest first, paginated with an opaque bookmark.
+    The catalogs, oldest first, paginated with an opaque bookmark (query checked).
 GET /v5/catalogs/feeds?catalog_id=&page_size=&bookmark=&ad_account_id=
     The feed data sources, as the spec's paginated list of CatalogsFeed: one RETAIL
     feed (CatalogsRetailFeed, every required field: format XML, status ACTIVE, an https
     location, ...) per catalog with a feed source, oldest catalog first; only that
     catalog's when catalog_id is given (an unknown one gives an empty list).  As in
     the spec, the feed object has no catalog_id field: ask with ?catalog_id= to learn
-    whether a catalog has one.  page_size must be 1..250 (default 25), catalog_id and
-    ad_account_id digits (ad_account_id at most 18), else 400 code 1.
+    whether a catalog has one.  The query parameters are checked: page_size 1..250
+    (default 25), catalog_id and ad_account_id digits (ad_account_id at most 18).
 Other paths: 404 code 404; a known path with another method: 405 code 5.
 
 Every answer carries x-pinterest-rid, x-ratelimit-limit ("L, L;w=W"),
@@ -134,6 +156,9 @@ GET  /_sim/batches           posted batches, oldest first: {"batch_id", "catalog
                              "status", "created_time", "item_count", "polls_left"}
 GET  /_sim/tokens            {"access_token", "access_token_expires_at", "refresh_token",
                              "refresh_token_expires_at", "valid_access_tokens"}
+GET  /_sim/checks            what requests are checked against: {"layers": ["contract"]
+                             or ["contract", "full-spec"], "contract": path, "spec": path
+                             or null, "summary": the start-up line's words}
 GET  /_sim/config            the knobs below, with counters as they stand
 POST /_sim/config            a JSON object setting any of:
     processing_polls  int >= 0, for batches posted from now on
@@ -194,6 +219,7 @@ import json
 import math
 import os
 import random
+import re
 import secrets
 import signal
 import socket
@@ -206,15 +232,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openapi_validate  # the sibling module: the script's folder is on sys.path
 
-# The spec lives in the shared folder beside the checkout (PINSYNC_SHARED_DIR
-# names it elsewhere); it is read at run time, never copied into the project.
-DEFAULT_SPEC = os.path.join(
-    os.environ.get("PINSYNC_SHARED_DIR") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared"),
-    "pinterest-api", "openapi.json")
-DEFAULT_SPEC = os.path.normpath(DEFAULT_SPEC)
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The project's own contract: always used.
+DEFAULT_CONTRACT = os.path.join(HERE, "contract.json")
+# Pinterest's full description lives in the shared folder beside the checkout
+# (PINSYNC_SHARED_DIR names it elsewhere; set, it is the only place looked at); it is
+# read at run time, never copied into the project, and used when it is there.
+DEFAULT_SPEC = os.path.normpath(os.path.join(
+    os.environ.get("PINSYNC_SHARED_DIR") or os.path.join(HERE, "..", "..", "..", "shared"),
+    "pinterest-api", "openapi.json"))
 
-# Item attribute objects that pinsim closes (see openapi_validate's "closed").
+# Item attribute objects that pinsim closes: those the contract marks x-closed (see
+# openapi_validate's "closed"); the same names are closed in the full spec.
 CLOSED_SCHEMAS = ("ItemAttributesRequest", "UpdatableItemAttributes")
 REQUIRED_ATTRIBUTES = ("title", "description", "link", "image_link", "price", "availability")
 SCOPE = "catalogs:read,catalogs:write"
@@ -311,32 +340,123 @@ class RawBody(bytes):
     """An answer body sent as it is rather than as JSON (the readback_garbage knob)."""
 
 
-class UncheckedValidator:
-    """--no-spec: every request body passes (nothing to check it against)."""
+FORM = "application/x-www-form-urlencoded"
+# The operations whose requests are checked: (path in the documents, method, media type
+# of the body or None).
+CHECKED_OPERATIONS = (
+    ("/oauth/token", "POST", FORM),
+    ("/catalogs", "GET", None),
+    ("/catalogs/feeds", "GET", None),
+    ("/catalogs/items/batch", "POST", "application/json"),
+    ("/catalogs/items/batch/{batch_id}", "GET", None),
+    ("/catalogs/items", "POST", "application/json"),
+)
 
-    def validate(self, instance, schema):
-        return []
+
+class Checks:
+    """The checks of every request: the contract, then the full spec when loaded.
+
+    Each document's request body schemas and query parameters are found once, for the
+    CHECKED_OPERATIONS; both documents close CLOSED_SCHEMAS.  body() and query() give
+    the reasons of both, the contract's first, each reason once; on_gap(text) hears of a
+    request only the full spec refuses (a fact the contract misses)."""
+
+    def __init__(self, contract, spec=None, on_gap=None):
+        self.on_gap = on_gap
+        self.layers = []  # (name, validator, {(path, method): (body schema, params)})
+        closed = None
+        for name, document in (("contract", contract), ("full-spec", spec)):
+            if document is None:
+                continue
+            try:
+                self.layers.append(self._layer(name, document, closed))
+            except (openapi_validate.SchemaError, KeyError, TypeError, AttributeError) as exc:
+                raise openapi_validate.SchemaError(
+                    "cannot use the %s: %s: %s" % (name.replace("-", " "), type(exc).__name__,
+                                                   exc)) from None
+            closed = self.layers[0][1].closed
+
+    @staticmethod
+    def _layer(name, document, closed):
+        validator = openapi_validate.SchemaValidator(document, closed=closed or ())
+        if closed is None and validator.closed != frozenset(CLOSED_SCHEMAS):
+            raise openapi_validate.SchemaError("it closes %s, pinsim expects %s"
+                                               % (sorted(validator.closed),
+                                                  sorted(CLOSED_SCHEMAS)))
+        operations = {}
+        for path, method, media_type in CHECKED_OPERATIONS:
+            body = openapi_validate.request_body_schema(document, path, method, media_type) \
+                if media_type else None
+            if body is not None:
+                validator.validate(None, body)  # compile now: a bad schema fails at start
+            operations[(path, method)] = (
+                body, openapi_validate.parameter_schemas(document, path, method))
+        return name, validator, operations
+
+    @property
+    def full_spec(self):
+        return len(self.layers) > 1
+
+    def body(self, path, method, value):
+        """Reasons why the request body value breaks the documents (empty: none)."""
+        return self._merge(path, method, self.body_layers(path, method, value))
+
+    def query(self, path, method, query):
+        """Reasons why the query parameters ({name: text}) break the documents; a
+        parameter neither document declares is ignored, as Pinterest ignores it."""
+        return self._merge(path, method, self.query_layers(path, method, query))
+
+    def body_layers(self, path, method, value):
+        """The reasons of body(), one list per document, the contract's first."""
+        return [validator.validate(value, operations[(path, method)][0])
+                for _, validator, operations in self.layers]
+
+    def query_layers(self, path, method, query):
+        """The reasons of query(), one list per document, the contract's first."""
+        per_layer = []
+        for _, validator, operations in self.layers:
+            reasons = []
+            for name, (schema, required) in operations[(path, method)][1].items():
+                if name in query:
+                    reasons += self._parameter(validator, name, query[name], schema)
+                elif required:
+                    reasons.append("Parameter '%s' is required" % name)
+            per_layer.append(reasons)
+        return per_layer
+
+    def _merge(self, path, method, per_layer):
+        if len(per_layer) > 1 and per_layer[1] and not per_layer[0] and self.on_gap:
+            self.on_gap("contract gap: %s %s accepted by the contract, refused by the full "
+                        "spec: %s" % (method, path, "; ".join(per_layer[1])))
+        found = []
+        for reasons in per_layer:
+            found.extend(r for r in reasons if r not in found)
+        return found
+
+    @staticmethod
+    def _parameter(validator, name, text, schema):
+        value = text
+        if schema.get("type") == "integer":
+            if not re.fullmatch(r"-?[0-9]+", text):
+                return ["Parameter '%s' was not numeric (was %s)" % (name, text)]
+            value = int(text)
+        return ["Parameter '%s'%s (was %s)" % (name, reason[1:], text)
+                for reason in validator.validate(value, schema)]
 
 
 class Simulator:
     """All state, guarded by one lock; request handling independent of HTTP."""
 
-    def __init__(self, options, spec):
-        """spec: the parsed openapi.json, or None to accept requests unchecked
-        (--no-spec: the demo on a machine without the shared folder)."""
+    def __init__(self, options, contract, spec=None, log=None, checked=None):
+        """contract: the parsed contract.json, always checked; spec: the parsed full
+        openapi.json, also checked when given; log(text): where to report a request
+        that only the full spec refuses (a gap in the contract), default stderr;
+        checked: what GET /_sim/checks says about the documents."""
         self.options = options
-        self.spec = spec
-        if spec is None:
-            self.validator = UncheckedValidator()
-            self.batch_schema = self.items_schema = self.token_schema = None
-        else:
-            self.validator = openapi_validate.SchemaValidator(spec, closed=CLOSED_SCHEMAS)
-            self.batch_schema = openapi_validate.request_body_schema(
-                spec, "/catalogs/items/batch", "POST")
-            self.items_schema = openapi_validate.request_body_schema(
-                spec, "/catalogs/items", "POST")
-            self.token_schema = openapi_validate.request_body_schema(
-                spec, "/oauth/token", "POST", "application/x-www-form-urlencoded")
+        self.checked = checked or ("contract and full spec" if spec is not None
+                                   else "contract only")
+        self.checks = Checks(contract, spec, on_gap=log or (
+            lambda text: sys.stderr.write("pinsim: %s\n" % text)))
         self.lock = threading.Lock()
         self.seq = itertools.count(1)
         self.reset()
@@ -522,9 +642,7 @@ class Simulator:
                                                keep_blank_values=True, strict_parsing=True))
         except (UnicodeDecodeError, ValueError):
             raise ApiError(400, 1, "Invalid request: malformed form body") from None
-        problems = self.validator.validate(form, self.token_schema)
-        if problems:
-            raise ApiError(400, 1, "; ".join(problems))
+        self._refuse_problems(self.checks.body("/oauth/token", "POST", form))
         if form["grant_type"] != "refresh_token":
             raise ApiError(400, 1, "Invalid request: grant_type %r is not simulated"
                            % form["grant_type"])
@@ -554,14 +672,25 @@ class Simulator:
 
     # -- catalogs -----------------------------------------------------------------------
 
+    def _query(self, req, path):
+        """The query parameters of a request to path (as the documents spell it), checked:
+        {name: text}, or 400 code 1."""
+        query = dict(urllib.parse.parse_qsl(req.query, keep_blank_values=True))
+        self._refuse_problems(self.checks.query(path, req.method, query))
+        return query
+
+    @staticmethod
+    def _refuse_problems(problems):
+        """400 code 1 naming every reason, when there are any."""
+        if problems:
+            raise ApiError(400, 1, "; ".join(problems))
+
     @staticmethod
     def _page_window(query):
         """The page a list request asks for, from its page_size and bookmark parameters
-        (the spec's query_page_size and query_bookmark): (start, size), or 400 code 1."""
+        (the contract's query_page_size and query_bookmark, already checked):
+        (start, size), or 400 code 1 for a bookmark pinsim did not give."""
         size = query.get("page_size", "25")
-        if not size.isdigit() or not 1 <= int(size) <= 250:
-            raise ApiError(400, 1, "Parameter 'page_size' must be an integer from 1 to 250 "
-                                   "(was %s)" % size)
         try:
             start = int(base64.urlsafe_b64decode(query["bookmark"]).decode("ascii")) \
                 if "bookmark" in query else 0
@@ -578,7 +707,7 @@ class Simulator:
 
     def list_catalogs(self, req):
         self._require_bearer(req)
-        start, size = self._page_window(dict(urllib.parse.parse_qsl(req.query)))
+        start, size = self._page_window(self._query(req, "/catalogs"))
         with self.lock:
             entries = [{k: c[k] for k in ("id", "name", "catalog_type", "created_at",
                                           "updated_at")} for c in self.catalogs.values()]
@@ -587,14 +716,8 @@ class Simulator:
     def list_feeds(self, req):
         """GET /v5/catalogs/feeds: one CatalogsRetailFeed per catalog with a feed source."""
         self._require_bearer(req)
-        query = dict(urllib.parse.parse_qsl(req.query, keep_blank_values=True))
+        query = self._query(req, "/catalogs/feeds")
         start, size = self._page_window(query)
-        for name, limit in (("catalog_id", None), ("ad_account_id", 18)):
-            value = query.get(name)
-            if value is not None and (not value.isdigit() or not value.isascii()
-                                      or (limit and len(value) > limit)):
-                raise ApiError(400, 1, "Parameter '%s' must be digits%s (was %s)"
-                               % (name, " (at most %d)" % limit if limit else "", value))
         with self.lock:
             entries = [self._feed_view(c) for c in self.catalogs.values()
                        if c["feed"] is not None
@@ -625,13 +748,11 @@ class Simulator:
 
     def read_items(self, req):
         self._require_bearer(req)
+        self._query(req, "/catalogs/items")
         body = req.json_body()
-        problems = self.validator.validate(body, self.items_schema)
-        if problems:
-            raise ApiError(400, 1, "; ".join(problems))
+        # The contract describes RETAIL filters only: other catalog types are refused.
+        self._refuse_problems(self.checks.body("/catalogs/items", "POST", body))
         filters = body["filters"]
-        if filters["catalog_type"] != "RETAIL":
-            raise ApiError(400, 1, "Invalid request: pinsim only has RETAIL catalogs")
         answer = []
         with self.lock:
             catalog = self._catalog_for(filters.get("catalog_id"))
@@ -667,15 +788,14 @@ class Simulator:
             raise ApiError(413, 1, "Request entity too large: %d bytes, limit %d"
                            % (len(req.body), limit))
         self._require_bearer(req)
+        self._query(req, "/catalogs/items/batch")
         body = req.json_body()
-        problems = self.validator.validate(body, self.batch_schema)
-        if problems:
-            raise ApiError(400, 1, "; ".join(problems))
-        if "catalog_type" not in body:
+        if isinstance(body, dict) and "operation" in body and "catalog_type" not in body:
             raise ApiError(400, 1, "Invalid request: pinsim only simulates the per-item "
-                                   "operation form (CatalogsVerticalBatchRequest)")
-        if body["catalog_type"] != "RETAIL":
-            raise ApiError(400, 1, "Invalid request: pinsim only has RETAIL catalogs")
+                                   "operation form (CatalogsVerticalBatchRequest), not the "
+                                   "legacy single-operation form (CatalogsItemsBatchRequest)")
+        # The contract describes RETAIL batches only: other catalog types are refused.
+        self._refuse_problems(self.checks.body("/catalogs/items/batch", "POST", body))
         with self.lock:
             refused = self.knobs["refuse_items"]
             problems = ["$.items[%d]: item '%s' is not valid against the schema"
@@ -709,6 +829,7 @@ class Simulator:
 
     def get_batch(self, req):
         self._require_bearer(req)
+        self._query(req, "/catalogs/items/batch/{batch_id}")
         batch_id = urllib.parse.unquote(req.path.rsplit("/", 1)[1])
         with self.lock:
             batch = self.batches.get(batch_id)
@@ -887,6 +1008,11 @@ class Simulator:
                         "valid_access_tokens": sorted(
                             t for t, exp in self.access_tokens.items() if exp > now),
                     }
+            if route == ("GET", "/_sim/checks"):
+                return 200, {"layers": [name for name, _, _ in self.checks.layers],
+                             "contract": self.options.contract,
+                             "spec": self.options.spec if self.checks.full_spec else None,
+                             "summary": self.checked}
             if route == ("GET", "/_sim/config"):
                 with self.lock:
                     return 200, copy.deepcopy(self.knobs)
@@ -1253,10 +1379,14 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description="Pinterest API v5 simulator for pinsync tests.")
     parser.add_argument("--port", type=int, default=0, help="TCP port, 0 for any free one")
     parser.add_argument("--ready-file", help="write the port here once listening")
-    parser.add_argument("--spec", default=DEFAULT_SPEC, help="Pinterest openapi.json")
+    parser.add_argument("--contract", default=DEFAULT_CONTRACT,
+                        help="the project's contract, always checked (default: %(default)s)")
+    parser.add_argument("--spec", default=DEFAULT_SPEC,
+                        help="Pinterest's full openapi.json, also checked when the file "
+                        "exists (default: %(default)s)")
     parser.add_argument("--no-spec", action="store_true",
-                        help="accept requests without checking them against the spec "
-                        "(for the demo where the shared folder is absent; never in tests)")
+                        help="deprecated: do not load the full spec (the contract is "
+                        "still checked)")
     parser.add_argument("--client-id", default="pinsim-app")
     parser.add_argument("--client-secret", default="pinsim-secret")
     parser.add_argument("--access-token", default="sim-access-0")
@@ -1281,16 +1411,41 @@ def write_ready_file(path, port):
     os.replace(tmp, path)
 
 
+def load_json(path, what):
+    """A JSON document, or SchemaError naming what could not be used."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise openapi_validate.SchemaError("cannot use the %s %s: %s" % (what, path, exc)) \
+            from None
+    if not isinstance(document, dict):
+        raise openapi_validate.SchemaError("cannot use the %s %s: not a JSON object"
+                                           % (what, path))
+    return document
+
+
+def load_documents(options):
+    """(contract, full spec or None, what the start-up line says about them).  A
+    contract or full spec that exists but cannot be used raises SchemaError: a broken
+    file must not quietly turn into fewer checks."""
+    contract = load_json(options.contract, "contract")
+    if options.no_spec:
+        return contract, None, "contract only: --no-spec given (deprecated)"
+    if not os.path.exists(options.spec):
+        return contract, None, "contract only: %s not found" % options.spec
+    spec = load_json(options.spec, "full spec")
+    return contract, spec, "contract and full spec %s %s" % (
+        spec.get("info", {}).get("version", "?"), options.spec)
+
+
 def main(argv=None):
     options = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        spec = None
-        if not options.no_spec:
-            with open(options.spec, encoding="utf-8") as f:
-                spec = json.load(f)
-        sim = Simulator(options, spec)
-    except (OSError, ValueError, openapi_validate.SchemaError) as exc:
-        sys.stderr.write("pinsim: cannot use the spec %s: %s\n" % (options.spec, exc))
+        contract, spec, checked = load_documents(options)
+        sim = Simulator(options, contract, spec, checked=checked)
+    except openapi_validate.SchemaError as exc:
+        sys.stderr.write("pinsim: %s\n" % exc)
         return 2
     log_stream = open(options.log_file, "a", encoding="utf-8") if options.log_file else sys.stderr
     try:
@@ -1298,15 +1453,14 @@ def main(argv=None):
     except OSError as exc:
         sys.stderr.write("pinsim: cannot listen on 127.0.0.1:%d: %s\n" % (options.port, exc))
         return 2
+    sim.checks.on_gap = server.log_line
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="pinsim", daemon=True)
     thread.start()
     port = server.server_address[1]
-    server.log_line("listening on 127.0.0.1:%d (spec %s)"
-                    % (port, spec.get("info", {}).get("version", "?") if spec
-                       else "none: requests are not checked"))
+    server.log_line("listening on 127.0.0.1:%d (%s)" % (port, checked))
     if options.ready_file:
         write_ready_file(options.ready_file, port)
     while not stop.wait(3600):

@@ -1,19 +1,33 @@
 #!/usr/bin/env python3
-"""Tests of pinsim (the Pinterest API v5 simulator) and of openapi_validate.
+"""Tests of pinsim (the Pinterest API v5 simulator), its contract and openapi_validate.
 
     python3 tests/pinsim/test_pinsim.py [-v] [--spec PATH]
 
-The validator is tested in process, on small schemas and on the real spec; the
-simulator is started as a subprocess on a free port (--ready-file) and driven over HTTP,
-its answers checked both for behaviour and against the spec's response schemas.
-The spec is found as pinsim finds it (../../../shared/pinterest-api/openapi.json from
-this folder) unless --spec or $PINSIM_SPEC names another file.
+Two layers:
+
+contract   always: the validator on small schemas and on the project's contract
+           (contract.json beside this file): every kind of bad body refused, good ones
+           accepted; the simulator started as a subprocess (--ready-file) on the
+           contract alone and driven over HTTP, its answers checked for behaviour and
+           against the contract's response schemas; start-up, options, shut-down.
+full-spec  only when Pinterest's full OpenAPI description is found: the contract agrees
+           with it on the good and bad bodies, every enum, pattern, length, item count,
+           required list and closed property list of the contract equals the spec's
+           (ContractDriftTest), and the simulator, started with the full spec too,
+           passes the same tests with its answers also valid against the spec.
+           Without the file every test of the layer is skipped, with a reason naming
+           the file; the first line of the run says which layers run.
+
+The full spec is found as pinsim finds it ($PINSYNC_SHARED_DIR/pinterest-api/
+openapi.json, else ../../../shared/pinterest-api/openapi.json from this folder) unless
+--spec or $PINSIM_SPEC names another file.
 """
 
 import base64
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -22,6 +36,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -31,17 +46,38 @@ from openapi_validate import (  # noqa: E402
     SchemaValidator, request_body_schema, response_body_schema)
 
 PINSIM = os.path.join(HERE, "pinsim.py")
+CONTRACT_PATH = pinsim.DEFAULT_CONTRACT
 SPEC_PATH = os.environ.get("PINSIM_SPEC", pinsim.DEFAULT_SPEC)
+if "--spec" in sys.argv[:-1]:  # before the layers are decided, below
+    _at = sys.argv.index("--spec")
+    SPEC_PATH = os.path.abspath(sys.argv[_at + 1])
+    del sys.argv[_at:_at + 2]
+SPEC_FOUND = os.path.exists(SPEC_PATH)
+FULL_SPEC_SKIPPED = ("layer full-spec not run: %s not found; set PINSYNC_SHARED_DIR"
+                     % SPEC_PATH)
+# The decorator of the full-spec layer's test classes: each test is skipped, with the
+# reason, when the spec is not there.
+full_spec_layer = unittest.skipUnless(SPEC_FOUND, FULL_SPEC_SKIPPED)
 BATCH = "/v5/catalogs/items/batch"
+ITEMS = "/v5/catalogs/items"
+FORM = "application/x-www-form-urlencoded"
 
-_spec_cache = []
+_documents = {}
+
+
+def load_document(path):
+    if path not in _documents:
+        with open(path, encoding="utf-8") as f:
+            _documents[path] = json.load(f)
+    return _documents[path]
+
+
+def load_contract():
+    return load_document(CONTRACT_PATH)
 
 
 def load_spec():
-    if not _spec_cache:
-        with open(SPEC_PATH, encoding="utf-8") as f:
-            _spec_cache.append(json.load(f))
-    return _spec_cache[0]
+    return load_document(SPEC_PATH)
 
 
 def full_attributes(**overrides):
@@ -120,7 +156,176 @@ BAD_BODIES = [
      _mutate(lambda b: b["items"][0]["attributes"].update(image_link={"url": "x"})),
      "$.items[0].attributes.image_link: matches no oneOf alternative"),
     ("not an object", [], "$: expected object, got array"),
+    ("UPDATE with additional_image_link",
+     _mutate(lambda b: b["items"][3]["attributes"].update(
+         additional_image_link=["https://x/2.jpg"])),
+     "$.items[3].attributes.additional_image_link: unknown property"),
+    ("UPDATE with video_link",
+     _mutate(lambda b: b["items"][3]["attributes"].update(video_link="https://x/v.mp4")),
+     "$.items[3].attributes.video_link: unknown property"),
+    ("missing country", _mutate(lambda b: b.pop("country")),
+     "$: missing required property 'country'"),
+    ("CREATE without attributes", _mutate(lambda b: b["items"][0].pop("attributes")),
+     "$.items[0]: missing required property 'attributes'"),
+    ("items not an array", _mutate(lambda b: b.update(items={"sku-1": {}})),
+     "$.items: expected array, got object"),
+    ("update_mask not an array", _mutate(lambda b: b["items"][2].update(update_mask="price")),
+     "$.items[2].update_mask: expected array, got string"),
+    ("adult as string", _mutate(lambda b: b["items"][0]["attributes"].update(adult="yes")),
+     "$.items[0].attributes.adult: expected boolean, got string"),
+    ("custom_number as fraction",
+     _mutate(lambda b: b["items"][0]["attributes"].update(custom_number_0=1.5)),
+     "$.items[0].attributes.custom_number_0: expected integer, got number"),
+    ("custom_label over 511 characters",  # the spec's maxLength keyword
+     _mutate(lambda b: b["items"][0]["attributes"].update(custom_label_0="x" * 512)),
+     "$.items[0].attributes.custom_label_0: longer than 511 characters"),
+    ("image_link array of two",
+     _mutate(lambda b: b["items"][1]["attributes"].update(image_link=["https://a", "https://b"])),
+     "$.items[1].attributes.image_link: matches no oneOf alternative"),
 ]
+
+# (name, body, text expected in the error) for bodies the contract refuses from facts the
+# spec states in its descriptions rather than as schema keywords ("<= 500 characters",
+# "Up to ten additional images", "ranging from 0 to 4,294,967,295"): the full spec, even
+# with the attribute objects closed, accepts them.
+DESCRIBED_BAD_BODIES = [
+    ("title over 500 characters", batch_body([create("a", title="x" * 501)]),
+     "$.items[0].attributes.title: longer than 500 characters"),
+    ("description over 10000 characters", batch_body([create("a", description="x" * 10001)]),
+     "$.items[0].attributes.description: longer than 10000 characters"),
+    ("link over 511 characters", batch_body([create("a", link="https://s/" + "x" * 502)]),
+     "$.items[0].attributes.link: longer than 511 characters"),
+    ("image_link over 2000 characters",
+     batch_body([create("a", image_link="https://s/" + "x" * 1991)]),
+     "$.items[0].attributes.image_link: matches no oneOf alternative (longer than 2000"),
+    ("additional image over 2000 characters",
+     batch_body([create("a", additional_image_link=["https://s/" + "x" * 1991])]),
+     "$.items[0].attributes.additional_image_link[0]: longer than 2000 characters"),
+    ("11 additional images",
+     batch_body([create("a", additional_image_link=["https://s/%d.jpg" % i for i in range(11)])]),
+     "$.items[0].attributes.additional_image_link: expected at most 10 items, got 11"),
+    ("item_group_id over 127 characters", batch_body([create("a", item_group_id="g" * 128)]),
+     "$.items[0].attributes.item_group_id: longer than 127 characters"),
+    ("UPDATE of a title over 500 characters",
+     batch_body([{"operation": "UPDATE", "item_id": "a", "attributes": {"title": "x" * 501}}]),
+     "$.items[0].attributes.title: longer than 500 characters"),
+    ("custom_number above 2^32-1", batch_body([create("a", custom_number_1=2 ** 32)]),
+     "$.items[0].attributes.custom_number_1: must be <= 4294967295"),
+    ("custom_number below 0", batch_body([create("a", custom_number_4=-1)]),
+     "$.items[0].attributes.custom_number_4: must be >= 0"),
+]
+
+
+def _good_bodies():
+    upserts = batch_body([{"operation": "UPSERT", "item_id": "u%d" % i,
+                           "attributes": full_attributes()} for i in range(3)], language="EN")
+    no_catalog = good_mix()
+    del no_catalog["catalog_id"]
+    at_limits = batch_body([
+        create("a", title="x" * 500, description="x" * 10000, link="https://s/" + "x" * 501,
+               image_link=["https://s/" + "x" * 1990], custom_label_0="x" * 511,
+               additional_image_link=["https://s/%d.jpg" % i for i in range(10)],
+               custom_number_0=0, custom_number_1=2 ** 32 - 1, gtin=12345678905),
+        {"operation": "UPDATE", "item_id": "b", "update_mask": None,
+         "attributes": {"sale_price": None, "color": None, "title": "x" * 500}}])
+    return [
+        ("mix", good_mix()), ("upserts, ISO language", upserts),
+        ("no catalog_id", no_catalog),
+        ("deletes", batch_body([{"operation": "DELETE", "item_id": "d",
+                                 "last_updated_time": 1641483432072}])),
+        ("values at their limits, nulls", at_limits),
+        ("1000 items", batch_body([create("sku-%d" % i) for i in range(1000)])),
+    ]
+
+
+GOOD_BODIES = _good_bodies()
+LEGACY_BODY = {"country": "US", "language": "EN", "operation": "DELETE",
+               "items": [{"item_id": "x"}]}
+
+
+def read_back(*item_ids, **top):
+    """A POST /v5/catalogs/items body asking for item_ids."""
+    body = {"country": "US", "language": "en-US",
+            "filters": {"catalog_type": "RETAIL", "catalog_id": "1001",
+                        "item_ids": list(item_ids)}}
+    body.update(top)
+    return body
+
+
+def _read_back_without(*path):
+    body = read_back("a")
+    node = body
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return body
+
+
+GOOD_READ_BACKS = [
+    ("one id", read_back("a")), ("1000 ids", read_back(*("i%d" % i for i in range(1000)))),
+    ("ISO language", read_back("a", language="FR", country="FR")),
+    ("no catalog_id", _read_back_without("filters", "catalog_id")),
+]
+BAD_READ_BACKS = [
+    ("no filters", _read_back_without("filters"), "$: missing required property 'filters'"),
+    ("no item_ids", _read_back_without("filters", "item_ids"),
+     "$.filters: missing required property 'item_ids'"),
+    ("no language", _read_back_without("language"), "$: missing required property 'language'"),
+    ("no ids", read_back(), "$.filters.item_ids: expected at least 1 items, got 0"),
+    ("1001 ids", read_back(*("i%d" % i for i in range(1001))),
+     "$.filters.item_ids: expected at most 1000 items, got 1001"),
+    ("catalog_id not digits", read_back("a", filters={"catalog_type": "RETAIL",
+                                                      "catalog_id": "x1", "item_ids": ["a"]}),
+     '$.filters.catalog_id: "x1" does not match pattern'),
+    ("unknown top-level property", read_back("a", page_size=10),
+     "$.page_size: unknown property"),
+    ("country not in enum", read_back("a", country="UK"), '$.country: "UK" is not'),
+    ("language in neither enum", read_back("a", language="en_US"),
+     "$.language: matches no anyOf alternative"),
+    ("id not a string", read_back("a", 7), "$.filters.item_ids[1]: expected string, got integer"),
+]
+
+# Token request forms, as parsed from application/x-www-form-urlencoded.
+GOOD_FORMS = [
+    {"grant_type": "refresh_token", "refresh_token": "r"},
+    {"grant_type": "refresh_token", "refresh_token": "r", "scope": "catalogs:read"},
+    {"grant_type": "refresh_token", "refresh_token": "r", "continuous_refresh": "true"},
+]
+BAD_FORMS = [
+    ("no grant_type", {"refresh_token": "r"}, "$: missing required property 'grant_type'"),
+    ("unknown grant_type", {"grant_type": "password", "refresh_token": "r"},
+     '$.grant_type: "password" is not one of'),
+    ("no refresh_token", {"grant_type": "refresh_token"},
+     "$: missing required property 'refresh_token'"),
+]
+
+# Query parameters: (contract path, query, text expected in the reason).
+GOOD_QUERIES = [
+    ("/catalogs", {}), ("/catalogs", {"page_size": "250", "bookmark": "MjU="}),
+    ("/catalogs/feeds", {"catalog_id": "1001", "page_size": "1",
+                         "ad_account_id": "123456789012345678", "unknown": "x"}),
+    ("/catalogs/items/batch", {"ad_account_id": "1"}),
+]
+BAD_QUERIES = [
+    ("/catalogs", {"page_size": "0"}, "Parameter 'page_size': must be >= 1 (was 0)"),
+    ("/catalogs", {"page_size": "251"}, "Parameter 'page_size': must be <= 250 (was 251)"),
+    ("/catalogs/feeds", {"page_size": "3e"}, "Parameter 'page_size' was not numeric (was 3e)"),
+    ("/catalogs/feeds", {"page_size": ""}, "Parameter 'page_size' was not numeric (was )"),
+    ("/catalogs/feeds", {"page_size": "--5"}, "Parameter 'page_size' was not numeric (was --5)"),
+    ("/catalogs", {"page_size": "-5"}, "Parameter 'page_size': must be >= 1 (was -5)"),
+    ("/catalogs/feeds", {"catalog_id": "cat"},
+     "Parameter 'catalog_id': \"cat\" does not match pattern ^\\d+$ (was cat)"),
+    ("/catalogs/feeds", {"catalog_id": "\u0661"}, "Parameter 'catalog_id': "),
+    ("/catalogs/feeds", {"ad_account_id": "1234567890123456789"},
+     "Parameter 'ad_account_id': longer than 18 characters"),
+    ("/catalogs/items", {"ad_account_id": "12a"}, "Parameter 'ad_account_id': \"12a\" does not"),
+]
+
+
+def query_method(path):
+    return "GET" if path in ("/catalogs", "/catalogs/feeds") else "POST"
+
+
 
 
 # -- the validator on small schemas --------------------------------------------------------
@@ -256,15 +461,184 @@ class ValidatorUnitTest(unittest.TestCase):
         with self.assertRaises(openapi_validate.SchemaError):
             self.check(1, {"type": "int"})
 
+    def test_pattern_digits_are_ascii(self):
+        """JSON Schema patterns are ECMA-262 regexes: \\d is [0-9], not every Unicode digit."""
+        digits = {"type": "string", "pattern": r"^\d+$"}
+        self.assertEqual(self.check("1001", digits), [])
+        self.assertEqual(len(self.check("\u0661\u0660", digits)), 1)  # Arabic-Indic digits
 
-# -- the validator on Pinterest's spec -------------------------------------------------------
+    def test_x_closed_components(self):
+        doc = {"components": {"schemas": {
+            "Open": {"type": "object", "properties": {"a": {}}},
+            "Shut": {"x-closed": True, "allOf": [{"$ref": "#/components/schemas/Open"},
+                                                 {"properties": {"b": {}}}]}}}}
+        v = SchemaValidator(doc)
+        self.assertEqual(v.closed, {"Shut"})
+        self.assertEqual(v.validate({"a": 1, "b": 2}, {"$ref": "#/components/schemas/Shut"}), [])
+        self.assertEqual(v.validate({"c": 1}, {"$ref": "#/components/schemas/Shut"}),
+                         ["$.c: unknown property (not in Shut)"])
+        self.assertEqual(SchemaValidator(doc, closed=["Open"]).closed, {"Open", "Shut"})
 
+    def test_operation_lookups(self):
+        error = {"type": "object", "required": ["code"]}
+        doc = {"paths": {"/things/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": {"parameters": [{"$ref": "#/components/parameters/size"},
+                                   {"name": "x", "in": "header", "schema": {}}],
+                    "responses": {"200": {"content": {"application/json": {"schema": {}}}},
+                                  "default": {"content": {"application/json": {
+                                      "schema": error}}}}}}},
+               "components": {"parameters": {"size": {"name": "size", "in": "query",
+                                                      "schema": {"type": "integer"}}}}}
+        self.assertEqual(openapi_validate.parameter_schemas(doc, "/things/{id}", "GET"),
+                         {"size": ({"type": "integer"}, False)})
+        self.assertEqual(openapi_validate.parameter_schemas(doc, "/things/{id}", "GET", "path"),
+                         {"id": ({"type": "string"}, True)})
+        self.assertEqual(response_body_schema(doc, "/things/{id}", "GET", 200), {})
+        self.assertIs(response_body_schema(doc, "/things/{id}", "GET", 404), error)  # default
+        with self.assertRaises(openapi_validate.SchemaError):
+            request_body_schema(doc, "/things/{id}", "GET")
+        with self.assertRaises(openapi_validate.SchemaError):
+            response_body_schema(doc, "/nothing", "GET", 200)
+
+
+# -- layer contract: the project's contract ---------------------------------------------------
+
+def walk(node, path="#"):
+    """Every (JSON pointer, dict) in a JSON document."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk(value, "%s/%s" % (path, key.replace("~", "~0").replace("/", "~1")))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, "%s/%d" % (path, index))
+
+
+class ContractValidationTest(unittest.TestCase):
+    """The contract on its own: what it refuses, what it accepts, and that it is sound."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.contract = load_contract()
+        cls.v = SchemaValidator(cls.contract)
+        cls.batch = request_body_schema(cls.contract, "/catalogs/items/batch", "POST")
+        cls.items = request_body_schema(cls.contract, "/catalogs/items", "POST")
+        cls.form = request_body_schema(cls.contract, "/oauth/token", "POST", FORM)
+        cls.checks = pinsim.Checks(cls.contract)
+
+    def test_document(self):
+        doc = self.contract
+        self.assertIsInstance(doc["description"], list)
+        self.assertIn("v5.23.0", " ".join(doc["description"]))
+        self.assertEqual({(path, method.upper()) for path, item in doc["paths"].items()
+                          for method in item},
+                         {(path, method) for path, method, _ in pinsim.CHECKED_OPERATIONS})
+        for path, node in walk(doc):
+            if "$ref" in node:
+                with self.subTest(path):
+                    openapi_validate._resolve(doc, node["$ref"])  # raises when dangling
+        for path, item in doc["paths"].items():
+            for method, operation in item.items():
+                for status in ("200", "default"):
+                    with self.subTest((path, method, status)):
+                        self.v.validate(None, response_body_schema(doc, path, method, status))
+        self.assertEqual(self.v.closed, set(pinsim.CLOSED_SCHEMAS))
+
+    def test_each_enum_list_is_written_once(self):
+        seen = {}
+        for path, node in walk(self.contract):
+            values = node.get("enum")
+            if isinstance(values, list):
+                with self.subTest(path):
+                    self.assertEqual(len(values), len(set(map(json.dumps, values))), "duplicates")
+                    if len(values) > 1:
+                        self.assertNotIn(json.dumps(sorted(map(json.dumps, values))), seen)
+                        seen[json.dumps(sorted(map(json.dumps, values)))] = path
+
+    def test_update_mask_names_updatable_attributes(self):
+        schemas = self.contract["components"]["schemas"]
+        self.assertLessEqual(set(schemas["UpdateMaskFieldType"]["enum"]),
+                             set(schemas["UpdatableItemAttributes"]["properties"]))
+
+    def test_refuses_bad_batch_bodies(self):
+        for name, body, expected in BAD_BODIES + DESCRIBED_BAD_BODIES:
+            with self.subTest(name):
+                errors = self.v.validate(body, self.batch)
+                self.assertTrue(any(expected in e for e in errors), errors)
+        hotel = batch_body([{"operation": "DELETE", "item_id": "h"}], catalog_type="HOTEL")
+        self.assertEqual(self.v.validate(hotel, self.batch),
+                         ['$.catalog_type: "HOTEL" is not one of "RETAIL"'])
+        self.assertIn("$: missing required property 'catalog_type'",
+                      self.v.validate(LEGACY_BODY, self.batch))
+
+    def test_accepts_good_batch_bodies(self):
+        for name, body in GOOD_BODIES:
+            with self.subTest(name):
+                self.assertEqual(self.v.validate(body, self.batch), [])
+
+    def test_read_backs(self):
+        for name, body in GOOD_READ_BACKS:
+            with self.subTest(name):
+                self.assertEqual(self.v.validate(body, self.items), [])
+        for name, body, expected in BAD_READ_BACKS:
+            with self.subTest(name):
+                errors = self.v.validate(body, self.items)
+                self.assertTrue(any(expected in e for e in errors), errors)
+
+    def test_token_forms(self):
+        for form in GOOD_FORMS:
+            with self.subTest(form):
+                self.assertEqual(self.v.validate(form, self.form), [])
+        for name, form, expected in BAD_FORMS:
+            with self.subTest(name):
+                errors = self.v.validate(form, self.form)
+                self.assertTrue(any(expected in e for e in errors), errors)
+
+    def test_query_parameters(self):
+        for path, query in GOOD_QUERIES:
+            with self.subTest(query):
+                self.assertEqual(self.checks.query(path, query_method(path), query), [])
+        for path, query, expected in BAD_QUERIES:
+            with self.subTest(query):
+                reasons = self.checks.query(path, query_method(path), query)
+                self.assertEqual(len(reasons), 1, reasons)
+                self.assertIn(expected, reasons[0])
+
+    def test_thousand_items_is_fast(self):
+        items = [create("sku-%d" % i, brand="Acme", color="blue", size="M", gtin="123",
+                        sale_price="1.00 USD", variant_names=["Size"],
+                        additional_image_link=["https://shop.example/a.jpg"]) for i in range(1000)]
+        started = time.perf_counter()
+        errors = SchemaValidator(self.contract).validate(batch_body(items), self.batch)  # cold
+        self.assertEqual(errors, [])
+        self.assertLess(time.perf_counter() - started, 0.5)
+
+
+# -- layer full-spec: the contract against Pinterest's description ----------------------------
+
+@full_spec_layer
 class SpecValidationTest(unittest.TestCase):
+    """Pinterest's full description (attribute objects closed as pinsim closes them)
+    refuses and accepts what the contract does, for the same reasons."""
+
     @classmethod
     def setUpClass(cls):
         cls.spec = load_spec()
+        cls.contract = load_contract()
         cls.v = SchemaValidator(cls.spec, closed=pinsim.CLOSED_SCHEMAS)
+        cls.cv = SchemaValidator(cls.contract)
         cls.schema = request_body_schema(cls.spec, "/catalogs/items/batch", "POST")
+        cls.contract_schema = request_body_schema(cls.contract, "/catalogs/items/batch", "POST")
+
+    def both(self, body, path="/catalogs/items/batch", media_type="application/json",
+             spec_schema=None):
+        """(the contract's reasons, the spec's reasons) for a request body."""
+        return (self.cv.validate(body, request_body_schema(self.contract, path, "POST",
+                                                           media_type)),
+                self.v.validate(body, spec_schema or request_body_schema(
+                    self.spec, path, "POST", media_type)))
 
     def test_rejects_bad_bodies(self):
         for name, body, expected in BAD_BODIES:
@@ -273,16 +647,70 @@ class SpecValidationTest(unittest.TestCase):
                 self.assertTrue(any(expected in e for e in errors), errors)
 
     def test_accepts_good_bodies(self):
-        upserts = batch_body([{"operation": "UPSERT", "item_id": "u%d" % i,
-                               "attributes": full_attributes()} for i in range(3)],
-                             language="EN")
-        no_catalog = good_mix()
-        del no_catalog["catalog_id"]
-        for name, body in (("mix", good_mix()), ("upserts, ISO language", upserts),
-                           ("no catalog_id", no_catalog),
-                           ("deletes", batch_body([{"operation": "DELETE", "item_id": "d"}]))):
+        for name, body in GOOD_BODIES:
             with self.subTest(name):
                 self.assertEqual(self.v.validate(body, self.schema), [])
+
+    def test_contract_agrees_on_batch_bodies(self):
+        for name, body in GOOD_BODIES:
+            with self.subTest(name):
+                self.assertEqual(self.both(body), ([], []))
+        for name, body, _ in BAD_BODIES:
+            with self.subTest(name):
+                contract, spec = self.both(body)
+                self.assertTrue(contract)
+                self.assertEqual(contract, spec)
+
+    def test_described_facts_are_the_contract_s_own(self):
+        """The spec states these limits in words only: it accepts the bodies, the
+        contract refuses them."""
+        for name, body, expected in DESCRIBED_BAD_BODIES:
+            with self.subTest(name):
+                contract, spec = self.both(body)
+                self.assertEqual(spec, [])
+                self.assertTrue(any(expected in e for e in contract), contract)
+
+    def test_legacy_form(self):
+        """The spec takes the legacy single-operation form; the contract does not hold it
+        (pinsim refuses it: pinsync sends the per-item form)."""
+        contract, spec = self.both(LEGACY_BODY)
+        self.assertEqual(spec, [])
+        self.assertTrue(contract)
+
+    def test_contract_agrees_on_read_backs(self):
+        for name, body in GOOD_READ_BACKS:
+            with self.subTest(name):
+                self.assertEqual(self.both(body, "/catalogs/items"), ([], []))
+        for name, body, _ in BAD_READ_BACKS:
+            with self.subTest(name):
+                contract, spec = self.both(body, "/catalogs/items")
+                self.assertTrue(contract)
+                self.assertEqual(contract, spec)
+
+    def test_contract_agrees_on_token_forms(self):
+        """Against the spec's refresh form: its OauthAccessTokenRequest names that form
+        through a discriminator without oneOf, which openapi_validate does not follow,
+        so the request body schema itself checks grant_type only."""
+        refresh = {"$ref": "#/components/schemas/OauthAccessTokenRequestRefresh"}
+        for form in GOOD_FORMS:
+            with self.subTest(form):
+                self.assertEqual(self.both(form, "/oauth/token", FORM, refresh), ([], []))
+        for name, form, expected in BAD_FORMS:
+            with self.subTest(name):
+                contract, spec = self.both(form, "/oauth/token", FORM, refresh)
+                self.assertTrue(any(expected in e for e in contract), contract)
+                self.assertTrue(any(expected in e for e in spec), spec)
+
+    def test_contract_agrees_on_query_parameters(self):
+        checks = pinsim.Checks(self.contract, self.spec)
+        for path, query in GOOD_QUERIES:
+            with self.subTest(query):
+                self.assertEqual(checks.query_layers(path, query_method(path), query), [[], []])
+        for path, query, _ in BAD_QUERIES:
+            with self.subTest(query):
+                contract, spec = checks.query_layers(path, query_method(path), query)
+                self.assertTrue(contract)
+                self.assertEqual(contract, spec)
 
     def test_spec_leaves_attributes_open(self):
         """Documents why pinsim closes them: the spec itself accepts unknown attributes."""
@@ -304,19 +732,336 @@ class SpecValidationTest(unittest.TestCase):
         self.assertLess(elapsed, 0.5)
 
 
+class Drift:
+    """Compares the contract with Pinterest's description, schema by schema.
+
+    Each contract component is compared with the spec's schema of the same name (or the
+    one its x-spec names), each parameter likewise, and each operation's request body and
+    200 answer with the spec's.  Walking both side by side, it records a problem
+    (kind, where, text) wherever a fact differs:
+
+    enum      a contract enum whose values are not the spec's, or (in a request) an
+              enum of the spec the contract lacks
+    pattern   likewise for patterns
+    count     minItems/maxItems; range: minimum/maximum; length: minLength/maxLength
+              (a maxLength may instead equal the "<= N characters" of the property's
+              description in the spec, and must when the spec states one, in a request)
+    closed    a contract object closed (additionalProperties false or x-closed) whose
+              properties are not exactly the spec's, or the spec's
+              additionalProperties false not held
+    property  a contract property the spec does not have; in a request, a spec property
+              the contract lacks (the contract would not check it)
+    required  required lists that differ
+    type      types (and, in a request, nullable) that differ
+    source    an x-source quote not found in the spec's descriptions
+    structure combinators or $ref that do not correspond
+
+    A fact the spec does not state as a keyword needs an x-source quote from it.  A node
+    marked x-deviation is not compared; its place is listed in .deviations.  Requests
+    ("strict") must hold every fact the spec states; answers (pinsim's, not pinsync's)
+    need only state facts that are the spec's."""
+
+    LIMITS = {"minItems": "count", "maxItems": "count", "minimum": "range",
+              "maximum": "range", "minLength": "length", "maxLength": "length"}
+
+    def __init__(self, contract, spec):
+        self.contract, self.spec = contract, spec
+        self.problems, self.deviations, self.done = [], [], set()
+        self.texts = [" ".join(node["description"].split()) for _, node in walk(spec)
+                      if isinstance(node.get("description"), str)]
+        self.closed = SchemaValidator(contract).closed
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def resolve(doc, node):
+        """(component name or None, the node with every $ref followed)."""
+        name = None
+        while "$ref" in node:
+            ref = node["$ref"]
+            if ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+            node = openapi_validate._resolve(doc, ref)
+        return name, node
+
+    def find(self, node, name, depth=0):
+        """The spec schema called name among the alternatives under node (oneOf, anyOf,
+        a discriminator's mapping), or None: the contract narrows to one of them."""
+        found, node = self.resolve(self.spec, node)
+        if found == name:
+            return node
+        if depth > 4:
+            return None
+        alternatives = list(node.get("oneOf", ())) + list(node.get("anyOf", ()))
+        alternatives += [{"$ref": ref} for ref in
+                         node.get("discriminator", {}).get("mapping", {}).values()]
+        for alternative in alternatives:
+            hit = self.find(alternative, name, depth + 1)
+            if hit is not None:
+                return hit
+        return None
+
+    def flat(self, doc, node):
+        """(properties, required) of an object schema, through allOf."""
+        _, node = self.resolve(doc, node)
+        properties, required = {}, set(node.get("required", ()))
+        for member in node.get("allOf", ()):
+            more, needed = self.flat(doc, member)
+            for key, value in more.items():
+                properties.setdefault(key, value)
+            required |= needed
+        for key, value in node.get("properties", {}).items():
+            properties.setdefault(key, value)
+        return properties, required
+
+    @staticmethod
+    def described_length(node):
+        match = re.search(r"<=\s*([\d,]+)\s*characters", node.get("description", ""))
+        return int(match.group(1).replace(",", "")) if match else None
+
+    def sourced(self, node, where):
+        """Whether node carries an x-source quote, checking that the spec says it."""
+        quote = node.get("x-source")
+        if quote is None:
+            return False
+        if not any(" ".join(quote.split()) in text for text in self.texts):
+            self.problem("source", where, "x-source %r is not in the spec" % quote)
+        return True
+
+    def problem(self, kind, where, text):
+        self.problems.append((kind, where, text))
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def run(self):
+        for name, schema in self.contract["components"]["schemas"].items():
+            target = schema.get("x-spec")
+            if target is None and name in self.spec["components"]["schemas"]:
+                target = "#/components/schemas/" + name
+            if target is not None:
+                self.compare(schema, {"$ref": target}, name, strict=self.in_request(name))
+        for name, parameter in self.contract["components"]["parameters"].items():
+            theirs = self.spec["components"]["parameters"].get(name)
+            if theirs is None:
+                self.problem("structure", name, "no such parameter in the spec")
+                continue
+            for key in ("name", "in", "required"):
+                if parameter.get(key) != theirs.get(key):
+                    self.problem("structure", name, "%s differs" % key)
+            self.compare(parameter["schema"], theirs["schema"], "parameter " + name, True)
+        for path, item in self.contract["paths"].items():
+            for method, operation in item.items():
+                self.operation(path, method, operation)
+        return self
+
+    def in_request(self, name):
+        ref = "#/components/schemas/" + name
+        for path, item in self.contract["paths"].items():
+            for method, operation in item.items():
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    if self.reaches(media["schema"], ref, set()):
+                        return True
+        return False
+
+    def reaches(self, node, ref, seen):
+        for _, sub in walk(node):
+            target = sub.get("$ref")
+            if target == ref:
+                return True
+            if target and target not in seen:
+                seen.add(target)
+                if self.reaches(openapi_validate._resolve(self.contract, target), ref, seen):
+                    return True
+        return False
+
+    def operation(self, path, method, operation):
+        where = "%s %s" % (method.upper(), path)
+        theirs = self.spec["paths"].get(path, {}).get(method)
+        if theirs is None:
+            self.problem("structure", where, "no such operation in the spec")
+            return
+        for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+            self.compare(media["schema"], request_body_schema(self.spec, path, method,
+                                                              media_type), where, True)
+        self.compare(response_body_schema(self.contract, path, method, 200),
+                     response_body_schema(self.spec, path, method, 200), where + " 200", False)
+        ours = openapi_validate.parameter_schemas(self.contract, path, method)
+        for name in openapi_validate.parameter_schemas(self.spec, path, method):
+            if name not in ours:
+                self.problem("property", where, "query parameter %s not held" % name)
+
+    def compare(self, mine, theirs, where, strict, described=None):
+        key = (id(mine), id(theirs), strict)
+        if key in self.done:
+            return
+        self.done.add(key)
+        if "x-deviation" in mine:
+            self.deviations.append(where)
+            return
+        my_name, c = self.resolve(self.contract, mine)
+        their_name, s = self.resolve(self.spec, theirs)
+        if my_name and my_name != their_name:
+            narrowed = self.find(theirs, my_name)
+            if narrowed is not None:
+                s = narrowed
+        if "x-deviation" in c:
+            self.deviations.append(where)
+            return
+        self.keywords(c, s, where, strict, described)
+        self.objects(c, s, where, strict)
+        if "items" in c or "items" in s:
+            if "items" in c and "items" in s:
+                self.compare(c["items"], s["items"], where + "[]", strict, described)
+            elif strict or "items" in c:
+                self.problem("structure", where, "items on one side only")
+        self.alternatives(c, s, where, strict, described)
+
+    def keywords(self, c, s, where, strict, described):
+        if "type" in s and c.get("type", s["type"]) != s["type"]:
+            self.problem("type", where, "%s, spec %s" % (c.get("type"), s["type"]))
+        if strict and "type" in c and bool(c.get("nullable")) != bool(s.get("nullable")):
+            self.problem("type", where, "nullable differs")
+        sourced = self.sourced(c, where)
+        for keyword, kind in [("enum", "enum"), ("pattern", "pattern")] + list(self.LIMITS.items()):
+            mine, theirs = c.get(keyword), s.get(keyword)
+            if keyword == "enum" and mine is not None and theirs is not None:
+                if len(mine) != len(theirs) or set(map(json.dumps, mine)) != set(
+                        map(json.dumps, theirs)):
+                    self.problem(kind, where, "enum differs: %s" % sorted(
+                        set(map(json.dumps, mine)) ^ set(map(json.dumps, theirs))))
+            elif theirs is not None and mine != theirs and (strict or mine is not None):
+                self.problem(kind, where, "%s %r, spec %r" % (keyword, mine, theirs))
+            elif theirs is None and mine is not None and not sourced and not (
+                    keyword == "maxLength" and mine == described):
+                self.problem(kind, where, "%s %r is not in the spec" % (keyword, mine))
+        if strict and described and c.get("type") == "string" \
+                and c.get("maxLength", s.get("maxLength")) != described:
+            self.problem("length", where, "the spec says <= %d characters, the contract %s"
+                         % (described, c.get("maxLength")))
+
+    def objects(self, c, s, where, strict):
+        mine, my_required = self.flat(self.contract, c)
+        theirs, their_required = self.flat(self.spec, s)
+        if my_required != their_required:
+            self.problem("required", where, "%s, spec %s"
+                         % (sorted(my_required), sorted(their_required)))
+        closed = c.get("additionalProperties") is False or c.get("x-closed") is True
+        if s.get("additionalProperties") is False and c.get("additionalProperties") is not False:
+            self.problem("closed", where, "the spec's additionalProperties false is not held")
+        if closed and set(mine) != set(theirs):
+            self.problem("closed", where, "closed over other properties: %s"
+                         % sorted(set(mine) ^ set(theirs)))
+        for name, node in mine.items():
+            if name in theirs:
+                _, theirs_node = self.resolve(self.spec, theirs[name])
+                self.compare(node, theirs[name], "%s.%s" % (where, name), strict,
+                             self.described_length(theirs_node))
+            elif not self.sourced(self.resolve(self.contract, node)[1], where + "." + name):
+                self.problem("property", where, "%s is not in the spec" % name)
+        if strict and not closed:
+            for name in set(theirs) - set(mine):
+                self.problem("property", where, "the spec's %s is not held" % name)
+
+    def alternatives(self, c, s, where, strict, described):
+        mine = c.get("oneOf") or c.get("anyOf")
+        theirs = s.get("oneOf") or s.get("anyOf")
+        if not mine:
+            if theirs and strict:
+                self.problem("structure", where, "the spec's alternatives are not held")
+            return
+        if not theirs:
+            self.problem("structure", where, "alternatives the spec does not have")
+            return
+        if strict and len(mine) != len(theirs):
+            self.problem("structure", where, "%d alternatives, spec %d"
+                         % (len(mine), len(theirs)))
+        for index, alternative in enumerate(mine):
+            name = self.resolve(self.contract, alternative)[0] if "$ref" in alternative else None
+            if name:
+                found = self.find(s, name)
+                if found is None:
+                    self.problem("structure", where, "%s is not among the spec's" % name)
+                else:
+                    self.compare(alternative, found, "%s|%s" % (where, name), strict, described)
+            elif len(mine) == len(theirs):
+                self.compare(alternative, theirs[index], "%s|%d" % (where, index), strict,
+                             described)
+            else:
+                self.problem("structure", where, "alternative #%d has no counterpart" % index)
+        if "discriminator" in c:
+            mapping = s.get("discriminator", {}).get("mapping", {})
+            for value, ref in c["discriminator"]["mapping"].items():
+                if mapping.get(value, "").rsplit("/", 1)[-1] != ref.rsplit("/", 1)[-1]:
+                    self.problem("structure", where, "discriminator %s differs" % value)
+
+
+@full_spec_layer
+class ContractDriftTest(unittest.TestCase):
+    """The contract cannot drift from Pinterest's description unnoticed: every fact it
+    holds is the spec's (see Drift), one test per kind of fact."""
+
+    # Where the contract departs from the spec on purpose (x-deviation), and why.
+    KNOWN_DEVIATIONS = [
+        # The spec's pattern ^[a-zA-Z0-9]+$ refuses its own batch ids ('-').
+        "parameter path_catalogs_items_batch_id",
+    ]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.drift = Drift(load_contract(), load_spec()).run()
+
+    def of_kind(self, *kinds):
+        return [p for p in self.drift.problems if p[0] in kinds]
+
+    def test_enums_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("enum"), [])
+
+    def test_patterns_counts_lengths_and_ranges_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("pattern", "count", "length", "range", "source"), [])
+
+    def test_closed_property_lists_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("closed", "property"), [])
+
+    def test_required_lists_and_types_are_the_spec_s(self):
+        self.assertEqual(self.of_kind("required", "type", "structure"), [])
+
+    def test_deviations_are_the_known_ones(self):
+        self.assertEqual(self.drift.deviations, self.KNOWN_DEVIATIONS)
+
+    def test_the_comparison_sees_a_drift(self):
+        """Drift itself: a contract changed in each kind of fact is caught."""
+        contract = json.loads(json.dumps(load_contract()))
+        schemas = contract["components"]["schemas"]
+        schemas["Country"]["enum"].append("XK")
+        schemas["CatalogsRetailBatchRequest"]["properties"]["items"]["maxItems"] = 999
+        schemas["CatalogsRetailBatchRequest"]["properties"]["catalog_id"]["pattern"] = "^.+$"
+        del schemas["UpdatableItemAttributes"]["properties"]["brand"]
+        schemas["UpdatableItemAttributes"]["properties"]["title"]["maxLength"] = 501
+        schemas["UpdateMaskFieldType"]["enum"].remove("price")
+        schemas["CatalogsItemsRequest"]["required"].remove("filters")
+        schemas["CustomNumber"]["x-source"] = "ranging from 1 to 10"
+        schemas["CatalogsItemsRequest"]["properties"]["language"]["anyOf"].pop()
+        schemas["UpdatableItemAttributes"]["properties"]["price"]["type"] = "number"
+        kinds = {kind for kind, _, _ in Drift(contract, load_spec()).run().problems}
+        self.assertEqual(kinds, {"enum", "count", "pattern", "closed", "length", "required",
+                                 "source", "structure", "type"})
+
+
 # -- the simulator over HTTP -----------------------------------------------------------------
 
 class Sim:
     """A pinsim subprocess on a free port."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, spec=SPEC_PATH, env=None):
+        """args: more options; spec: the --spec given (None: none, pinsim's default);
+        env: the environment (default: this one's)."""
         self.dir = tempfile.TemporaryDirectory(prefix="pinsim-test-")
         self.ready = os.path.join(self.dir.name, "port")
         self.log = os.path.join(self.dir.name, "log")
         self.proc = subprocess.Popen(
             [sys.executable, PINSIM, "--port", "0", "--ready-file", self.ready,
-             "--spec", SPEC_PATH, "--log-file", self.log, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             *(("--spec", spec) if spec else ()), "--log-file", self.log, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 15
         while not os.path.exists(self.ready):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -326,6 +1071,10 @@ class Sim:
         with open(self.ready) as f:
             self.ready_text = f.read()
         self.port = int(self.ready_text)
+
+    def log_text(self):
+        with open(self.log) as f:
+            return f.read()
 
     def stop(self, sig=signal.SIGTERM):
         """Stop it; return (exit status, stdout, stderr)."""
@@ -400,12 +1149,24 @@ class Client:
         return self.control("POST", "/_sim/config", knobs)
 
 
-class SimulatorTest(unittest.TestCase):
+# A full spec path that does not exist: pinsim then runs on the contract alone.
+MISSING_SPEC = os.path.join(HERE, "no-such-folder", "pinterest-api", "openapi.json")
+
+
+class SimulatorCases:
+    """The simulator's behaviour over HTTP.  The two classes below run these tests in
+    each layer: pinsim on the contract alone, then with the full spec too; every answer
+    is checked against the response schemas of each document pinsim checks with."""
+
+    SPEC = MISSING_SPEC  # what pinsim gets as --spec
+    LAYERS = ["contract"]
+
     @classmethod
     def setUpClass(cls):
-        cls.sim = Sim()
-        cls.spec = load_spec()
-        cls.v = SchemaValidator(cls.spec)
+        cls.sim = Sim("--spec", cls.SPEC)
+        cls.documents = [SchemaValidator(load_contract())]
+        if "full-spec" in cls.LAYERS:
+            cls.documents.append(SchemaValidator(load_spec()))
 
     @classmethod
     def tearDownClass(cls):
@@ -419,8 +1180,15 @@ class SimulatorTest(unittest.TestCase):
         self.c.conn.close()
 
     def assertConforms(self, answer, path, method, status=200):
-        schema = response_body_schema(self.spec, path, method, status)
-        self.assertEqual(self.v.validate(answer, schema), [], answer)
+        for v in self.documents:
+            schema = response_body_schema(v.document, path, method, status)
+            self.assertEqual(v.validate(answer, schema), [], answer)
+
+    def test_layers_reported(self):
+        checks = self.c.control("GET", "/_sim/checks")
+        self.assertEqual(checks["layers"], self.LAYERS)
+        self.assertEqual(checks["contract"], CONTRACT_PATH)
+        self.assertEqual(checks["spec"], self.SPEC if "full-spec" in self.LAYERS else None)
 
     def assertError(self, result, status, code):
         got_status, _, answer = result
@@ -443,12 +1211,42 @@ class SimulatorTest(unittest.TestCase):
                                            headers={"Content-Type": "application/json"})
         self.assertEqual((status, answer["code"]), (400, 1))
 
+    def test_described_limits_are_refused_with_code_1(self):
+        """Limits the spec states in words: refused in either layer (the contract)."""
+        for name, body, expected in DESCRIBED_BAD_BODIES:
+            with self.subTest(name):
+                status, _, answer = self.c.request("POST", BATCH, body)
+                self.assertEqual((status, answer["code"]), (400, 1), answer)
+                self.assertIn(expected, answer["message"])
+        self.assertEqual(self.c.control("GET", "/_sim/batches"), [])
+
+    def test_bad_read_backs_and_queries_are_refused_with_code_1(self):
+        for name, body, expected in BAD_READ_BACKS:
+            with self.subTest(name):
+                status, _, answer = self.c.request("POST", ITEMS, body)
+                self.assertEqual((status, answer["code"]), (400, 1), answer)
+                self.assertIn(expected, answer["message"])
+        for path, query, expected in BAD_QUERIES:
+            with self.subTest(query):
+                target = "/v5" + path + "?" + urllib.parse.urlencode(query)
+                status, _, answer = self.c.request(query_method(path), target)
+                self.assertEqual((status, answer["code"]), (400, 1), answer)
+                self.assertIn(expected, answer["message"])
+        self.assertEqual(self.c.control("GET", "/_sim/batches"), [])
+
+    def test_bad_token_forms_are_refused_with_code_1(self):
+        basic = "Basic " + base64.b64encode(b"pinsim-app:pinsim-secret").decode()
+        for name, form, expected in BAD_FORMS:
+            with self.subTest(name):
+                status, _, answer = self.c.request(
+                    "POST", "/v5/oauth/token", urllib.parse.urlencode(form), raw=True,
+                    headers={"Authorization": basic, "Content-Type": FORM}, token=None)
+                self.assertEqual((status, answer["code"]), (400, 1), answer)
+                self.assertIn(expected, answer["message"])
+        self.assertEqual(self.c.control("GET", "/_sim/tokens")["refresh_token"], "sim-refresh-0")
+
     def test_legacy_single_operation_form_is_refused(self):
-        legacy = {"country": "US", "language": "EN", "operation": "DELETE",
-                  "items": [{"item_id": "x"}]}
-        self.assertEqual(self.v.validate(legacy, request_body_schema(
-            self.spec, "/catalogs/items/batch", "POST")), [])
-        status, _, answer = self.c.request("POST", BATCH, legacy)
+        status, _, answer = self.c.request("POST", BATCH, LEGACY_BODY)
         self.assertEqual((status, answer["code"]), (400, 1))
         self.assertIn("per-item", answer["message"])
 
@@ -637,7 +1435,8 @@ class SimulatorTest(unittest.TestCase):
         status, _, answer = self.c.refresh("sim-refresh-0")
         self.assertEqual(status, 200, answer)
         schema = {"$ref": "#/components/schemas/OauthAccessTokenResponseRefresh"}
-        self.assertEqual(self.v.validate(answer, schema), [])
+        for v in self.documents:
+            self.assertEqual(v.validate(answer, schema), [])
         self.assertConforms(answer, "/oauth/token", "POST")
         self.assertEqual((answer["token_type"], answer["expires_in"],
                           answer["refresh_token_expires_in"]), ("bearer", 2592000, 5184000))
@@ -775,10 +1574,11 @@ class SimulatorTest(unittest.TestCase):
         feeds = listed["items"]
         self.assertEqual(len(feeds), 2)
         retail = {"$ref": "#/components/schemas/CatalogsRetailFeed"}
-        required = self.spec["components"]["schemas"]["CatalogsRetailFeed"]["allOf"][1]["required"]
         for feed in feeds:
-            self.assertEqual(self.v.validate(feed, retail), [], feed)
-            self.assertTrue(set(required) <= set(feed), feed)
+            for v in self.documents:
+                required = v.document["components"]["schemas"]["CatalogsRetailFeed"]["allOf"][1]
+                self.assertEqual(v.validate(feed, retail), [], feed)
+                self.assertTrue(set(required["required"]) <= set(feed), feed)
             self.assertRegex(feed["id"], r"^\d+$")
             self.assertRegex(feed["location"], r"^https://")
             self.assertEqual((feed["catalog_type"], feed["format"], feed["status"]),
@@ -901,11 +1701,12 @@ class SimulatorTest(unittest.TestCase):
         self.assertEqual([(r["item_id"], r["status"]) for r in done["items"]],
                          [("a", "QUEUED"), ("b", "SUCCESS")])
         # Outside the spec's enum, which is the point; nothing else is wrong.
-        schema = response_body_schema(self.spec, "/catalogs/items/batch/{batch_id}", "GET", 200)
-        problems = self.v.validate(done, schema)
-        self.assertEqual(len(problems), 1, problems)
-        self.assertTrue(problems[0].startswith('$.items[0].status: "QUEUED" is not one of'),
-                        problems)
+        for v in self.documents:
+            problems = v.validate(done, response_body_schema(
+                v.document, "/catalogs/items/batch/{batch_id}", "GET", 200))
+            self.assertEqual(len(problems), 1, problems)
+            self.assertTrue(problems[0].startswith('$.items[0].status: "QUEUED" is not one of'),
+                            problems)
         self.assertEqual(sorted(self.c.catalog()), ["b"])
         self.assertEqual(self.c.control("GET", "/_sim/config")["item_status"], {})
         self.assertEqual(self.c.run_batch([create("a")])["items"][0]["status"], "SUCCESS")
@@ -1239,6 +2040,18 @@ class SimulatorTest(unittest.TestCase):
         self.assertEqual(self.c.control("GET", "/_sim/tokens")["refresh_token"], "sim-refresh-0")
 
 
+class SimulatorContractTest(SimulatorCases, unittest.TestCase):
+    """Layer contract: pinsim without the full spec."""
+
+
+@full_spec_layer
+class SimulatorFullSpecTest(SimulatorCases, unittest.TestCase):
+    """Layer full-spec: pinsim with Pinterest's full description too."""
+
+    SPEC = SPEC_PATH
+    LAYERS = ["contract", "full-spec"]
+
+
 class HarnessHelpersTest(unittest.TestCase):
     """The control helpers of tests/lib/harness.py's Simulator, on a real pinsim."""
 
@@ -1338,29 +2151,127 @@ class ProcessTest(unittest.TestCase):
                 self.assertNotIn(secret, text)
 
 
-class NoSpecTest(unittest.TestCase):
-    """--no-spec (the demo without the shared folder): no spec is read, and a
-    body the spec would refuse is taken as it is."""
+class StartUpTest(unittest.TestCase):
+    """Which documents pinsim checks with, and what it says about them (layer contract:
+    these need no full spec)."""
 
-    def test_runs_without_the_spec_and_checks_nothing(self):
-        sim = Sim("--no-spec", "--spec", "/nonexistent/openapi.json")
+    def refuses(self, sim, body=None):
+        """The answer to a body the contract refuses (by default an unknown property)."""
+        c = Client(sim.port)
         try:
+            if body is None:
+                body = good_mix()
+                body["unknown_top_level_field"] = 1
+            return c.request("POST", BATCH, body)
+        finally:
+            c.conn.close()
+
+    def test_contract_only_when_the_full_spec_is_missing(self):
+        sim = Sim(spec=MISSING_SPEC)
+        try:
+            status, _, answer = self.refuses(sim)
+            self.assertEqual((status, answer["code"]), (400, 1), answer)
+            self.assertIn("$.unknown_top_level_field: unknown property", answer["message"])
+            line = "pinsim: listening on 127.0.0.1:%d (contract only: %s not found)\n" % (
+                sim.port, MISSING_SPEC)
+            self.assertIn(line, sim.log_text())
+        finally:
+            self.assertEqual(sim.stop()[0], 0)
+
+    def test_no_spec_is_a_deprecated_alias(self):
+        """--no-spec only means: do not load the full spec.  Nothing runs unchecked."""
+        sim = Sim("--no-spec")
+        try:
+            self.assertEqual(self.refuses(sim)[0], 400)
+            self.assertIn("(contract only: --no-spec given (deprecated))", sim.log_text())
             c = Client(sim.port)
-            body = good_mix()
-            body["unknown_top_level_field"] = 1  # refused when checked
-            status, _, answer = c.request("POST", BATCH, body)
-            self.assertEqual(status, 200, answer)
-            self.assertIn("batch_id", answer)
+            self.assertEqual(c.control("GET", "/_sim/checks")["layers"], ["contract"])
             c.conn.close()
         finally:
-            _, _, _ = sim.stop()
-        with self.assertRaises(RuntimeError):  # without --no-spec, the spec is required
-            Sim("--spec", "/nonexistent/openapi.json")
+            sim.stop()
+
+    def test_shared_dir_variable_is_the_only_place_looked_at(self):
+        env = dict(os.environ, PINSYNC_SHARED_DIR="/nonexistent")
+        sim = Sim(spec=None, env=env)
+        try:
+            self.assertIn("(contract only: /nonexistent/pinterest-api/openapi.json not found)",
+                          sim.log_text())
+        finally:
+            sim.stop()
+        default = subprocess.run(
+            [sys.executable, "-c", "import pinsim; print(pinsim.DEFAULT_SPEC)"], cwd=HERE,
+            env={k: v for k, v in os.environ.items() if k != "PINSYNC_SHARED_DIR"},
+            stdout=subprocess.PIPE, check=True, text=True).stdout.strip()
+        self.assertEqual(default, os.path.normpath(os.path.join(
+            HERE, "..", "..", "..", "shared", "pinterest-api", "openapi.json")))
+
+    def test_a_broken_document_stops_the_start(self):
+        """A contract or full spec that is there but unusable never means fewer checks."""
+        with tempfile.TemporaryDirectory(prefix="pinsim-test-") as tmp:
+            broken = os.path.join(tmp, "broken.json")
+            with open(broken, "w") as f:
+                f.write("{not json")
+            other_closure = os.path.join(tmp, "open-contract.json")
+            contract = json.loads(json.dumps(load_contract()))
+            del contract["components"]["schemas"]["UpdatableItemAttributes"]["x-closed"]
+            with open(other_closure, "w") as f:
+                json.dump(contract, f)
+            for args in (("--contract", broken), ("--contract", os.path.join(tmp, "absent")),
+                         ("--contract", other_closure), ("--spec", broken)):
+                with self.subTest(args):
+                    proc = subprocess.run(
+                        [sys.executable, PINSIM, "--port", "0", "--spec", MISSING_SPEC, *args],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assertRegex(proc.stderr, r"^pinsim: cannot use the (contract|full spec)")
+
+    def test_full_spec_refusals_add_to_the_contract_s(self):
+        """With a full spec, a body is refused with the reasons of both, each once; what
+        only the spec refuses is logged as a gap in the contract.  (A stricter copy of
+        the contract stands in for the spec here.)"""
+        stricter = json.loads(json.dumps(load_contract()))
+        batch = stricter["components"]["schemas"]["CatalogsRetailBatchRequest"]
+        batch["properties"]["items"]["maxItems"] = 2
+        with tempfile.TemporaryDirectory(prefix="pinsim-test-") as tmp:
+            path = os.path.join(tmp, "openapi.json")
+            with open(path, "w") as f:
+                json.dump(stricter, f)
+            sim = Sim(spec=path)
+            try:
+                three = batch_body([create("a"), create("b"), create("c")])
+                status, _, answer = self.refuses(sim, three)
+                self.assertEqual((status, answer), (400, {
+                    "code": 1, "message": "$.items: expected at most 2 items, got 3"}))
+                three["dry_run"] = True
+                self.assertEqual(self.refuses(sim, three)[2]["message"],
+                                 "$.dry_run: unknown property (additionalProperties is false); "
+                                 "$.items: expected at most 2 items, got 3")
+                log = sim.log_text()
+                self.assertIn("(contract and full spec 5.23.0 %s)" % path, log)
+                self.assertEqual(log.count("contract gap:"), 1, log)
+                self.assertIn("pinsim: contract gap: POST /catalogs/items/batch accepted by the "
+                              "contract, refused by the full spec: $.items: expected at most "
+                              "2 items, got 3\n", log)
+            finally:
+                sim.stop()
+
+
+@full_spec_layer
+class FullSpecStartUpTest(unittest.TestCase):
+    """Layer full-spec: pinsim finds Pinterest's description and says so."""
+
+    def test_start_up_line(self):
+        sim = Sim()
+        try:
+            self.assertIn("pinsim: listening on 127.0.0.1:%d (contract and full spec 5.23.0 %s)\n"
+                          % (sim.port, SPEC_PATH), sim.log_text())
+        finally:
+            self.assertEqual(sim.stop()[0], 0)
 
 
 if __name__ == "__main__":
-    if "--spec" in sys.argv:
-        at = sys.argv.index("--spec")
-        SPEC_PATH = os.path.abspath(sys.argv[at + 1])
-        del sys.argv[at:at + 2]
+    sys.stderr.write("test_pinsim: layer contract (%s): run\n" % CONTRACT_PATH)
+    sys.stderr.write("test_pinsim: layer full-spec (%s): %s\n" % (
+        SPEC_PATH, "run" if SPEC_FOUND else "skipped: %s not found; set PINSYNC_SHARED_DIR"
+        % SPEC_PATH))
     unittest.main()
