@@ -69,10 +69,17 @@ fi
 # checkout, else, for a clone of a local working copy, the shared folder
 # beside that copy.
 find_shared() {
-	local d origin
+	local d origin candidates
 	origin=$(git remote get-url origin 2>/dev/null || true)
 	origin=${origin#file://}
-	for d in "${PINSYNC_SHARED_DIR:-}" ../shared "${origin:+$origin/../shared}"; do
+	# A folder named in PINSYNC_SHARED_DIR is the only one looked at, so
+	# that PINSYNC_SHARED_DIR=/nonexistent runs the project's layer alone.
+	if [ -n "${PINSYNC_SHARED_DIR:-}" ]; then
+		candidates=("$PINSYNC_SHARED_DIR")
+	else
+		candidates=(../shared "${origin:+$origin/../shared}")
+	fi
+	for d in "${candidates[@]}"; do
 		if [ -n "$d" ] && [ -f "$d/pinterest-api/openapi.json" ]; then
 			(cd "$d" && pwd)
 			return 0

@@ -32,7 +32,10 @@
 #include "feeds.h"
 #include "pinterest.h"
 
-/* Ids per read-back request (CatalogsItemsPostFilters item_ids maxItems). */
+/* Ids per read-back request. Pinterest's POST /catalogs/items filter takes
+ * up to 1000; pinsync asks for 100 at a time, so that one answer stays a few
+ * megabytes and a read-back keeps well under the catalogs_read rate limit
+ * between the batches it interleaves with. */
 #define PS_READBACK_MAX 100
 
 /* Sets *has to 1 when the catalog has a feed data source, else 0.
