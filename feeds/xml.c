@@ -653,6 +653,13 @@ on_error(void *ud, xml_error_ptr e)
 	st->err_fatal = e->level == XML_ERR_FATAL;
 	st->err_line = e->line;
 	st->err_col = e->int2;
+	/* An error inside an entity's replacement text comes from the context
+	 * libxml2 makes to parse that text, whose lines count from 1: name
+	 * the place of the reference in the document instead. */
+	if ((xmlParserCtxtPtr)ud != st->ctxt && st->ctxt != NULL && st->ctxt->input != NULL) {
+		st->err_line = st->ctxt->input->line;
+		st->err_col = st->ctxt->input->col;
+	}
 	snprintf(st->err_msg, sizeof(st->err_msg), "%s", e->message ? e->message : "parse error");
 	n = strlen(st->err_msg);
 	while (n > 0 && ps_is_space((unsigned char)st->err_msg[n - 1]))

@@ -2,8 +2,13 @@
 
 Exit codes (0 usable, 3 unusable, 2 usage/config), the counts and the JSON
 shape, duplicates, the place of problems, presets and mapping files on the
-command line, stdin (also gzipped), the NEGATIVE real feed, and memory that
-stays flat as the feed grows (peak RSS reported by check itself)."""
+command line, stdin (also gzipped), the NEGATIVE feed, and memory that
+stays flat as the feed grows (peak RSS reported by check itself).
+
+Whole feeds in two layers: the project's specimens (tests/fixtures/feeds/
+specimens, every row of its INDEX.md) always; the real feeds of the shared
+folder in addition, each such test skipped with the folder it looked for
+named when that folder is absent."""
 
 import gzip
 import json
@@ -14,7 +19,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import REAL_FEEDS, pinsync_binary  # noqa: E402
+from harness import REAL_FEEDS, SPECIMENS, pinsync_binary  # noqa: E402
 
 HEADER = "id,title,description,link,image_link,price,availability\n"
 
@@ -39,10 +44,51 @@ def check_json(*args, **kw):
 
 
 def real(name):
+    """A real feed of the shared folder; the test is skipped, saying so, without it."""
     path = os.path.join(REAL_FEEDS, name)
+    if not os.path.isdir(REAL_FEEDS):
+        raise unittest.SkipTest(f"real-feed layer skipped: {REAL_FEEDS} not found (the shared "
+                                "folder is absent; PINSYNC_SHARED_DIR names it)")
     if not os.path.exists(path):
-        raise unittest.SkipTest(f"{path} not found")
+        raise unittest.SkipTest(f"real-feed layer skipped: {name} not found in {REAL_FEEDS}")
     return path
+
+
+def specimen(name):
+    return os.path.join(SPECIMENS, name)
+
+
+def specimen_index():
+    """The rows of the table of the specimens' INDEX.md, as dicts by column name."""
+    rows, header = [], None
+    with open(specimen("INDEX.md"), encoding="utf-8") as fp:
+        for line in fp:
+            if not line.startswith("|"):
+                if header:
+                    break
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if header is None:
+                if cells[0] == "file":
+                    header = cells
+            elif not cells[0].startswith("---"):
+                rows.append(dict(zip(header, cells)))
+    return rows
+
+
+# INDEX.md's options (ps_feed_options fields) as check's flags.
+OPTION_FLAGS = {"preset": "--preset", "default_currency": "--currency", "base_url": "--base-url",
+                "max_inflated": "--max-gzip-bytes"}
+
+
+def option_flags(options):
+    flags = []
+    for opt in options.split():
+        if opt == "-":
+            continue
+        key, value = opt.split("=", 1)
+        flags += [OPTION_FLAGS[key], value]
+    return flags
 
 
 class CheckTest(unittest.TestCase):
@@ -89,10 +135,50 @@ class CheckTest(unittest.TestCase):
         r, out = check_json(self.write("cut.xml", '<rss><channel><item><id>1</id>'), expect=3)
         self.assertIn("truncated", out["reason"])
 
+    def test_specimens_as_indexed(self):
+        # Every specimen, with the options of its row: the counts, usable or
+        # not, and the place and text of the error or the warning.
+        rows = specimen_index()
+        self.assertGreaterEqual(len(rows), 20)
+        for row in rows:
+            with self.subTest(specimen=row["file"]):
+                items, valid, skipped = int(row["items"]), int(row["valid"]), int(row["skipped"])
+                result, message = row["result"], row["message"]
+                usable = result == "ok" and valid > 0
+                r, out = check_json("--no-duplicates", *option_flags(row["options"]),
+                                    specimen(row["file"]), expect=0 if usable else 3)
+                self.assertEqual((out["items"], out["valid"], out["skipped"]),
+                                 (items, valid, skipped))
+                self.assertEqual(out["usable"], usable)
+                if result == "ok":
+                    if not usable:
+                        self.assertEqual(out["reason"], "no item is valid")
+                    if message != "-":
+                        self.assertIn(message, "\n".join(out["warnings"]))
+                    continue
+                if ":" in result:
+                    self.assertIn(f"{row['file']}:{result.split(':', 1)[1]}:", out["reason"])
+                if message != "-":
+                    self.assertIn(message, out["reason"])
+
+    def test_negative_specimen_names_its_place(self):
+        r, out = check_json(specimen("broken-raw-amp.xml"), expect=3)
+        self.assertFalse(out["usable"])
+        self.assertEqual(out["items"], 3)
+        self.assertRegex(out["reason"], r"broken-raw-amp\.xml:36:\d+: not well-formed")
+
     def test_negative_real_feed_names_its_place(self):
         r, out = check_json(real("gmc-rss-m5zoon-MALFORMED-raw-amp.xml"), expect=3)
         self.assertFalse(out["usable"])
         self.assertRegex(out["reason"], r"MALFORMED-raw-amp\.xml:\d+:\d+: not well-formed")
+
+    def test_specimen_duplicates_reported(self):
+        # KK-PEN-01 twice: the later one is the duplicate, and not valid
+        r, out = check_json(specimen("gmc-atom-kamikiri.xml"), expect=0)
+        self.assertEqual((out["items"], out["valid"], out["invalid"], out["duplicates"]),
+                         (6, 4, 1, 1))
+        dup = [p for p in out["problems"] if p["code"] == "duplicate"]
+        self.assertEqual((dup[0]["id"], dup[0]["place"]), ("KK-PEN-01", "item 5 (line 61)"))
 
     def test_real_duplicates_reported(self):
         r, out = check_json(real("gmc-rss-importpc-cz-minified.xml"), expect=0)
@@ -102,7 +188,20 @@ class CheckTest(unittest.TestCase):
         r, out = check_json(real("gmc-atom-bigcommerce-ajmoss.xml"), expect=0)
         self.assertEqual(out["duplicates"], 2)
 
-    def test_presets_and_options(self):
+    def test_specimen_presets_and_options(self):
+        r, out = check_json("--preset", "shopify", "--base-url", "https://fjellgarn.example",
+                            "--currency", "NOK", specimen("shopify-export-fjellgarn.csv"),
+                            expect=0)
+        self.assertEqual((out["items"], out["valid"], out["skipped"]), (7, 6, 5))
+        r, out = check_json("--currency", "AED", specimen("gmc-tsv-dar-al-oud.tsv"), expect=0)
+        self.assertEqual(out["valid"], 5)
+        # Without the currency those prices are invalid, and said so.
+        r, out = check_json(specimen("gmc-tsv-dar-al-oud.tsv"), expect=3)
+        self.assertEqual(out["valid"], 0)
+        self.assertIn(("bad_price", "price"),
+                      {(k["code"], k["attribute"]) for k in out["summary"]})
+
+    def test_real_presets_and_options(self):
         r, out = check_json("--preset", "shopify", "--base-url", "https://shop.example",
                             "--currency", "EUR", real("shopify-export-luxemia.csv"), expect=0)
         self.assertEqual((out["items"], out["valid"], out["skipped"]), (200, 200, 10))
@@ -132,6 +231,10 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(out["feed"], "stdin")
         r, out = check_json("-", stdin=gzip.compress(data), expect=0)
         self.assertEqual(out["items"], 2)
+        # The gzipped specimen, through stdin: the items of its plain twin.
+        with open(specimen("gmc-rss-atelier.xml.gz"), "rb") as fp:
+            r, out = check_json("-", stdin=fp.read(), expect=0)
+        self.assertEqual((out["items"], out["valid"]), (8, 6))
         # A gzip bomb stops at the cap given.
         bomb = gzip.compress((HEADER + row(1) * 200000).encode())
         r, out = check_json("--max-gzip-bytes", "1000000", "-", stdin=bomb, expect=3)

@@ -300,13 +300,11 @@ class FaultTest(SyncCase):
             server.shutdown()
             server.server_close()
 
-    def test_real_negative_feed_deletes_nothing(self):
-        # The NEGATIVE specimen of shared/feeds/real (bare '&' in text): its
-        # repaired twin syncs, then the broken original must delete nothing.
-        from harness import REAL_FEEDS
-        src = os.path.join(REAL_FEEDS, "gmc-rss-m5zoon-MALFORMED-raw-amp.xml")
-        if not os.path.exists(src):
-            self.skipTest("shared/feeds/real is not beside the checkout")
+    def negative_feed_deletes_nothing(self, src, name, min_items, line=None):
+        """Syncs the repaired twin of the NEGATIVE feed src (bare '&' in
+        text): at least min_items reach the catalog. Then the broken
+        original, under the same file name, must fail naming its place
+        (line, when given) and delete nothing."""
         with open(src, "rb") as f:
             broken = f.read()
         import re
@@ -314,24 +312,42 @@ class FaultTest(SyncCase):
         type(self).n += 1
         catalog = str(5000 + self.n)
         self.sim.add_catalog(catalog)
-        path = os.path.join(self.tmp.name, "m5zoon.xml")
+        path = os.path.join(self.tmp.name, name)
         with open(path, "wb") as f:
             f.write(fixed)
-        self.ps.run("target", "add", "negative", "--feed", path, "--catalog-id", catalog,
+        target = f"negative-{self.n}"
+        self.ps.run("target", "add", target, "--feed", path, "--catalog-id", catalog,
                     "--country", "US", "--language", "en-US", check=0)
-        r = self.ps.run("run", "negative")
+        r = self.ps.run("run", target)
         self.assertIn(r.returncode, (0, 6), r.stdout + r.stderr)
         before = self.sim.catalog(catalog)
-        self.assertGreater(len(before), 200)
+        self.assertGreaterEqual(len(before), min_items)
         with open(path, "wb") as f:
             f.write(broken)
         self.sim.clear_requests()
-        r = self.ps.run("run", "negative", check=3)
+        r = self.ps.run("run", target, check=3)
         INJECTED["feed faults"] += 1
-        self.assertRegex(r.stdout, r"m5zoon\.xml:\d+:\d+: not well-formed")
+        where = str(line) if line is not None else r"\d+"
+        self.assertRegex(r.stdout, rf"{re.escape(name)}:{where}:\d+: not well-formed")
         self.assertNotIn("DELETE", [it["operation"] for b in self.sim.batch_posts()
                                     for it in b["items"]])
         self.assertEqual(sorted(self.sim.catalog(catalog)), sorted(before))
+
+    def test_negative_specimen_deletes_nothing(self):
+        # The project's NEGATIVE specimen: its 6 items repaired, the first
+        # bare '&' on line 36 (tests/fixtures/feeds/specimens/INDEX.md).
+        from harness import SPECIMENS
+        self.negative_feed_deletes_nothing(os.path.join(SPECIMENS, "broken-raw-amp.xml"),
+                                           "spice.xml", 6, line=36)
+
+    def test_real_negative_feed_deletes_nothing(self):
+        # The NEGATIVE feed of shared/feeds/real, when that folder is there.
+        from harness import REAL_FEEDS
+        src = os.path.join(REAL_FEEDS, "gmc-rss-m5zoon-MALFORMED-raw-amp.xml")
+        if not os.path.exists(src):
+            self.skipTest(f"real-feed layer skipped: {src} not found (the shared folder is "
+                          "absent; PINSYNC_SHARED_DIR names it)")
+        self.negative_feed_deletes_nothing(src, "m5zoon.xml", 201)
 
     # -- processes ---------------------------------------------------------------------
 

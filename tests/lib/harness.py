@@ -37,6 +37,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SHARED = os.environ.get("PINSYNC_SHARED_DIR") or os.path.join(os.path.dirname(REPO), "shared")
 SPEC = os.path.join(SHARED, "pinterest-api", "openapi.json")
 REAL_FEEDS = os.path.join(SHARED, "feeds", "real")
+# The project's own specimen feeds, always there (INDEX.md there says what
+# reading each must give); the real feeds above are an extra layer.
+SPECIMENS = os.path.join(REPO, "tests", "fixtures", "feeds", "specimens")
 
 
 def pinsync_binary():

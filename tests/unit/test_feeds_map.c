@@ -3,8 +3,10 @@
  * normalisation, relative URLs, and hostile input (billion laughs, external
  * entities, gzip bombs, truncated gzip), through the public API of feeds/.
  *
- * The preset tests read the real exports in shared/feeds/real/ (found as
- * test_feeds_real.c does); without them those tests are skipped.
+ * The presets read the project's specimen exports (tests/fixtures/feeds/
+ * specimens/: Shopify, WooCommerce, Magento 2) always, and the real exports
+ * of shared/feeds/real/ in addition when that folder is there (found as
+ * test_feeds_real.c does); without it those tests are skipped, saying so.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,10 +24,6 @@
 
 #include "feeds.h"
 
-#ifndef PINSYNC_SOURCE_DIR
-#define PINSYNC_SOURCE_DIR "."
-#endif
-
 static char real_dir[4096];
 
 static char *
@@ -36,10 +34,12 @@ write_str(const char *s)
 
 /* The first items of a feed, as "attr=value" lines joined (LIST elements
  * joined with '|'), plus the counts. */
+#define RUN_FIRST 16
+
 typedef struct run {
 	int open_rc, rc;
 	unsigned long items, valid;
-	char first[3][2048];
+	char first[RUN_FIRST][2048];
 	char error[512];
 	char warnings[2048];
 	uint64_t skipped;
@@ -81,7 +81,7 @@ read_feed(run *r, const char *path, const ps_feed_options *o)
 	r->open_rc = ps_feed_open(&f, path, o);
 	if (r->open_rc == 0) {
 		while ((r->rc = ps_feed_next(&it, f)) == 0) {
-			if (r->items < 3)
+			if (r->items < RUN_FIRST)
 				render(r->first[r->items], sizeof(r->first[0]), it);
 			r->items++;
 			r->valid += it->nproblems == 0;
@@ -240,14 +240,243 @@ test_map_file_errors(void **state)
 }
 
 /* ------------------------------------------------------------------ */
-/* Presets on real exports                                             */
+/* Presets on the specimen exports: always                             */
+
+static void
+preset_path_run(run *r, const char *path, const char *preset, const char *currency,
+                const char *base)
+{
+	ps_feed_options o = PS_FEED_OPTIONS_INIT;
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+	o.preset = preset;
+	o.base_url = base;
+	o.default_currency = currency;
+	read_feed(r, path, &o);
+	print_message("%-45s %-12s items %lu valid %lu skipped %lu\n", name, preset, r->items,
+	              r->valid, (unsigned long)r->skipped);
+	assert_int_equal(r->open_rc, 0);
+	assert_int_equal(r->rc, PS_ITEROVER);
+}
+
+/* The rendered item of r whose id is id (among the first RUN_FIRST). */
+static const char *
+item_of(const run *r, const char *id)
+{
+	char want[160];
+	unsigned long i;
+
+	snprintf(want, sizeof(want), "id=%s\n", id);
+	for (i = 0; i < r->items && i < RUN_FIRST; i++) {
+		if (strncmp(r->first[i], want, strlen(want)) == 0)
+			return r->first[i];
+	}
+	fail_msg("no item with id %s", id);
+	return NULL;
+}
+
+#define CDN "https://cdn.shopify.example/s/files/1/0999/8888/files/"
+
+static void
+test_preset_shopify(void **state)
+{
+	run r;
+	const char *it;
+
+	(void)state;
+	/* 12 rows: 7 variants, 2 image-only rows, a draft (2 rows) and an
+	 * unpublished product (1 row) */
+	preset_path_run(&r, PS_TEST_SPECIMENS "/shopify-export-fjellgarn.csv", "shopify", "NOK",
+	                "https://fjellgarn.example");
+	assert_int_equal(r.items, 7);
+	assert_int_equal(r.valid, 6);
+	assert_int_equal(r.skipped, 5);
+	/* The product row: its own variant; the compare-at price makes a sale;
+	 * the other images, without the repeated one, are additional. */
+	assert_string_equal(r.first[0],
+	                    "id=FG-LK-S-NAT\n"
+	                    "title=Lusekofte «Klassisk» – ull\n"
+	                    "description=Vår klassiske lusekofte, strikket i Gudbrandsdalen av "
+	                    "100 % norsk ull.\n\nTinnknapper i halsen\n\nMønsteret følger "
+	                    "oppskriften fra 1930-tallet\n\nLengde i str. M: 68 cm (27\")\n"
+	                    "link=https://fjellgarn.example/products/lusekofte-klassisk\n"
+	                    "image_link=" CDN "lusekofte-natur-1.jpg?v=1712345678\n"
+	                    "price=2199.00 NOK\n"
+	                    "availability=in stock\n"
+	                    "sale_price=1899.00 NOK\n"
+	                    "additional_image_link=" CDN "lusekofte-natur-2.jpg?v=1712345678|" CDN
+	                    "lusekofte-marine-1.jpg?v=1712345679|" CDN
+	                    "lusekofte-detalj.jpg?v=1712345680\n"
+	                    "brand=Fjellgarn\n"
+	                    "condition=new\n"
+	                    "gtin=7090012345671\n"
+	                    "item_group_id=lusekofte-klassisk\n"
+	                    "product_type=Genser\n"
+	                    "age_group=adult\n"
+	                    "gender=unisex\n"
+	                    "color=Natur\n"
+	                    "size=S\n"
+	                    "custom_label_0=vinter\n");
+	/* A continuation row inherits title, description, images; without a
+	 * Variant Image it shows the product's first; deny + 0: out of stock */
+	it = item_of(&r, "FG-LK-M-NAT");
+	assert_non_null(strstr(it, "title=Lusekofte «Klassisk» – ull\n"));
+	assert_non_null(strstr(it, "image_link=" CDN "lusekofte-natur-1.jpg?v=1712345678\n"));
+	assert_non_null(strstr(it, "availability=out of stock\n"));
+	assert_non_null(strstr(it, "size=M\n"));
+	/* continue + 0: in stock; no compare-at price: no sale */
+	it = item_of(&r, "FG-LK-M-MAR");
+	assert_non_null(strstr(it, "image_link=" CDN "lusekofte-marine-1.jpg?v=1712345679\n"));
+	assert_non_null(strstr(it, "price=1899.00 NOK\navailability=in stock\n"));
+	assert_null(strstr(it, "sale_price="));
+	assert_non_null(strstr(it, "color=Marine\n"));
+	/* One "Default Title" variant without SKU: the handle, no group */
+	it = item_of(&r, "ullsokker-3-pakk");
+	assert_non_null(strstr(it, "description=Tykke sokker til fjellturen. Str. 37–46.\n"));
+	assert_null(strstr(it, "item_group_id="));
+	/* Variants without SKU: handle and option slugs; no body: the SEO
+	 * description */
+	it = item_of(&r, "lue-topp-rød");
+	assert_non_null(strstr(it, "description=Strikket lue med topp og dusk, i myk lammeull.\n"));
+	assert_non_null(strstr(it, "item_group_id=lue-topp\n"));
+	it = item_of(&r, "lue-topp-grå-lys");
+	assert_non_null(strstr(it, "color=Grå / Lys\n"));
+	/* No image at all: the invalid one */
+	it = item_of(&r, "FG-SP-4");
+	assert_null(strstr(it, "image_link="));
+}
+
+#define WP "https://tea-lin.example/wp-content/uploads/2026/03/"
+
+static void
+test_preset_woocommerce(void **state)
+{
+	run r;
+	const char *it;
+
+	(void)state;
+	/* 11 rows: a variable parent, a grouped product and two unpublished
+	 * ones make no item */
+	preset_path_run(&r, PS_TEST_SPECIMENS "/woocommerce-export-tea-lin.csv", "woocommerce",
+	                "EUR", "https://tea-lin.example");
+	assert_int_equal(r.items, 7);
+	assert_int_equal(r.valid, 5);
+	assert_int_equal(r.skipped, 4);
+	/* A variation: the parent's description, images, category, brand and
+	 * link; the parent's SKU as group. The exporter's literal "\n"
+	 * between paragraphs stays in the text (the preset does not undo it). */
+	assert_string_equal(r.first[0],
+	                    "id=TL-LONGJING-50\n"
+	                    "title=龙井 Longjing green tea - 50 g\n"
+	                    "description=Flat, jade-green leaves, pan-fired by hand.\n\n\\n\n\n"
+	                    "Brew at 80°C for 2 minutes; the leaves give three or four infusions.\n"
+	                    "link=https://tea-lin.example/?p=101\n"
+	                    "image_link=" WP "longjing-1.jpg\n"
+	                    "price=9.5 EUR\n"
+	                    "availability=in stock\n"
+	                    "additional_image_link=" WP "longjing-2.jpg|" WP "longjing-leaves.jpg\n"
+	                    "brand=Tea Lin\n"
+	                    "item_group_id=TL-LONGJING\n"
+	                    "product_type=Tea > Green tea\n"
+	                    "size=50 g\n");
+	/* Parent named "id:101"; its own image; backorder: preorder; a sale */
+	it = item_of(&r, "TL-LONGJING-100");
+	assert_non_null(strstr(it, "image_link=" WP "longjing-100g.jpg\nprice=17 EUR\n"
+	                           "availability=preorder\nsale_price=15.30 EUR\n"));
+	assert_null(strstr(it, "additional_image_link="));
+	assert_non_null(strstr(it, "item_group_id=TL-LONGJING\n"));
+	it = item_of(&r, "TL-LONGJING-250");
+	assert_non_null(strstr(it, "availability=out of stock\n"));
+	/* A simple product: its own link, HTML to text, GTIN, one colour */
+	it = item_of(&r, "TL-GAIWAN");
+	assert_non_null(
+	    strstr(it, "description=Thin Jingdezhen porcelain & a flared rim that stays cool.\n"));
+	assert_non_null(strstr(it, "link=https://tea-lin.example/?p=110\n"));
+	assert_non_null(strstr(it, "price=24 EUR\navailability=in stock\nsale_price=19.90 EUR\n"));
+	assert_non_null(strstr(it, "gtin=4006381333931\n"));
+	assert_non_null(strstr(it, "color=White\n"));
+	assert_null(strstr(it, "item_group_id="));
+	/* External: an item, linked to the shop's page, not the partner's */
+	it = item_of(&r, "TL-KETTLE");
+	assert_non_null(strstr(it, "link=https://tea-lin.example/?p=112\n"));
+	/* A variation whose parent is not in the file: on its own */
+	it = item_of(&r, "TL-OOLONG-50");
+	assert_null(strstr(it, "description="));
+	assert_null(strstr(it, "item_group_id="));
+	assert_non_null(strstr(it, "link=https://tea-lin.example/?p=116\n"));
+}
+
+#define MEDIA "https://trail-summit.example/media/catalog/product/t/s/"
+
+static void
+test_preset_magento2(void **state)
+{
+	run r;
+	const char *it;
+	unsigned long i;
+
+	(void)state;
+	/* 11 rows: 3 variants of a configurable, 2 simple products; an
+	 * unclaimed child, the parent, a store view row, an invisible product
+	 * before a simple one, a disabled one and a trailing invisible one
+	 * make no item */
+	preset_path_run(&r, PS_TEST_SPECIMENS "/magento2-export-trail-summit.csv", "magento2",
+	                "EUR", "https://trail-summit.example");
+	assert_int_equal(r.items, 5);
+	assert_int_equal(r.valid, 4);
+	assert_int_equal(r.skipped, 6);
+	assert_string_equal(
+	    r.first[0],
+	    "id=TS-JKT-S-RED\n"
+	    "title=Alpen Shell Jacket\n"
+	    "description=Our lightest three-layer shell: 310 g in size M, packs into "
+	    "its own chest pocket.\n\n• 20,000 mm water column, taped seams\n\n"
+	    "• Two-way front zip & pit zips\n\n• Helmet-compatible hood\n"
+	    "link=https://trail-summit.example/alpen-shell-jacket.html\n"
+	    "image_link=" MEDIA "ts-jkt-red_main.jpg\n"
+	    "price=189 EUR\n"
+	    "availability=in stock\n"
+	    "additional_image_link=" MEDIA "ts-jkt-red_back.jpg|" MEDIA "ts-jkt-hood.jpg\n"
+	    "item_group_id=TS-JKT\n"
+	    "product_type=Men > Jackets & Shells\n"
+	    "color=Red\n"
+	    "size=S\n");
+	/* Empty description: the parent's; out of stock */
+	it = item_of(&r, "TS-JKT-M-RED");
+	assert_non_null(strstr(it, "description=Our lightest three-layer shell"));
+	assert_non_null(strstr(it, "availability=out of stock\n"));
+	/* Its own additional images; special price: a sale */
+	it = item_of(&r, "TS-JKT-M-BLU");
+	assert_non_null(strstr(it, "sale_price=159 EUR\n"));
+	assert_non_null(strstr(it, "additional_image_link=" MEDIA "ts-jkt-blu_alt1.jpg|" MEDIA
+	                           "ts-jkt-blu_back.jpg\n"));
+	/* No url_key: a slug of the name; an absolute image kept */
+	it = item_of(&r, "TS-BOTTLE");
+	assert_non_null(
+	    strstr(it, "link=https://trail-summit.example/isolierflasche-750-ml.html\n"));
+	assert_non_null(strstr(it, "image_link=https://cdn.trail-summit.example/bottle-750.jpg\n"));
+	assert_non_null(strstr(it, "description=Doppelwandig, hält 12 h heiß & 24 h kalt.\n"));
+	assert_non_null(strstr(it, "product_type=Gear > Bottles\n"));
+	assert_non_null(strstr(it, "color=Steel\n"));
+	assert_non_null(strstr(it, "material=Stainless steel\n"));
+	assert_null(strstr(it, "item_group_id="));
+	/* The store view row and the unclaimed child make no item */
+	for (i = 0; i < r.items && i < RUN_FIRST; i++) {
+		assert_null(strstr(r.first[i], "Veste Alpen Shell"));
+		assert_null(strstr(r.first[i], "id=TS-JKT-L-BLU\n"));
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Presets on the real exports: when the shared folder is there        */
 
 static int
 have_real(const char *name, char *path, size_t cap)
 {
+	ps_test_need_real(real_dir, sizeof(real_dir));
 	snprintf(path, cap, "%s/%s", real_dir, name);
 	if (access(path, R_OK) != 0) {
-		print_message("skipped: %s not found\n", path);
+		print_message("real-feed layer skipped: %s not found in %s\n", name, real_dir);
 		return 0;
 	}
 	return 1;
@@ -256,22 +485,14 @@ have_real(const char *name, char *path, size_t cap)
 static void
 preset_run(run *r, const char *file, const char *preset, const char *currency)
 {
-	ps_feed_options o = PS_FEED_OPTIONS_INIT;
 	char path[4200];
 
-	o.preset = preset;
-	o.base_url = "https://shop.example";
-	o.default_currency = currency;
 	snprintf(path, sizeof(path), "%s/%s", real_dir, file);
-	read_feed(r, path, &o);
-	print_message("%-45s %-12s items %lu valid %lu skipped %lu\n", file, preset, r->items,
-	              r->valid, (unsigned long)r->skipped);
-	assert_int_equal(r->open_rc, 0);
-	assert_int_equal(r->rc, PS_ITEROVER);
+	preset_path_run(r, path, preset, currency, "https://shop.example");
 }
 
 static void
-test_preset_shopify(void **state)
+test_preset_shopify_real(void **state)
 {
 	char path[4200];
 	run r;
@@ -321,7 +542,7 @@ test_preset_shopify(void **state)
 }
 
 static void
-test_preset_woocommerce(void **state)
+test_preset_woocommerce_real(void **state)
 {
 	char path[4200];
 	run r;
@@ -340,7 +561,7 @@ test_preset_woocommerce(void **state)
 }
 
 static void
-test_preset_magento2(void **state)
+test_preset_magento2_real(void **state)
 {
 	char path[4200];
 	run r;
@@ -464,8 +685,36 @@ test_billion_laughs(void **state)
 	read_feed(&r, path, NULL);
 	assert_int_equal(r.rc, PS_EFEED);
 	assert_non_null(strstr(r.error, "billion laughs"));
+	/* the place of the reference &l9; (line 14), not a line of the
+	 * entity's own text (libxml2 parses that from line 1) */
+	assert_non_null(strstr(r.error, ":14:"));
 	unlink(path);
 	free(path);
+}
+
+/* The specimen: external DTD, file and http entities, a parameter entity
+ * in the internal subset; nothing is loaded. */
+static void
+test_external_entities_specimen(void **state)
+{
+	run r;
+	unsigned long i;
+
+	(void)state;
+	read_feed(&r, PS_TEST_SPECIMENS "/hostile-xxe.xml", NULL);
+	assert_int_equal(r.rc, PS_ITEROVER);
+	assert_int_equal(r.items, 2);
+	assert_int_equal(r.valid, 1);
+	assert_string_equal(r.first[0], "id=XX-1\n"
+	                                "link=https://xxe.example/p/1\n"
+	                                "image_link=https://xxe.example/i/1.jpg\n"
+	                                "price=1.00 USD\n"
+	                                "availability=in stock\n");
+	for (i = 0; i < r.items; i++) {
+		assert_null(strstr(r.first[i], "root:"));
+		assert_null(strstr(r.first[i], "/bin/"));
+	}
+	assert_string_equal(r.error, "");
 }
 
 static void
@@ -585,14 +834,6 @@ test_file_url_and_validators(void **state)
 	free(csv);
 }
 
-static int
-setup(void **state)
-{
-	(void)state;
-	ps_test_real_dir(real_dir, sizeof(real_dir));
-	return 0;
-}
-
 int
 main(void)
 {
@@ -603,14 +844,18 @@ main(void)
 	    cmocka_unit_test(test_preset_shopify),
 	    cmocka_unit_test(test_preset_woocommerce),
 	    cmocka_unit_test(test_preset_magento2),
+	    cmocka_unit_test(test_preset_shopify_real),
+	    cmocka_unit_test(test_preset_woocommerce_real),
+	    cmocka_unit_test(test_preset_magento2_real),
 	    cmocka_unit_test(test_preset_wrong_export),
 	    cmocka_unit_test(test_atom_summary_and_shipping),
 	    cmocka_unit_test(test_relative_urls_need_base),
 	    cmocka_unit_test(test_billion_laughs),
+	    cmocka_unit_test(test_external_entities_specimen),
 	    cmocka_unit_test(test_external_entities_not_loaded),
 	    cmocka_unit_test(test_gzip_cap_and_truncation),
 	    cmocka_unit_test(test_file_url_and_validators),
 	};
 
-	return cmocka_run_group_tests(tests, setup, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
