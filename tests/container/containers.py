@@ -432,11 +432,12 @@ def mb(n):
 # (what dpkg's Installed-Size says counts the documentation left out); a file
 # with several names counts once.
 PACKAGE_SIZES = r"""
-for p in $(dpkg-query -W -f '${binary:Package}\n'); do
-    dpkg-query -L "$p" | while IFS= read -r f; do
-        [ -f "$f" ] && [ ! -L "$f" ] && printf '%s\n' "$f"
-    done | xargs -r -d '\n' stat -c "%i %s ${p%:*}"
-done | awk '!seen[$1]++ { t[$3] += $2 } END { for (p in t) print t[p], p }'
+cd /var/lib/dpkg/info
+for f in *.list; do p=${f%.list}; sed "s|^|${p%%:*}\t|" "$f"; done >/tmp/owners
+cut -f2 /tmp/owners | xargs -r -d '\n' stat --printf '%F\t%i\t%s\t%n\n' 2>/dev/null |
+    awk -F '\t' 'NR == FNR { owner[$2] = $1; next }
+        $1 == "regular file" && !seen[$2]++ { size[owner[$4]] += $3 }
+        END { for (p in size) print size[p], p }' /tmp/owners -
 """
 
 
