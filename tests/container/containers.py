@@ -6,6 +6,7 @@ tests/integration/test_container_run.py imports this module; it also runs alone:
     python3 tests/container/containers.py check   # can containers run here? if not, why
     python3 tests/container/containers.py image   # the base image, then pinsync's (cached)
     eval "$(python3 tests/container/containers.py env)"   # then podman by hand
+    python3 tests/container/containers.py compose-images  # compose.yaml's images
 
 - Podman runs with a configuration of its own (CONTAINERS_CONF,
   CONTAINERS_STORAGE_CONF): containers.conf and storage.conf beside this file,
@@ -471,6 +472,23 @@ def image_report(tag):
     return size, lines
 
 
+def compose_images():
+    """Stand-ins for the registry's images docker/compose.yaml names, built from
+    Debian's packages on the local base (tests/container/compose/): postgres:15
+    from postgresql-15, python:3 from python3; pinsync's image as pinsync:dev.
+    For trying compose by hand: podman-compose 1.0.3 (Debian 12) does not bring
+    it up (README, "The container")."""
+    base_image()
+    tag, _, _ = pinsync_image()
+    podman("tag", tag, "localhost/pinsync:dev")
+    ctx = os.path.join(HERE, "compose")
+    for name, ref in (("postgres.Dockerfile", "docker.io/library/postgres:15"),
+                      ("python.Dockerfile", "docker.io/library/python:3")):
+        log(f"building {ref} from {os.path.relpath(os.path.join(ctx, name), REPO)}")
+        podman("build", "--format", "docker", "--pull=never", "--network", "host",
+               "-f", os.path.join(ctx, name), "-t", ref, ctx, timeout=1200)
+
+
 def main(argv):
     what = argv[1] if len(argv) > 1 else "image"
     if what == "env":
@@ -484,8 +502,12 @@ def main(argv):
     if what == "check":
         print("containers can run here")
         return 0
+    if what == "compose-images":
+        compose_images()
+        print("postgres:15, python:3 and pinsync:dev are in the cache's storage")
+        return 0
     if what != "image":
-        print(f"usage: {argv[0]} [check|image|env]", file=sys.stderr)
+        print(f"usage: {argv[0]} [check|image|env|compose-images]", file=sys.stderr)
         return 2
     btag, made, secs = base_image()
     print(f"base {btag} ({BASE_TAG}): {'made in %.0f s' % secs if made else 'cached'}")
