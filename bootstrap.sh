@@ -35,6 +35,7 @@ packages=(
 	python3 libcmocka-dev
 	clang-14 libclang-rt-14-dev
 	python3-lxml python3-psycopg2 python3-xxhash time
+	podman runc mmdebstrap # container test (tests/container): runc, as crun fails here
 )
 
 missing=()

@@ -1,22 +1,26 @@
-"""The container files, checked without a Docker engine (none runs here).
+"""The container files, checked without running a container (test_container_run.py
+builds and runs the image with Podman).
 
 - docker/Dockerfile: its build stage installs exactly bootstrap.sh's build
   packages and runs bootstrap's cmake commands; its runtime stage installs
   exactly the Debian packages holding the shared libraries the built binary
   links (DT_NEEDED, resolved with ldd, mapped with dpkg -S), plus CA
-  certificates and curl for the health check; non-root user; health check,
-  port and listen address agree.
+  certificates and curl for the health check; a non-root user with a group
+  of its own; the health check asks /healthz where PINSYNC_LISTEN says (run
+  here with a stand-in curl); port and listen address agree.
 - docker/compose.yaml and docker/k8s/*.yaml (parsed with python3-yaml):
   ports, probes, commands and settings agree with each other and with
   pinsync itself (every PINSYNC_* variable is one `pinsync config` knows).
 """
 
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -185,12 +189,55 @@ class DockerfileTest(unittest.TestCase):
         self.assertEqual([a for i, a in instrs if i == "EXPOSE"], [port])
         health = [a for i, a in instrs if i == "HEALTHCHECK"]
         self.assertEqual(len(health), 1)
-        self.assertIn(f"http://127.0.0.1:{port}/healthz", health[0])
-        self.assertIn("curl", health[0])
+        self.assertEqual(self.health_urls(health[0], ["0.0.0.0:" + port]),
+                         [f"http://127.0.0.1:{port}/healthz"])
         self.assertEqual([a for i, a in instrs if i == "ENTRYPOINT"], ['["pinsync"]'])
         self.assertEqual([a for i, a in instrs if i == "CMD"], ['["serve"]'])
         copy = [a for i, a in instrs if i == "COPY"]
         self.assertEqual(copy, ["--from=build /src/build/sync/pinsync /usr/local/bin/pinsync"])
+
+    def health_urls(self, healthcheck, listens):
+        """What the HEALTHCHECK's command asks curl for, for each PINSYNC_LISTEN:
+        its exec form run here with a curl that prints its URL."""
+        cmd = json.loads(healthcheck.split(" CMD ", 1)[1])
+        self.assertIn("curl", " ".join(cmd))
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "curl"), "w") as f:
+                f.write('#!/bin/sh\nfor a; do case $a in http*) echo "$a" ;; esac; done\n')
+            os.chmod(os.path.join(d, "curl"), 0o755)
+            return [subprocess.run(cmd, env={"PATH": d + ":/usr/bin:/bin", "PINSYNC_LISTEN": l},
+                                   check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+                    for l in listens]
+
+    def test_health_check_asks_where_pinsync_listens(self):
+        # The image's PINSYNC_LISTEN changed (-e, compose, Kubernetes): the
+        # container stays healthy on another port or address.
+        (health,) = [a for i, a in self.stages[1][1] if i == "HEALTHCHECK"]
+        cases = {"0.0.0.0:8080": "http://127.0.0.1:8080/healthz",
+                 "0.0.0.0:9100": "http://127.0.0.1:9100/healthz",
+                 ":9101": "http://127.0.0.1:9101/healthz",
+                 "127.0.0.1:9102": "http://127.0.0.1:9102/healthz",
+                 "10.1.2.3:9103": "http://10.1.2.3:9103/healthz",
+                 "[::]:9104": "http://[::1]:9104/healthz",
+                 "[::1]:9105": "http://[::1]:9105/healthz"}
+        self.assertEqual(self.health_urls(health, list(cases)), list(cases.values()))
+
+    def test_runtime_user_has_its_own_group(self):
+        # USER uid:gid names a user and a group that exist, with those ids
+        # (useradd --user-group would give the group a system gid instead).
+        instrs = self.stages[1][1]
+        (user,) = [a for i, a in instrs if i == "USER"]
+        uid, gid = user.split(":")
+        run = " && ".join(a for i, a in instrs if i == "RUN")
+        steps = [shlex.split(x) for x in run.split("&&")]
+        groupadd = [x for x in steps if x[0] == "groupadd"]
+        useradd = [x for x in steps if x[0] == "useradd"]
+        self.assertEqual(len(groupadd), 1)
+        self.assertEqual(len(useradd), 1)
+        self.assertEqual(groupadd[0][groupadd[0].index("--gid") + 1], gid)
+        self.assertEqual(useradd[0][useradd[0].index("--uid") + 1], uid)
+        self.assertEqual(useradd[0][useradd[0].index("--gid") + 1], gid)
+        self.assertNotIn("--user-group", useradd[0])
 
 
 def known_settings():
