@@ -121,6 +121,13 @@ test)
 	# runs last, so its summary closes the output.
 	status=0
 	echo "== $layers"
+	# The container test's images (tests/container/containers.py: Debian's
+	# base made with mmdebstrap, then docker/Dockerfile), cached between
+	# runs: made in the background on the core the fuzzer leaves idle. The
+	# test itself waits for them (a lock) and then only runs them.
+	mkdir -p build
+	python3 tests/container/containers.py image >build/container-image.log 2>&1 &
+	images=$!
 	# libFuzzer targets (XML reader, CSV reader, normaliser), each for
 	# PINSYNC_FUZZ_SECONDS (default 60): fails on any finding.
 	echo "== fuzzing, ${PINSYNC_FUZZ_SECONDS:-60} s per target"
@@ -147,6 +154,9 @@ test)
 	TSAN_OPTIONS=halt_on_error=1 \
 		ctest --test-dir build-tsan -R '^unit\.test_feeds_' --output-on-failure -j "$jobs" ||
 		status=1
+	echo "== container images"
+	wait "$images" || true # the test says why when they could not be made
+	tail -n 4 build/container-image.log
 	echo "== all tests"
 	ctest --test-dir build --output-on-failure -j "$jobs" || status=1
 	echo "== $layers"
