@@ -30,6 +30,7 @@ typedef struct ps_settings {
 	long max_inflight;        /* batches sent and not finished, at most */
 	long lock_wait_s;         /* how long a run waits for another on its target */
 	char *feed_password_file; /* basic-auth password of URL feeds */
+	long run_deadline_s;      /* a run stops cleanly after this long */
 	long ownership_check_s;   /* a catalog's feed-source check stays fresh this long */
 	long drift_sample;        /* items a run reads back to look for drift */
 	long reconcile_every_s;   /* serve: full reconcile of each target (0: never) */
