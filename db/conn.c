@@ -5,10 +5,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db_int.h"
 
@@ -40,12 +43,134 @@ db_fail_result(ps_db *db, const PGresult *res, const char *what)
 	return PS_DB_ERROR;
 }
 
+/* Milliseconds of the monotonic clock. */
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or deadline (mono_ms; 0: none) has
+ * passed. Returns 1 when ready, 0 at the deadline, -1 on a poll error. */
+static int
+wait_socket(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = {fd, events, 0};
+		int ms = -1, rc;
+
+		if (deadline) {
+			int64_t left = deadline - mono_ms();
+
+			if (left <= 0)
+				return 0;
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		rc = poll(&p, 1, ms);
+		if (rc > 0)
+			return 1;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* Closes the connection after a wait ran out or the link failed: the
+ * server may still be working on what was sent, and libpq's own cancel
+ * (PQcancel) blocks until the server answers, so against a server that
+ * does not answer at all it would hang too. A closed connection makes the
+ * backend stop at its next write; the session's statement_timeout (set by
+ * ps_db_connect_timeout) ends a merely slow statement on the server's side.
+ * Every later call fails until the caller reconnects. */
+static void
+db_broken(ps_db *db)
+{
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = NULL;
+}
+
+PGresult *
+db_exec(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params,
+        int mode)
+{
+	PGresult *res, *last = NULL;
+	int64_t deadline = 0;
+	int sent;
+
+	if (db->conn == NULL) {
+		db_fail(db, "%s: the connection was closed after an earlier failure", what);
+		return NULL;
+	}
+	if (db->timeout_ms <= 0)
+		return mode == DB_EXEC_SIMPLE ? PQexec(db->conn, sql)
+		                              : PQexecParams(db->conn, sql, nparams, NULL, params,
+		                                             NULL, NULL, mode == DB_EXEC_BINARY);
+	/* The client's bound is a little longer than the server's
+	 * statement_timeout, so that a slow statement ends with the server's
+	 * own error (and the connection still usable) rather than with ours. */
+	deadline = mono_ms() + db->timeout_ms + DB_TIMEOUT_MARGIN_MS;
+	sent = mode == DB_EXEC_SIMPLE ? PQsendQuery(db->conn, sql)
+	                              : PQsendQueryParams(db->conn, sql, nparams, NULL, params,
+	                                                  NULL, NULL, mode == DB_EXEC_BINARY);
+	if (!sent) {
+		db_fail(db, "%s: %s", what, PQerrorMessage(db->conn));
+		db->error[strcspn(db->error, "\n")] = '\0';
+		db_broken(db);
+		return NULL;
+	}
+	/* As PQexec does: every result is read, the last one is returned (an
+	 * error ends a multi-statement string, so it is the last), and a COPY
+	 * result is handed over at once. */
+	for (;;) {
+		int ready = 1;
+
+		while (PQisBusy(db->conn)) {
+			ready = wait_socket(PQsocket(db->conn), POLLIN, deadline);
+			if (ready <= 0 || !PQconsumeInput(db->conn))
+				break;
+		}
+		if (ready == 0) {
+			db_fail(db, "%s: the database did not answer within %.1f s", what,
+			        (double)db->timeout_ms / 1000);
+			break;
+		}
+		if (ready < 0 || PQisBusy(db->conn)) {
+			db_fail(db, "%s: %s", what,
+			        ready < 0 ? strerror(errno) : PQerrorMessage(db->conn));
+			db->error[strcspn(db->error, "\n")] = '\0';
+			break;
+		}
+		res = PQgetResult(db->conn);
+		if (res == NULL)
+			return last;
+		PQclear(last);
+		last = res;
+		switch (PQresultStatus(res)) {
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH: return res;
+		default: break;
+		}
+	}
+	PQclear(last);
+	db_broken(db);
+	return NULL;
+}
+
 PGresult *
 db_query(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params)
 {
-	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
+	PGresult *res = db_exec(db, what, sql, nparams, params, DB_EXEC_TEXT);
+	ExecStatusType st;
 
+	if (res == NULL)
+		return NULL;
+	st = PQresultStatus(res);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;
 	db_fail_result(db, res, what);
@@ -67,10 +192,13 @@ int
 db_command(ps_db *db, const char *what, const char *sql)
 {
 	/* The simple protocol, so that sql may hold several statements. */
-	PGresult *res = PQexec(db->conn, sql);
-	ExecStatusType st = PQresultStatus(res);
+	PGresult *res = db_exec(db, what, sql, 0, NULL, DB_EXEC_SIMPLE);
+	ExecStatusType st;
 	int rc = PS_DB_OK;
 
+	if (res == NULL)
+		return PS_DB_ERROR;
+	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		rc = db_fail_result(db, res, what);
 	PQclear(res);
@@ -170,15 +298,74 @@ db_copy_end(ps_db *db, const char *what, const char *errmsg)
 	return rc;
 }
 
-int
-ps_db_connect(ps_db **out, const char *conninfo)
+/* The bound on establishing a connection when the caller gave none: the
+ * conninfo's connect_timeout (or PGCONNECT_TIMEOUT) when it names one, else
+ * DB_CONNECT_TIMEOUT_S. 0 (no bound) only when it says 0. */
+static int64_t
+connect_bound_ms(PGconn *conn)
 {
+	PQconninfoOption *opts = PQconninfo(conn), *o;
+	int64_t ms = (int64_t)DB_CONNECT_TIMEOUT_S * 1000;
+
+	for (o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && o->val[0]) {
+			long s = strtol(o->val, NULL, 10);
+
+			/* As libpq reads it: 0 or less waits forever, 1 means 2. */
+			ms = s <= 0 ? 0 : (int64_t)(s < 2 ? 2 : s) * 1000;
+		}
+	PQconninfoFree(opts);
+	return ms;
+}
+
+int
+ps_db_connect_timeout(ps_db **out, const char *conninfo, long timeout_ms)
+{
+	/* conninfo goes in as dbname with expand_dbname, so that a URI or a
+	 * key=value string is taken whole and an empty one uses the PG*
+	 * environment, as PQconnectdb() does. */
+	const char *keywords[] = {"dbname", NULL};
+	const char *values[] = {conninfo ? conninfo : "", NULL};
 	ps_db *db = calloc(1, sizeof(*db));
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	int64_t bound, deadline;
+	char setup[160];
 
 	*out = db;
 	if (db == NULL)
 		return PS_DB_CONNECT;
-	db->conn = PQconnectdb(conninfo ? conninfo : "");
+	db->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	/* Asynchronous, so that the bound is ours, in milliseconds, over the
+	 * whole of it (every host of a multi-host string, TLS, authentication):
+	 * a server that accepts the TCP connection and then never answers
+	 * cannot hold the caller. */
+	db->conn = PQconnectStartParams(keywords, values, 1);
+	if (db->conn == NULL) {
+		db_fail(db, "cannot connect to PostgreSQL: out of memory");
+		return PS_DB_CONNECT;
+	}
+	bound = db->timeout_ms ? db->timeout_ms : connect_bound_ms(db->conn);
+	deadline = bound ? mono_ms() + bound : 0;
+	while (PQstatus(db->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+	       st != PGRES_POLLING_FAILED) {
+		int ready = wait_socket(PQsocket(db->conn),
+		                        st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+
+		if (ready == 0) {
+			db_fail(db,
+			        "cannot connect to PostgreSQL: the database did not answer within"
+			        " %.1f s",
+			        (double)bound / 1000);
+			db_broken(db);
+			return PS_DB_CONNECT;
+		}
+		if (ready < 0) {
+			db_fail(db, "cannot connect to PostgreSQL: %s", strerror(errno));
+			db_broken(db);
+			return PS_DB_CONNECT;
+		}
+		st = PQconnectPoll(db->conn);
+	}
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		/* libpq's message names host and port, never the password. */
 		db_fail(db, "cannot connect to PostgreSQL: %s", PQerrorMessage(db->conn));
@@ -186,11 +373,22 @@ ps_db_connect(ps_db **out, const char *conninfo)
 		return PS_DB_CONNECT;
 	}
 	/* Quiet NOTICEs (CREATE ... IF NOT EXISTS) and fix the time zone so that
-	 * timestamps print the same everywhere. */
-	if (db_command(db, "session setup",
-	               "SET client_min_messages = warning; SET TIME ZONE 'UTC'") < 0)
+	 * timestamps print the same everywhere. With a bound, the server ends a
+	 * statement that runs longer by itself (statement_timeout), and the
+	 * client gives up on one that gets no answer at all (db_exec). */
+	snprintf(setup, sizeof(setup), "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+	if (db->timeout_ms)
+		snprintf(setup + strlen(setup), sizeof(setup) - strlen(setup),
+		         "; SET statement_timeout = %ld", db->timeout_ms);
+	if (db_command(db, "session setup", setup) < 0)
 		return PS_DB_CONNECT;
 	return PS_DB_OK;
+}
+
+int
+ps_db_connect(ps_db **out, const char *conninfo)
+{
+	return ps_db_connect_timeout(out, conninfo, 0);
 }
 
 void
@@ -208,6 +406,22 @@ void
 ps_db_set_hook(ps_db *db, ps_db_hook_fn fn)
 {
 	db->hook = fn;
+}
+
+int
+ps_db_set_timeout(ps_db *db, long timeout_ms)
+{
+	char sql[64];
+
+	db->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", db->timeout_ms);
+	return db_command(db, "setting the statement timeout", sql);
+}
+
+int
+ps_db_usable(const ps_db *db)
+{
+	return db && db->conn && PQstatus(db->conn) == CONNECTION_OK;
 }
 
 const char *

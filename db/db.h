@@ -36,6 +36,32 @@ typedef struct ps_db ps_db;
  * ps_db_error() can tell why; the message never contains the password. */
 int ps_db_connect(ps_db **out, const char *conninfo);
 void ps_db_close(ps_db *db);
+
+/*
+ * Timeouts. Opening a connection is always bounded: by the conninfo's
+ * connect_timeout (or PGCONNECT_TIMEOUT) when it has one, else 10 s. A
+ * statement is bounded only when a timeout is set: the server ends one
+ * that runs longer (statement_timeout), and the client stops waiting for
+ * an answer that does not come at all (a stalled server, where
+ * statement_timeout does nothing) a moment later; the call then fails with
+ * "WHAT: the database did not answer within N s" and the connection is
+ * closed (ps_db_usable() is then 0: reconnect). Rows streamed by COPY are
+ * not bounded.
+ */
+
+/* ps_db_connect() with every statement, and the connection itself, bounded
+ * by timeout_ms (0: statements unbounded, as ps_db_connect()). Serve mode's
+ * own connections use a short one; a sync's, none (a first sync's
+ * statements take seconds at a million items). */
+int ps_db_connect_timeout(ps_db **out, const char *conninfo, long timeout_ms);
+
+/* Sets (0: removes) the bound on db's later statements, on both sides;
+ * 0 or PS_DB_ERROR. */
+int ps_db_set_timeout(ps_db *db, long timeout_ms);
+
+/* 1 while db's connection is open and good, 0 after a timeout or a lost
+ * link closed it (or for NULL). */
+int ps_db_usable(const ps_db *db);
 const char *ps_db_error(const ps_db *db);
 
 /* A function called at named points inside db/ transactions, for the

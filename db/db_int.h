@@ -21,7 +21,15 @@ struct ps_db {
 	int64_t problems_run_id;
 	db_buf problems;
 	ps_db_hook_fn hook;
+	long timeout_ms; /* bound on each statement's answer; 0: none */
 };
+
+/* How long a connection may take to open when neither the caller nor the
+ * conninfo (connect_timeout) says: a server that never answers fails the
+ * connection instead of hanging it. */
+#define DB_CONNECT_TIMEOUT_S 10
+/* The client waits this much longer than the server's statement_timeout. */
+#define DB_TIMEOUT_MARGIN_MS 500
 
 /* Records a formatted error message in db->error; returns PS_DB_ERROR. */
 int db_fail(ps_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -30,7 +38,22 @@ int db_fail(ps_db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * returns PS_DB_EXISTS for unique violations, PS_DB_ERROR otherwise. */
 int db_fail_result(ps_db *db, const PGresult *res, const char *what);
 
-/* PQexecParams in text mode. Returns the result when its status is ok
+/* How db_exec sends: parameters with text or binary results, or the
+ * simple protocol (no parameters; sql may hold several statements). */
+#define DB_EXEC_TEXT 0
+#define DB_EXEC_BINARY 1
+#define DB_EXEC_SIMPLE 2
+
+/* Sends sql and returns its (last) result whatever its status, as
+ * PQexecParams/PQexec do, but waits at most db->timeout_ms (when set) for
+ * the answer: then, or when the connection fails, it records "WHAT: the
+ * database did not answer within N s" (or why), closes the connection
+ * (every later call fails until the caller reconnects) and returns NULL.
+ * A COPY result is returned at once, the COPY itself is not bounded. */
+PGresult *db_exec(ps_db *db, const char *what, const char *sql, int nparams,
+                  const char *const *params, int mode);
+
+/* PQexecParams in text mode, bounded as db_exec. Returns the result when its status is ok
  * (COMMAND_OK or TUPLES_OK), else records the error, clears the result and
  * returns NULL. */
 PGresult *db_query(ps_db *db, const char *what, const char *sql, int nparams,

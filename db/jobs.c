@@ -101,9 +101,11 @@ ps_db_job_claim(ps_db *db, const char *worker, double lease_s, ps_job *out)
 static int
 update_one(ps_db *db, const char *what, const char *sql, int nparams, const char *const *params)
 {
-	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *res = db_exec(db, what, sql, nparams, params, DB_EXEC_TEXT);
 	int rc = PS_DB_OK;
 
+	if (res == NULL)
+		return PS_DB_ERROR;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		rc = db_fail_result(db, res, what); /* PS_DB_EXISTS: unique violation */
 		PQclear(res);
