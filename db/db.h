@@ -480,6 +480,27 @@ int ps_db_job_finish(ps_db *db, int64_t job_id, const char *worker, const char *
 int ps_db_job_requeue(ps_db *db, int64_t job_id, const char *worker, double delay_s,
                       const char *why);
 
+/* ---- webhook deliveries (webhooks.c) ----
+ *
+ * Replay protection for senders that mark each delivery with an id
+ * (Shopify, WooCommerce, a relay) instead of a signed timestamp: a delivery
+ * id is remembered per target for the replay window, and a signed request
+ * whose id was seen within it is a replay.
+ */
+
+/* Queues a webhook's sync of target_id as ps_db_job_enqueue() does. With a
+ * delivery id (NULL: none, nothing remembered), in the same statement: when
+ * the id was seen for the target less than window_s seconds ago, *replay is
+ * 1 and nothing is queued; otherwise the id is remembered from now on and
+ * the sync queued (*job_id, or 0 when coalesced). A request that fails
+ * leaves no trace, so that its retry is not taken for a replay. */
+int ps_db_webhook_enqueue(ps_db *db, int64_t target_id, const char *delivery, long window_s,
+                          int64_t *job_id, int *replay);
+
+/* Forgets delivery ids seen more than window_s seconds ago, up to 10000 a
+ * call; *pruned is the number forgotten. */
+int ps_db_webhook_prune(ps_db *db, long window_s, int64_t *pruned);
+
 /* The scheduler's tick: every target with a schedule whose next_run_at has
  * passed (or was never set) gets next_run_at moved on by its schedule and
  * a "schedule" job queued, in one statement, so that however many serve
