@@ -82,6 +82,23 @@ static const setting_def defs[] = {
      "serve: jobs run at once by one process (0: HTTP and scheduler only)"},
     {"serve_poll_ms", "PINSYNC_SERVE_POLL_MS", T_LONG, OFF(serve_poll_ms), "500", 10, 60000, 0,
      "serve: how often idle workers look for jobs and the scheduler ticks"},
+    {"serve_db_timeout_ms", "PINSYNC_SERVE_DB_TIMEOUT_MS", T_LONG, OFF(serve_db_timeout_ms), "5000",
+     200, 600000, 0,
+     "serve: longest wait for the database (connecting, and each statement) on serve's own "
+     "connections: HTTP, heartbeat, queue; a sync's own connection has none"},
+    {"serve_conn_per_ip", "PINSYNC_SERVE_CONN_PER_IP", T_LONG, OFF(serve_conn_per_ip), "32", 0, 256,
+     0, "serve: HTTP connections one client address may hold at once (0: no limit)"},
+    {"serve_request_timeout_s", "PINSYNC_SERVE_REQUEST_TIMEOUT_S", T_LONG,
+     OFF(serve_request_timeout_s), "15", 1, 3600, 0,
+     "serve: an HTTP connection idle this long, or a request body still arriving after it, "
+     "is closed"},
+    {"metrics_cache_s", "PINSYNC_METRICS_CACHE_S", T_LONG, OFF(metrics_cache_s), "10", 1, 3600, 0,
+     "serve: /metrics reads the database's figures at most once this often (one scrape at a "
+     "time)"},
+    {"run_deadline_grace_s", "PINSYNC_RUN_DEADLINE_GRACE_S", T_LONG, OFF(run_deadline_grace_s),
+     "600", 0, 86400, 0,
+     "serve: a job's lease is renewed until its run is this long past PINSYNC_RUN_DEADLINE_S, "
+     "then left to run out so that another process may take the job over"},
     {"config", "PINSYNC_CONFIG", T_STRING, OFF(config_file), "", 0, 0, 0,
      "a file of name = value lines, read before the environment"},
 };

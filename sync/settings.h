@@ -46,6 +46,14 @@ typedef struct ps_settings {
 	long serve_workers;       /* jobs a serve process runs at once (0: HTTP only) */
 	long serve_poll_ms;       /* how often serve looks for jobs and due schedules */
 	char *config_file;        /* PINSYNC_CONFIG: name = value lines, below the environment */
+
+	/* serve mode: bounds (issue "Hardening") */
+	long serve_db_timeout_ms;     /* each database call of serve's own connections */
+	long serve_conn_per_ip;       /* connections one client address may hold (0: any) */
+	long serve_request_timeout_s; /* an idle connection, or a body still coming, is closed */
+	long metrics_cache_s;         /* /metrics reads the database at most this often */
+	long run_deadline_grace_s;    /* serve renews a job's lease until deadline + this */
+
 	/* Where each setting's value came from (a ps_setting_source), in the
 	 * order of the table; kept last so that new settings go above it. */
 	unsigned char source[PS_SETTINGS_MAX];
