@@ -464,9 +464,14 @@ int ps_db_job_enqueue(ps_db *db, int64_t target_id, const char *trigger, int64_t
  * with ps_job_clear); PS_DB_NOTFOUND when there is none. */
 int ps_db_job_claim(ps_db *db, const char *worker, double lease_s, ps_job *out);
 
-/* Extends the lease of a job worker still holds; PS_DB_NOTFOUND when the
- * job is no longer running under worker (another claimed it). */
-int ps_db_job_renew(ps_db *db, int64_t job_id, const char *worker, double lease_s);
+/* Extends the lease of a job worker still holds by lease_s, unless the job
+ * was claimed more than max_age_s ago (0: no limit; the run's deadline
+ * plus a grace): *renewed is then 0 (the lease runs out and another
+ * process may take the job over). *age_s: the seconds since the claim.
+ * PS_DB_NOTFOUND when the job is no longer running under worker (another
+ * claimed it). */
+int ps_db_job_renew(ps_db *db, int64_t job_id, const char *worker, double lease_s, double max_age_s,
+                    int *renewed, double *age_s);
 
 /* Ends a job worker holds: state is "done" or "failed", exit_code the
  * run's PS_EXIT_* code, error NULL or a message. Links the job to the run

@@ -120,18 +120,54 @@ update_one(ps_db *db, const char *what, const char *sql, int nparams, const char
 }
 
 int
-ps_db_job_renew(ps_db *db, int64_t job_id, const char *worker, double lease_s)
+ps_db_job_renew(ps_db *db, int64_t job_id, const char *worker, double lease_s, double max_age_s,
+                int *renewed, double *age_s)
 {
-	char id[32], lease[32];
-	const char *params[3] = {id, worker, lease};
+	char id[32], lease[32], max_age[32];
+	const char *params[4] = {id, worker, lease, max_age};
+	PGresult *res;
 
+	*renewed = 0;
+	*age_s = 0;
 	snprintf(id, sizeof(id), "%" PRId64, job_id);
 	snprintf(lease, sizeof(lease), "%.3f", lease_s);
-	return update_one(db, "renewing job lease",
-	                  "UPDATE jobs SET lease_until = clock_timestamp()"
-	                  " + make_interval(secs => $3::float8)"
-	                  " WHERE id = $1 AND worker = $2 AND state = 'running'",
-	                  3, params);
+	snprintf(max_age, sizeof(max_age), "%.3f", max_age_s);
+	/* The age is the database's clock against the claim (started_at), the
+	 * same clock every process reads the lease with. Past max_age the row
+	 * is left as it is: its lease runs out and another process may claim
+	 * the job. */
+	res = db_query(db, "renewing job lease",
+	               "UPDATE jobs SET lease_until = clock_timestamp()"
+	               " + make_interval(secs => $3::float8)"
+	               " WHERE id = $1 AND worker = $2 AND state = 'running'"
+	               "  AND ($4::float8 <= 0 OR started_at"
+	               "   > clock_timestamp() - make_interval(secs => $4::float8))"
+	               " RETURNING extract(epoch FROM clock_timestamp() - started_at)::float8",
+	               4, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	*renewed = PQntuples(res) == 1;
+	if (*renewed)
+		*age_s = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	if (*renewed)
+		return PS_DB_OK;
+	/* Not renewed: lost to another process, or past max_age? */
+	res = db_query(db, "reading job age",
+	               "SELECT extract(epoch FROM clock_timestamp() - started_at)::float8"
+	               " FROM jobs WHERE id = $1 AND worker = $2 AND state = 'running'",
+	               2, params);
+	if (res == NULL)
+		return PS_DB_ERROR;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		snprintf(db->error, sizeof(db->error),
+		         "renewing job lease: the job is no longer held");
+		return PS_DB_NOTFOUND;
+	}
+	*age_s = strtod(PQgetvalue(res, 0, 0), NULL);
+	PQclear(res);
+	return PS_DB_OK;
 }
 
 int

@@ -17,7 +17,8 @@ static atomic_ulong api_rate_limited;
 static atomic_ulong jobs_done, jobs_failed, jobs_requeued;
 
 static const char *const webhook_names[PS_WEBHOOK_RESULTS] = {
-    "queued", "coalesced", "unauthorized", "not_found", "too_large", "error"};
+    "queued",    "coalesced", "unauthorized", "not_found",
+    "too_large", "error",     "replay",       "bad_request"};
 
 void
 ps_metrics_webhook(ps_webhook_result result)
@@ -174,10 +175,36 @@ on_metric(void *ctx, ps_db_metric m, const char *target, const char *l1, const c
 }
 
 int
-ps_metrics_render(ps_db *db, char **out, size_t *len)
+ps_metrics_render_db(ps_db *db, char **out, size_t *len)
 {
 	scrape sc = {NULL, 0};
-	int db_up = 0, i;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	sc.f = open_memstream(out, len);
+	if (sc.f == NULL)
+		return -1;
+	/* Rows come grouped by family, so headers go out just before the first
+	 * row of theirs; families without rows get theirs too. */
+	rc = ps_db_metrics(db, on_metric, &sc);
+	if (rc == PS_DB_OK)
+		headers_until(&sc, PS_DB_M_COUNT - 1);
+	if (fclose(sc.f) != 0 || rc != PS_DB_OK) {
+		/* A partial exposition would repeat families: none at all. */
+		free(*out);
+		*out = NULL;
+		*len = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int
+ps_metrics_render(const char *db_text, size_t db_len, char **out, size_t *len)
+{
+	scrape sc = {NULL, 0};
+	int i;
 	char buf[16];
 
 	*out = NULL;
@@ -185,27 +212,13 @@ ps_metrics_render(ps_db *db, char **out, size_t *len)
 	sc.f = open_memstream(out, len);
 	if (sc.f == NULL)
 		return -1;
-	if (db) {
-		/* Rows come grouped by family, so headers go out just before the
-		 * first row of theirs; families without rows get theirs too. */
-		db_up = ps_db_metrics(db, on_metric, &sc) == PS_DB_OK;
-		if (!db_up) {
-			/* A partial exposition would repeat families: start over. */
-			fclose(sc.f);
-			free(*out);
-			*out = NULL;
-			sc.f = open_memstream(out, len);
-			if (sc.f == NULL)
-				return -1;
-			sc.next = 0;
-		} else {
-			headers_until(&sc, PS_DB_M_COUNT - 1);
-		}
-	}
+	if (db_text)
+		fwrite(db_text, 1, db_len, sc.f);
 
 	header(sc.f, "pinsync_database_up", "gauge",
-	       "1 when this scrape could read the database's figures.");
-	fprintf(sc.f, "pinsync_database_up %d\n", db_up);
+	       "1 when the database's figures could be read (at most PINSYNC_METRICS_CACHE_S "
+	       "ago).");
+	fprintf(sc.f, "pinsync_database_up %d\n", db_text != NULL);
 
 	header(sc.f, "pinsync_webhooks_total", "counter",
 	       "Webhook requests this process answered, by result.");

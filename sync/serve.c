@@ -107,7 +107,11 @@ worker_db(serve_ctx *sv, ps_db **db, int *down_logged)
 {
 	if (*db)
 		return 0;
-	if (ps_db_connect(db, sv->settings->database_url) != PS_DB_OK ||
+	/* The heartbeat finds it down: no need to wait on it here too. */
+	if (serve_db_state_get(sv, 0) == SERVE_DB_DOWN)
+		return -1;
+	if (ps_db_connect_timeout(db, sv->settings->database_url,
+	                          sv->settings->serve_db_timeout_ms) != PS_DB_OK ||
 	    ps_db_migrated(*db, ps_migrations_embedded) != PS_DB_OK) {
 		if (!*down_logged)
 			ps_error("serve: the database is not usable (%s); retrying",
@@ -233,7 +237,12 @@ ps_serve(const ps_settings *settings)
 	memset(&sv, 0, sizeof(sv));
 	sv.settings = settings;
 	sv.wake_pipe[0] = sv.wake_pipe[1] = -1;
+	pthread_mutex_init(&sv.state_lock, NULL);
+	pthread_cond_init(&sv.state_cond, NULL);
+	pthread_mutex_init(&sv.secrets_lock, NULL);
 	pthread_mutex_init(&sv.http_lock, NULL);
+	pthread_mutex_init(&sv.metrics_lock, NULL);
+	pthread_mutex_init(&sv.metrics_cache_lock, NULL);
 	pthread_mutex_init(&sv.heart_lock, NULL);
 	pthread_cond_init(&sv.heart_cond, NULL);
 	if (gethostname(host, sizeof(host)) < 0)
@@ -276,9 +285,14 @@ ps_serve(const ps_settings *settings)
 	ps_info("serve: stopping");
 
 done:
-	serve_heart_stop(&sv);
+	/* The heartbeat is told first, so that it ends its round (at most one
+	 * bounded database call) while the listener drains. */
+	if (sv.heart_started)
+		serve_heart_quit(&sv);
 	if (http_started)
 		serve_http_stop(&sv);
+	serve_heart_stop(&sv);
+	serve_secrets_clear(&sv);
 	signal_ctx = NULL;
 	if (sv.wake_pipe[0] >= 0)
 		close(sv.wake_pipe[0]);
@@ -286,7 +300,12 @@ done:
 		close(sv.wake_pipe[1]);
 	pthread_cond_destroy(&sv.heart_cond);
 	pthread_mutex_destroy(&sv.heart_lock);
+	pthread_mutex_destroy(&sv.metrics_cache_lock);
+	pthread_mutex_destroy(&sv.metrics_lock);
 	pthread_mutex_destroy(&sv.http_lock);
+	pthread_mutex_destroy(&sv.secrets_lock);
+	pthread_cond_destroy(&sv.state_cond);
+	pthread_mutex_destroy(&sv.state_lock);
 	if (rc == PS_EXIT_OK)
 		ps_info("serve: stopped");
 	return rc;

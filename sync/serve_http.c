@@ -1,19 +1,34 @@
 /*
- * serve_http.c: serve mode's HTTP listener (libmicrohttpd, one internal
- * polling thread; its handlers run one at a time in that thread and share
- * one database connection, http_db).
+ * serve_http.c: serve mode's HTTP listener (libmicrohttpd, a thread per
+ * connection, so that a request waiting on the database never holds up
+ * another: /healthz answers while a webhook waits).
  *
  *   POST /hooks/TARGET  a signed webhook: queue a sync of TARGET (202)
- *   GET  /healthz       the process is alive (200)
+ *   GET  /healthz       the process is alive (200), from the process alone
  *   GET  /readyz        200 when the database is reachable and migrated and
- *                       the process is not stopping, else 503
- *   GET  /metrics       Prometheus text format 0.0.4 (metrics.h)
+ *                       the process is not stopping, else 503: from what the
+ *                       heartbeat found (serve_db_state_get), never a query
+ *   GET  /metrics       Prometheus text format 0.0.4 (metrics.h); the
+ *                       database's part read at most once per
+ *                       PINSYNC_METRICS_CACHE_S, by one scrape at a time
  *
- * Webhooks and what a caller learns: a request without a valid signature
- * gets the same 401 whether the target exists or not; 404 goes only to a
- * request correctly signed with the default secret (PINSYNC_WEBHOOK_SECRET)
- * for a name that is no target. A target with its own secret file accepts
- * only that secret. Bodies over PINSYNC_WEBHOOK_MAX_BYTES get 413.
+ * Webhooks and what a caller learns: the signature is checked first, with
+ * the secret the heartbeat cached (serve_secrets.c): an unsigned or badly
+ * signed request costs no database query and no file read, and gets the
+ * same 401 whether the target exists or not. 404 goes only to a request
+ * correctly signed with the default secret (PINSYNC_WEBHOOK_SECRET) for a
+ * name that is no target. A target with its own secret file accepts only
+ * that secret. Bodies over PINSYNC_WEBHOOK_MAX_BYTES get 413. Then the
+ * delivery id, if the request has one (webhook.h): a delivery seen within
+ * the replay window is answered 200 and queues nothing. The database calls
+ * share one connection (http_db) and are bounded by
+ * PINSYNC_SERVE_DB_TIMEOUT_MS; while the heartbeat finds the database down
+ * they are not even tried (503 at once).
+ *
+ * Connections: at most 256, PINSYNC_SERVE_CONN_PER_IP from one client
+ * address (so that one client cannot take the probes' places), closed when
+ * idle PINSYNC_SERVE_REQUEST_TIMEOUT_S, or when a body is still arriving
+ * after that long.
  * Nothing of a secret, a signature or a body is ever logged.
  */
 #include <errno.h>
@@ -30,30 +45,21 @@
 
 #include "buf.h"
 #include "db.h"
-#include "hmac.h"
 #include "log.h"
 #include "metrics.h"
 #include "serve_int.h"
+#include "webhook.h"
 
-/* The webhook signature headers, in the order they are looked for. */
-static const struct {
-	const char *header;
-	ps_sig_encoding enc;
-} sig_headers[] = {
-    {"X-Hub-Signature-256", PS_SIG_HEX_SHA256},
-    {"X-Shopify-Hmac-Sha256", PS_SIG_BASE64},
-    {"X-WC-Webhook-Signature", PS_SIG_BASE64},
-};
-
-#define TIMESTAMP_HEADER "X-Pinsync-Timestamp"
 #define HOOKS_PREFIX "/hooks/"
-#define SECRET_FILE_MAX 8192
+/* Connections at once, from every client address together. */
+#define MAX_CONNECTIONS 256
 
 /* One request being answered (MHD's per-connection pointer). */
 typedef struct request {
 	ps_buf body;
 	int too_large;
-	int replied; /* a response was queued before the body was read */
+	int replied;        /* a response was queued before the body was read */
+	int64_t started_ms; /* when its headers were in */
 } request;
 
 static enum MHD_Result
@@ -78,25 +84,50 @@ reply_json(struct MHD_Connection *c, unsigned int status, const char *body)
 	return reply(c, status, "application/json", body);
 }
 
-/* The HTTP thread's connection, (re)connected when needed; NULL when the
- * database cannot be reached. Call with http_lock held. */
+/* The webhooks' connection with http_lock held, (re)connected when
+ * needed; NULL (the lock not held) when the heartbeat finds the database
+ * down, when the lock cannot be had within the database timeout (another
+ * request is waiting on a database that does not answer), or when it
+ * cannot connect. Release with http_db_release(). */
 static ps_db *
-http_db(serve_ctx *sv)
+http_db_acquire(serve_ctx *sv)
 {
+	const ps_settings *s = sv->settings;
+	struct timespec until;
+	long ms = s->serve_db_timeout_ms;
+
+	if (serve_db_state_get(sv, ms) != SERVE_DB_UP)
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(&sv->http_lock, &until) != 0)
+		return NULL;
 	if (sv->http_db == NULL &&
-	    ps_db_connect(&sv->http_db, sv->settings->database_url) != PS_DB_OK) {
+	    ps_db_connect_timeout(&sv->http_db, s->database_url, ms) != PS_DB_OK) {
+		ps_error("webhook: %s", ps_db_error(sv->http_db));
 		ps_db_close(sv->http_db);
 		sv->http_db = NULL;
+		pthread_mutex_unlock(&sv->http_lock);
+		return NULL;
 	}
 	return sv->http_db;
 }
 
-/* After a failed query the connection may be broken: start afresh. */
+/* Releases http_db_acquire()'s connection; after a failed query (failed
+ * nonzero) it is closed, to be opened afresh. */
 static void
-http_db_reset(serve_ctx *sv)
+http_db_release(serve_ctx *sv, int failed)
 {
-	ps_db_close(sv->http_db);
-	sv->http_db = NULL;
+	if (failed) {
+		ps_db_close(sv->http_db);
+		sv->http_db = NULL;
+	}
+	pthread_mutex_unlock(&sv->http_lock);
 }
 
 /* A target name as the targets table allows it (0001_init.sql). */
@@ -118,49 +149,6 @@ valid_target_name(const char *s)
 	return 1;
 }
 
-/* Reads a secret file (trailing newlines cut) into a malloc'ed string. */
-static char *
-read_secret(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf = malloc(SECRET_FILE_MAX);
-	if (buf) {
-		n = fread(buf, 1, SECRET_FILE_MAX - 1, f);
-		buf[n] = '\0';
-		while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-			buf[--n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
-/* 0 when one signature header is present and matches secret. */
-static int
-check_signature(struct MHD_Connection *c, const char *secret, const request *rq, long tolerance_s)
-{
-	const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, TIMESTAMP_HEADER);
-	size_t i;
-
-	if (secret == NULL || secret[0] == '\0')
-		return -1;
-	if (ts && ps_hmac_check_timestamp(ts, (int64_t)time(NULL), tolerance_s) < 0)
-		return -1;
-	for (i = 0; i < sizeof(sig_headers) / sizeof(sig_headers[0]); i++) {
-		const char *v =
-		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, sig_headers[i].header);
-
-		if (v)
-			return ps_hmac_verify(secret, ts, rq->body.data ? rq->body.data : "",
-			                      rq->body.len, sig_headers[i].enc, v);
-	}
-	return -1;
-}
-
 static enum MHD_Result
 unauthorized(struct MHD_Connection *c, const char *name, const char *why)
 {
@@ -170,16 +158,36 @@ unauthorized(struct MHD_Connection *c, const char *name, const char *why)
 	                  "{\"error\":\"invalid or missing signature\"}\n");
 }
 
+/* MHD's header iterator: keeps the headers the check reads. */
+static enum MHD_Result
+take_header(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
+{
+	(void)kind;
+	ps_webhook_header(cls, name, value);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+db_unavailable(struct MHD_Connection *c)
+{
+	ps_metrics_webhook(PS_WEBHOOK_ERROR);
+	return reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+	                  "{\"error\":\"database unavailable\"}\n");
+}
+
 static enum MHD_Result
 handle_webhook(serve_ctx *sv, struct MHD_Connection *c, const char *name, request *rq)
 {
 	const ps_settings *s = sv->settings;
-	ps_target t;
-	ps_db *db;
+	ps_webhook_headers h = PS_WEBHOOK_HEADERS_INIT;
+	ps_webhook_verdict verdict;
+	const char *delivery = NULL;
 	char *own_secret = NULL;
+	ps_target t;
+	ps_db *db = NULL;
 	char body[128];
-	int64_t job_id = 0;
-	int found = 0, rc;
+	int64_t target_id = 0, job_id = 0;
+	int known = 0, own = 0, replay = 0, failed = 0, rc;
 	enum MHD_Result ret;
 
 	memset(&t, 0, sizeof(t));
@@ -189,67 +197,107 @@ handle_webhook(serve_ctx *sv, struct MHD_Connection *c, const char *name, reques
 		return reply_json(c, MHD_HTTP_CONTENT_TOO_LARGE,
 		                  "{\"error\":\"body too large\"}\n");
 	}
-	pthread_mutex_lock(&sv->http_lock);
-	db = http_db(sv);
-	if (db == NULL)
-		goto db_failed;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, take_header, &h);
+
+	/* 1. The signature, with the cached secret: no database, no file. (A
+	 * process that has just started waits, bounded, for the heartbeat's
+	 * first reading of the targets.) */
+	(void)serve_db_state_get(sv, s->serve_db_timeout_ms);
 	if (valid_target_name(name)) {
-		rc = ps_db_target_get(db, name, &t);
-		if (rc == PS_DB_OK)
-			found = 1;
-		else if (rc != PS_DB_NOTFOUND)
-			goto db_failed;
-	}
-	/* The target's own secret, else the default one. */
-	if (found && t.webhook_secret_file) {
-		own_secret = read_secret(t.webhook_secret_file);
-		if (own_secret == NULL) {
-			ps_error("webhook for \"%s\": cannot read its secret file %s: %s", name,
-			         t.webhook_secret_file, strerror(errno));
-			ret = unauthorized(c, name, "its secret file cannot be read");
+		known = serve_secrets_find(sv, name, &target_id, &own, &own_secret);
+		if (known < 0) {
+			ret = reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+			                 "{\"error\":\"out of memory\"}\n");
 			goto done;
 		}
 	}
-	if (check_signature(c, own_secret ? own_secret : s->webhook_secret, rq,
-	                    s->webhook_tolerance_s) < 0) {
-		ret = unauthorized(c, name, "invalid, missing or expired signature");
+	if (own && own_secret == NULL) {
+		/* Its secret file cannot be read (logged when that was found). */
+		ret = unauthorized(c, name, "its secret file cannot be read");
 		goto done;
 	}
-	if (!found) {
-		/* Only a holder of the default secret gets here. */
+	verdict = ps_webhook_check(&h, own ? own_secret : s->webhook_secret,
+	                           rq->body.data ? rq->body.data : "", rq->body.len,
+	                           (int64_t)time(NULL), s->webhook_tolerance_s, &delivery);
+	if (verdict == PS_WEBHOOK_BAD_DELIVERY) {
+		ps_metrics_webhook(PS_WEBHOOK_BAD_REQUEST);
+		ps_warn("webhook for \"%s\" refused: %s", name, ps_webhook_verdict_str(verdict));
+		ret =
+		    reply_json(c, MHD_HTTP_BAD_REQUEST, "{\"error\":\"malformed delivery id\"}\n");
+		goto done;
+	}
+	if (verdict != PS_WEBHOOK_SIGNED) {
+		ret = unauthorized(c, name, ps_webhook_verdict_str(verdict));
+		goto done;
+	}
+
+	/* 2. Signed: with the target's own secret, or with the default one. */
+	if (!valid_target_name(name)) {
 		ps_metrics_webhook(PS_WEBHOOK_NOT_FOUND);
 		ps_warn("webhook for \"%s\": no such target", name);
 		ret = reply_json(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such target\"}\n");
 		goto done;
 	}
-	if (ps_db_job_enqueue(db, t.id, "webhook", &job_id) < 0)
+	db = http_db_acquire(sv);
+	if (db == NULL) {
+		ps_error("webhook for \"%s\": the database is unavailable", name);
+		ret = db_unavailable(c);
+		goto done;
+	}
+	if (!known) {
+		/* Not in the cache (a target added since the heartbeat last read
+		 * them, or none): only a holder of the default secret gets here. */
+		rc = ps_db_target_get(db, name, &t);
+		if (rc == PS_DB_NOTFOUND) {
+			ps_metrics_webhook(PS_WEBHOOK_NOT_FOUND);
+			ps_warn("webhook for \"%s\": no such target", name);
+			ret = reply_json(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such target\"}\n");
+			goto release;
+		}
+		if (rc < 0)
+			goto db_failed;
+		if (t.webhook_secret_file) {
+			ret = unauthorized(
+			    c, name, "signed with the default secret; the target has its own");
+			goto release;
+		}
+		target_id = t.id;
+	}
+	/* 3. Queued, unless its delivery id says it is a replay. */
+	if (ps_db_webhook_enqueue(db, target_id, delivery, s->webhook_tolerance_s, &job_id,
+	                          &replay) < 0)
 		goto db_failed;
-	ps_log_set_target(t.name);
-	if (job_id) {
+	ps_log_set_target(name);
+	if (replay) {
+		ps_metrics_webhook(PS_WEBHOOK_REPLAY);
+		ps_warn("webhook: delivery already received within the replay window (%ld s):"
+		        " nothing queued",
+		        s->webhook_tolerance_s);
+		snprintf(body, sizeof(body), "{\"queued\":false,\"replay\":true}\n");
+		ret = reply_json(c, MHD_HTTP_OK, body);
+	} else if (job_id) {
 		ps_metrics_webhook(PS_WEBHOOK_QUEUED);
 		ps_info("webhook: job %" PRId64 " queued", job_id);
 		snprintf(body, sizeof(body), "{\"queued\":true,\"job\":%" PRId64 "}\n", job_id);
 		serve_wake(sv);
+		ret = reply_json(c, MHD_HTTP_ACCEPTED, body);
 	} else {
 		ps_metrics_webhook(PS_WEBHOOK_COALESCED);
 		ps_info("webhook: a sync is already queued");
 		snprintf(body, sizeof(body), "{\"queued\":false,\"coalesced\":true}\n");
+		ret = reply_json(c, MHD_HTTP_ACCEPTED, body);
 	}
 	ps_log_set_target(NULL);
-	ret = reply_json(c, MHD_HTTP_ACCEPTED, body);
-	goto done;
+	goto release;
 
 db_failed:
-	ps_metrics_webhook(PS_WEBHOOK_ERROR);
-	ps_error("webhook: %s", db ? ps_db_error(db) : "cannot connect to the database");
-	http_db_reset(sv);
-	ret = reply_json(c, MHD_HTTP_SERVICE_UNAVAILABLE, "{\"error\":\"database unavailable\"}\n");
+	ps_error("webhook for \"%s\": %s", name, ps_db_error(db));
+	failed = 1;
+	ret = db_unavailable(c);
+release:
+	http_db_release(sv, failed);
 done:
-	pthread_mutex_unlock(&sv->http_lock);
-	if (own_secret) {
-		memset(own_secret, 0, strlen(own_secret));
-		free(own_secret);
-	}
+	serve_secret_free(own_secret);
 	ps_target_clear(&t);
 	return ret;
 }
@@ -257,29 +305,68 @@ done:
 static enum MHD_Result
 handle_readyz(serve_ctx *sv, struct MHD_Connection *c)
 {
-	const char *why = NULL;
-	ps_db *db;
-
 	if (atomic_load(&sv->stopping))
 		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "stopping\n");
-	pthread_mutex_lock(&sv->http_lock);
-	db = http_db(sv);
-	if (db == NULL) {
-		why = "database unreachable\n";
-	} else {
-		int rc = ps_db_migrated(db, ps_migrations_embedded);
+	switch (serve_db_state_get(sv, sv->settings->serve_db_timeout_ms)) {
+	case SERVE_DB_UP: return reply(c, MHD_HTTP_OK, "text/plain", "ready\n");
+	case SERVE_DB_NOT_MIGRATED:
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+		             "database not migrated\n");
+	default:
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+		             "database unreachable\n");
+	}
+}
 
-		if (rc == PS_DB_NOTFOUND) {
-			why = "database not migrated\n";
-		} else if (rc < 0) {
-			why = "database unreachable\n";
-			http_db_reset(sv);
+/* Reads the database's figures into the cache, when they are older than
+ * PINSYNC_METRICS_CACHE_S and no other scrape is reading them (that one
+ * fills the cache; this one shows what is there). Every outcome is kept
+ * for the interval, a failure too: a scrape loop costs the database at
+ * most one query (or one connection attempt) per interval. */
+static void
+metrics_refresh(serve_ctx *sv)
+{
+	const ps_settings *s = sv->settings;
+	int64_t now = serve_now_ms(), at;
+	char *text = NULL;
+	size_t len = 0;
+
+	pthread_mutex_lock(&sv->metrics_cache_lock);
+	at = sv->metrics_at_ms;
+	pthread_mutex_unlock(&sv->metrics_cache_lock);
+	if (at && now - at < s->metrics_cache_s * 1000)
+		return;
+	if (pthread_mutex_trylock(&sv->metrics_lock) != 0)
+		return; /* another scrape is reading them */
+	pthread_mutex_lock(&sv->metrics_cache_lock);
+	at = sv->metrics_at_ms; /* read meanwhile by the scrape before? */
+	pthread_mutex_unlock(&sv->metrics_cache_lock);
+	if (at && serve_now_ms() - at < s->metrics_cache_s * 1000) {
+		pthread_mutex_unlock(&sv->metrics_lock);
+		return;
+	}
+	/* Not while the heartbeat finds the database down or not migrated. */
+	if (serve_db_state_get(sv, s->serve_db_timeout_ms) == SERVE_DB_UP) {
+		if (sv->metrics_db == NULL &&
+		    ps_db_connect_timeout(&sv->metrics_db, s->database_url,
+		                          s->serve_db_timeout_ms) != PS_DB_OK) {
+			ps_warn("metrics: %s", ps_db_error(sv->metrics_db));
+			ps_db_close(sv->metrics_db);
+			sv->metrics_db = NULL;
+		}
+		if (sv->metrics_db && ps_metrics_render_db(sv->metrics_db, &text, &len) < 0) {
+			ps_warn("metrics: %s", ps_db_error(sv->metrics_db));
+			ps_db_close(sv->metrics_db);
+			sv->metrics_db = NULL;
 		}
 	}
-	pthread_mutex_unlock(&sv->http_lock);
-	if (why)
-		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", why);
-	return reply(c, MHD_HTTP_OK, "text/plain", "ready\n");
+	pthread_mutex_lock(&sv->metrics_cache_lock);
+	free(sv->metrics_text);
+	sv->metrics_text = text;
+	sv->metrics_len = len;
+	sv->metrics_at_ms = serve_now_ms();
+	pthread_mutex_unlock(&sv->metrics_cache_lock);
+	pthread_mutex_unlock(&sv->metrics_lock);
 }
 
 static enum MHD_Result
@@ -289,17 +376,14 @@ handle_metrics(serve_ctx *sv, struct MHD_Connection *c)
 	char *text = NULL;
 	size_t len = 0;
 	enum MHD_Result rc;
-	ps_db *db;
+	int failed;
 
-	pthread_mutex_lock(&sv->http_lock);
-	db = http_db(sv);
-	if (ps_metrics_render(db, &text, &len) < 0) {
-		pthread_mutex_unlock(&sv->http_lock);
+	metrics_refresh(sv);
+	pthread_mutex_lock(&sv->metrics_cache_lock);
+	failed = ps_metrics_render(sv->metrics_text, sv->metrics_len, &text, &len) < 0;
+	pthread_mutex_unlock(&sv->metrics_cache_lock);
+	if (failed)
 		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "out of memory\n");
-	}
-	if (db && strstr(text, "pinsync_database_up 0"))
-		http_db_reset(sv);
-	pthread_mutex_unlock(&sv->http_lock);
 	r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(text);
@@ -328,6 +412,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		if (rq == NULL)
 			return MHD_NO;
 		ps_buf_init(&rq->body, (size_t)sv->settings->webhook_max_bytes);
+		rq->started_ms = serve_now_ms();
 		*con_cls = rq;
 		/* A declared length over the cap is refused before the body is read. */
 		cl =
@@ -343,6 +428,15 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
+		/* A body trickled in to hold the connection: the idle timeout
+		 * alone would let it last for ever. */
+		if (serve_now_ms() - rq->started_ms >
+		    sv->settings->serve_request_timeout_s * 1000) {
+			ps_warn(
+			    "http: a request body still arriving after %ld s: connection closed",
+			    sv->settings->serve_request_timeout_s);
+			return MHD_NO;
+		}
 		/* Only webhooks keep their body; past the cap it is read and dropped. */
 		if (is_hook && !rq->too_large &&
 		    ps_buf_add(&rq->body, upload_data, *upload_data_size) < 0)
@@ -428,7 +522,10 @@ serve_http_start(serve_ctx *sv, char *err, size_t errlen)
 	struct addrinfo hints, *ai = NULL;
 	char host[256], port[16];
 	const union MHD_DaemonInfo *info;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	/* A thread per connection: a handler waiting on the database (at most
+	 * PINSYNC_SERVE_DB_TIMEOUT_MS) holds up its own connection only. */
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	                     MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	int rc;
 
 	if (split_listen(listen, host, sizeof(host), port, sizeof(port)) < 0) {
@@ -449,8 +546,10 @@ serve_http_start(serve_ctx *sv, char *err, size_t errlen)
 	sv->mhd = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, sv,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)256, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)sv->settings->serve_request_timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)sv->settings->serve_conn_per_ip,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (sv->mhd == NULL) {
 		snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", listen);
@@ -474,4 +573,13 @@ serve_http_stop(serve_ctx *sv)
 	ps_db_close(sv->http_db);
 	sv->http_db = NULL;
 	pthread_mutex_unlock(&sv->http_lock);
+	pthread_mutex_lock(&sv->metrics_lock);
+	ps_db_close(sv->metrics_db);
+	sv->metrics_db = NULL;
+	pthread_mutex_unlock(&sv->metrics_lock);
+	pthread_mutex_lock(&sv->metrics_cache_lock);
+	free(sv->metrics_text);
+	sv->metrics_text = NULL;
+	sv->metrics_at_ms = 0;
+	pthread_mutex_unlock(&sv->metrics_cache_lock);
 }
