@@ -11,8 +11,8 @@
  *   2. ticks the scheduler, which queues the syncs that are due (once
  *      across all processes: see ps_db_schedule_tick);
  *   3. about once a second, reads the targets into the cache of webhook
- *      secrets (serve_secrets.c), and every minute forgets the webhook
- *      delivery ids older than the replay window;
+ *      secrets (serve_secrets.c), and every minute (or replay window, if
+ *      shorter) forgets the webhook delivery ids older than the window;
  *   4. records what it found of the database (serve_db_state_set): /readyz
  *      answers from that, and webhooks fail fast while it is down.
  * It has its own database connection, bounded by PINSYNC_SERVE_DB_TIMEOUT_MS
@@ -31,7 +31,8 @@
 
 /* How often the targets are read for the secrets cache. */
 #define SECRETS_EVERY_MS 1000
-/* How often old delivery ids are pruned. */
+/* How often old delivery ids are pruned, at most (and at least once per
+ * replay window). */
 #define PRUNE_EVERY_MS 60000
 /* How often a database found not migrated is checked again. */
 #define MIGRATED_EVERY_MS 2000
@@ -184,7 +185,8 @@ refresh(serve_ctx *sv, heart *h)
 		ps_db_targets_free(list, n);
 		h->secrets_ms = now;
 	}
-	if (h->prune_ms == 0 || now - h->prune_ms >= PRUNE_EVERY_MS) {
+	if (h->prune_ms == 0 || now - h->prune_ms >= PRUNE_EVERY_MS ||
+	    now - h->prune_ms >= s->webhook_tolerance_s * 1000) {
 		int64_t pruned = 0;
 
 		if (ps_db_webhook_prune(h->db, s->webhook_tolerance_s, &pruned) < 0)

@@ -320,7 +320,7 @@ handle_readyz(serve_ctx *sv, struct MHD_Connection *c)
 
 /* Reads the database's figures into the cache, when they are older than
  * PINSYNC_METRICS_CACHE_S and no other scrape is reading them (that one
- * fills the cache; this one shows what is there). Every outcome is kept
+ * fills the cache; this one shows what is there, or waits for the first). Every outcome is kept
  * for the interval, a failure too: a scrape loop costs the database at
  * most one query (or one connection attempt) per interval. */
 static void
@@ -336,8 +336,11 @@ metrics_refresh(serve_ctx *sv)
 	pthread_mutex_unlock(&sv->metrics_cache_lock);
 	if (at && now - at < s->metrics_cache_s * 1000)
 		return;
-	if (pthread_mutex_trylock(&sv->metrics_lock) != 0)
-		return; /* another scrape is reading them */
+	/* Another scrape is reading them: show what there is, or, when there is
+	 * nothing yet, wait for it (at most the database's bound). */
+	if (at ? pthread_mutex_trylock(&sv->metrics_lock) != 0
+	       : pthread_mutex_lock(&sv->metrics_lock) != 0)
+		return;
 	pthread_mutex_lock(&sv->metrics_cache_lock);
 	at = sv->metrics_at_ms; /* read meanwhile by the scrape before? */
 	pthread_mutex_unlock(&sv->metrics_cache_lock);
