@@ -84,7 +84,7 @@ wait_socket(int fd, short events, int64_t deadline)
  * (PQcancel) blocks until the server answers, so against a server that
  * does not answer at all it would hang too. A closed connection makes the
  * backend stop at its next write; the session's statement_timeout (set by
- * ps_db_connect_timeout) ends a merely slow statement on the server's side.
+ * ps_db_connect_opts) ends a merely slow statement on the server's side.
  * Every later call fails until the caller reconnects. */
 static void
 db_broken(ps_db *db)
@@ -319,13 +319,16 @@ connect_bound_ms(PGconn *conn)
 }
 
 int
-ps_db_connect_timeout(ps_db **out, const char *conninfo, long timeout_ms)
+ps_db_connect_opts(ps_db **out, const char *conninfo, const ps_db_options *o)
 {
 	/* conninfo goes in as dbname with expand_dbname, so that a URI or a
 	 * key=value string is taken whole and an empty one uses the PG*
-	 * environment, as PQconnectdb() does. */
-	const char *keywords[] = {"dbname", NULL};
-	const char *values[] = {conninfo ? conninfo : "", NULL};
+	 * environment, as PQconnectdb() does; what it says wins over what
+	 * comes before it (libpq takes the last value of a keyword). */
+	const char *keywords[] = {"fallback_application_name", "dbname", NULL};
+	const char *values[] = {o && o->application_name ? o->application_name : "",
+	                        conninfo ? conninfo : "", NULL};
+	long timeout_ms = o ? o->timeout_ms : 0;
 	ps_db *db = calloc(1, sizeof(*db));
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	int64_t bound, deadline;
@@ -388,7 +391,7 @@ ps_db_connect_timeout(ps_db **out, const char *conninfo, long timeout_ms)
 int
 ps_db_connect(ps_db **out, const char *conninfo)
 {
-	return ps_db_connect_timeout(out, conninfo, 0);
+	return ps_db_connect_opts(out, conninfo, NULL);
 }
 
 void

@@ -49,11 +49,21 @@ void ps_db_close(ps_db *db);
  * not bounded.
  */
 
-/* ps_db_connect() with every statement, and the connection itself, bounded
- * by timeout_ms (0: statements unbounded, as ps_db_connect()). Serve mode's
- * own connections use a short one; a sync's, none (a first sync's
- * statements take seconds at a million items). */
-int ps_db_connect_timeout(ps_db **out, const char *conninfo, long timeout_ms);
+typedef struct ps_db_options {
+	/* Bound on the connection and on each statement (0: statements
+	 * unbounded, as ps_db_connect()). Serve mode's own connections use a
+	 * short one; a sync's, none (a first sync's statements take seconds at
+	 * a million items). */
+	long timeout_ms;
+	/* What pg_stat_activity and the server's log (%a) call the connection
+	 * when the conninfo names nothing (NULL: libpq's default). */
+	const char *application_name;
+} ps_db_options;
+
+#define PS_DB_OPTIONS_INIT {.timeout_ms = 0, .application_name = NULL}
+
+/* ps_db_connect() with options (NULL: the defaults). */
+int ps_db_connect_opts(ps_db **out, const char *conninfo, const ps_db_options *o);
 
 /* Sets (0: removes) the bound on db's later statements, on both sides;
  * 0 or PS_DB_ERROR. */

@@ -110,8 +110,9 @@ worker_db(serve_ctx *sv, ps_db **db, int *down_logged)
 	/* The heartbeat finds it down: no need to wait on it here too. */
 	if (serve_db_state_get(sv, 0) == SERVE_DB_DOWN)
 		return -1;
-	if (ps_db_connect_timeout(db, sv->settings->database_url,
-	                          sv->settings->serve_db_timeout_ms) != PS_DB_OK ||
+	if (ps_db_connect_opts(db, sv->settings->database_url,
+	                       &(ps_db_options){sv->settings->serve_db_timeout_ms,
+	                                        "pinsync serve worker"}) != PS_DB_OK ||
 	    ps_db_migrated(*db, ps_migrations_embedded) != PS_DB_OK) {
 		if (!*down_logged)
 			ps_error("serve: the database is not usable (%s); retrying",

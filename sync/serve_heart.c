@@ -208,8 +208,9 @@ heart_round(serve_ctx *sv, heart *h)
 	int due = 0, rc;
 
 	if (h->db == NULL) {
-		if (ps_db_connect_timeout(&h->db, s->database_url, s->serve_db_timeout_ms) !=
-		    PS_DB_OK)
+		if (ps_db_connect_opts(&h->db, s->database_url,
+		                       &(ps_db_options){s->serve_db_timeout_ms,
+		                                        "pinsync serve heartbeat"}) != PS_DB_OK)
 			goto failed;
 		h->migrated = 0;
 		h->checked_ms = 0;

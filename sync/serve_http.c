@@ -108,7 +108,8 @@ http_db_acquire(serve_ctx *sv)
 	if (pthread_mutex_timedlock(&sv->http_lock, &until) != 0)
 		return NULL;
 	if (sv->http_db == NULL &&
-	    ps_db_connect_timeout(&sv->http_db, s->database_url, ms) != PS_DB_OK) {
+	    ps_db_connect_opts(&sv->http_db, s->database_url,
+	                       &(ps_db_options){ms, "pinsync serve http"}) != PS_DB_OK) {
 		ps_error("webhook: %s", ps_db_error(sv->http_db));
 		ps_db_close(sv->http_db);
 		sv->http_db = NULL;
@@ -351,8 +352,9 @@ metrics_refresh(serve_ctx *sv)
 	/* Not while the heartbeat finds the database down or not migrated. */
 	if (serve_db_state_get(sv, s->serve_db_timeout_ms) == SERVE_DB_UP) {
 		if (sv->metrics_db == NULL &&
-		    ps_db_connect_timeout(&sv->metrics_db, s->database_url,
-		                          s->serve_db_timeout_ms) != PS_DB_OK) {
+		    ps_db_connect_opts(&sv->metrics_db, s->database_url,
+		                       &(ps_db_options){s->serve_db_timeout_ms,
+		                                        "pinsync serve metrics"}) != PS_DB_OK) {
 			ps_warn("metrics: %s", ps_db_error(sv->metrics_db));
 			ps_db_close(sv->metrics_db);
 			sv->metrics_db = NULL;

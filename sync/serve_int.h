@@ -5,7 +5,7 @@
  * listener; serve_heart.c the heartbeat thread; serve_secrets.c the cache of
  * webhook secrets. Each thread owns its own ps_db: libpq connections are
  * not shared between threads. Every connection of serve's own is bounded
- * by PINSYNC_SERVE_DB_TIMEOUT_MS (ps_db_connect_timeout), so that no
+ * by PINSYNC_SERVE_DB_TIMEOUT_MS (ps_db_connect_opts), so that no
  * request, probe or stop waits on a database that does not answer for
  * longer than that.
  *

@@ -40,13 +40,7 @@ typedef struct ps_webhook_headers {
 	const char *delivery[PS_WEBHOOK_DELIVERIES]; /* in the order above */
 } ps_webhook_headers;
 
-#define PS_WEBHOOK_HEADERS_INIT           \
-	{                                 \
-		{NULL, NULL, NULL}, NULL, \
-		{                         \
-			NULL, NULL, NULL  \
-		}                         \
-	}
+#define PS_WEBHOOK_HEADERS_INIT {.signature = {NULL}, .timestamp = NULL, .delivery = {NULL}}
 
 /* Takes one request header into h when it is one of those above and the
  * first of its name; value is borrowed. Returns 1 when taken, else 0. */
