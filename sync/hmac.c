@@ -78,17 +78,22 @@ decode_hex(unsigned char out[PS_HMAC_LEN], const char *s)
 }
 
 /* Decodes standard base64 of exactly PS_HMAC_LEN bytes (44 characters,
- * one '=' of padding); -1 on any other shape. */
+ * one '=' of padding); -1 on any other shape. Only the one canonical
+ * spelling of a digest is accepted: EVP_DecodeBlock reads a '=' inside the
+ * text as 'A' and ignores the unused low bits of the last character, so
+ * that one digest had several spellings (found by tests/fuzz/fuzz_webhook). */
 static int
 decode_base64(unsigned char out[PS_HMAC_LEN], const char *s)
 {
-	unsigned char buf[3 * 11];
+	unsigned char buf[3 * 11], again[45];
 	size_t len = strlen(s);
 
 	if (len != 44 || s[43] != '=' || s[42] == '=')
 		return -1;
 	/* EVP_DecodeBlock counts the padding as zero bytes: 33 for 44 chars. */
 	if (EVP_DecodeBlock(buf, (const unsigned char *)s, (int)len) != 33)
+		return -1;
+	if (EVP_EncodeBlock(again, buf, PS_HMAC_LEN) != 44 || memcmp(again, s, 44) != 0)
 		return -1;
 	memcpy(out, buf, PS_HMAC_LEN);
 	return 0;

@@ -76,6 +76,25 @@ test_verify_refuses(void **state)
 	assert_int_equal(ps_hmac_verify("Jefe", NULL, d, n, PS_SIG_BASE64,
 	                                "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM"),
 	                 -1); /* no padding */
+	{
+		/* One digest, one spelling: not '=' for 'A' inside the text, nor
+		 * other unused low bits in the last character. */
+		unsigned char mac[PS_HMAC_LEN];
+		char b64[45], *a;
+
+		ps_hmac_sha256(mac, "Jefe", 4, NULL, d, n);
+		ps_hmac_base64(b64, mac);
+		assert_int_equal(ps_hmac_verify("Jefe", NULL, d, n, PS_SIG_BASE64, b64), 0);
+		b64[42] = b64[42] == 'A' ? 'B' : (char)(b64[42] + 1);
+		assert_int_equal(ps_hmac_verify("Jefe", NULL, d, n, PS_SIG_BASE64, b64), -1);
+		ps_hmac_base64(b64, mac);
+		a = strchr(b64, 'A');
+		if (a && a - b64 < 42) {
+			*a = '=';
+			assert_int_equal(ps_hmac_verify("Jefe", NULL, d, n, PS_SIG_BASE64, b64),
+			                 -1);
+		}
+	}
 }
 
 static void
