@@ -221,6 +221,11 @@ worker_loop(serve_ctx *sv)
 		}
 		run_job(sv, db, &job, devnull);
 		ps_job_clear(&job);
+		if (!ps_db_usable(db)) {
+			/* A call timed out or the link broke: reconnect next turn. */
+			ps_db_close(db);
+			db = NULL;
+		}
 	}
 	if (devnull)
 		fclose(devnull);

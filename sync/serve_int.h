@@ -56,7 +56,6 @@ typedef struct serve_ctx {
 	pthread_mutex_t secrets_lock;
 	serve_secret *secrets; /* sorted by name (strcmp) */
 	size_t nsecrets;
-	int secrets_loaded; /* 1 once the targets were read */
 
 	/* HTTP (serve_http.c). */
 	struct MHD_Daemon *mhd;

@@ -191,7 +191,6 @@ serve_secrets_update(serve_ctx *sv, const ps_target *list, size_t count)
 	pthread_mutex_lock(&sv->secrets_lock);
 	sv->secrets = next;
 	sv->nsecrets = count;
-	sv->secrets_loaded = 1;
 	pthread_mutex_unlock(&sv->secrets_lock);
 	for (i = 0; i < old_n; i++)
 		entry_clear(&old_list[i]);
@@ -236,6 +235,5 @@ serve_secrets_clear(serve_ctx *sv)
 	free(sv->secrets);
 	sv->secrets = NULL;
 	sv->nsecrets = 0;
-	sv->secrets_loaded = 0;
 	pthread_mutex_unlock(&sv->secrets_lock);
 }
