@@ -32,6 +32,11 @@
  * entities declared in the document's own DTD subset are expanded by
  * libxml2 through the characters callback.
  *
+ * Hostile shapes (the hardening issue): libxml2 2.9's SAX push parse has
+ * costs its own limits do not bound, so the feed is refused, with the
+ * place, before they grow: elements nested deeper than PS_FEED_MAX_DEPTH
+ * (libxml2's memory per open level).
+ *
  * Errors: the first fatal libxml2 error becomes "file:LINE:COL: not
  * well-formed: message"; data that stops before the root element is closed
  * becomes "file:LINE: document ends before its end (truncated?)".
@@ -174,6 +179,33 @@ stop(xml_state *st, int rc, const char *what)
 		              (unsigned long long)cur_line(st), what);
 	if (st->ctxt)
 		xmlStopParser(st->ctxt);
+}
+
+/*
+ * Refuses the feed at the place libxml2 has reached, "FILE:LINE:COL: what",
+ * and stops the parser: the document's, and the one parsing an entity's
+ * text when ud is that one (libxml2 makes a context per entity; the place
+ * is then the reference's, in the document).
+ */
+static void refuse(xml_state *st, void *ud, const char *fmt, ...) PS_PRINTF(3, 4);
+
+static void
+refuse(xml_state *st, void *ud, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	int col = st->ctxt ? xmlSAX2GetColumnNumber(st->ctxt) : 0;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	one_line(what);
+	ps_feed__fail(st->f, PS_EFEED, "%s:%llu:%d: %s", st->f->name,
+	              (unsigned long long)cur_line(st), col > 0 ? col : 0, what);
+	if (st->ctxt)
+		xmlStopParser(st->ctxt);
+	if (ud != NULL && (xmlParserCtxtPtr)ud != st->ctxt)
+		xmlStopParser((xmlParserCtxtPtr)ud);
 }
 
 static int
@@ -559,6 +591,14 @@ on_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *u
 	st->depth++;
 	if (st->f->failed)
 		return;
+	/* libxml2 keeps some bytes per open level for as long as it stays
+	 * open: stopping here bounds them (feeds.h). */
+	if (st->depth > PS_FEED_MAX_DEPTH) {
+		refuse(st, ud, "elements nested deeper than %d (<%s%s%s> would be level %lu)",
+		       PS_FEED_MAX_DEPTH, prefix ? (const char *)prefix : "", prefix ? ":" : "",
+		       (const char *)local, st->depth);
+		return;
+	}
 	if (st->depth == 1) {
 		st->saw_root = 1;
 		snprintf(st->root, sizeof(st->root), "%s%s%s", prefix ? (const char *)prefix : "",

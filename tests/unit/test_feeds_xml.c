@@ -660,6 +660,79 @@ test_odd_documents(void **state)
 	result_free(r);
 }
 
+/* Appends s n times to b (at pos); returns the new end. */
+static size_t
+repeat(char *b, size_t pos, const char *s, size_t n)
+{
+	size_t k, len = strlen(s);
+
+	for (k = 0; k < n; k++, pos += len)
+		memcpy(b + pos, s, len);
+	b[pos] = '\0';
+	return pos;
+}
+
+/*
+ * A document whose deepest element is at level depth: either inside an
+ * item (the item is level 3, the nest is in it) or in the channel after
+ * the item. The nest opens on line 3, one 3-byte tag <d> after another.
+ */
+static char *
+nested_doc(unsigned depth, int in_item)
+{
+	size_t nest = depth - (in_item ? 3 : 2), pos;
+	char *b = malloc(256 + 7 * nest);
+
+	assert_non_null(b);
+	pos = (size_t)sprintf(b, "<rss><channel>\n<item><title>a</title>%s\n",
+	                      in_item ? "" : "</item>");
+	pos = repeat(b, pos, "<d>", nest);
+	pos = repeat(b, pos, "</d>", nest);
+	pos += (size_t)sprintf(b + pos, "\n%s<item><title>b</title></item></channel></rss>\n",
+	                       in_item ? "</item>" : "");
+	return b;
+}
+
+static void
+test_depth_limit(void **state)
+{
+	int in_item;
+
+	(void)state;
+	for (in_item = 0; in_item <= 1; in_item++) {
+		char *doc, want[128];
+		result *r;
+
+		/* Exactly at the limit: read as before (the nest is an unknown
+		 * element, skipped whole). */
+		doc = nested_doc(PS_FEED_MAX_DEPTH, in_item);
+		r = read_data(doc);
+		assert_int_equal(r->rc, PS_ITEROVER);
+		assert_int_equal(r->n, 2);
+		assert_string_equal(V(r, 0, TITLE), "a");
+		assert_string_equal(V(r, 1, TITLE), "b");
+		result_free(r);
+		free(doc);
+
+		/* One level more: refused where that level opens, with every
+		 * chunk size (line 3, at the '>' of the tag of level 65). Inside
+		 * an item, the item is lost with the feed; outside, the item
+		 * before is given. */
+		doc = nested_doc(PS_FEED_MAX_DEPTH + 1, in_item);
+		r = read_data(doc);
+		assert_int_equal(r->rc, PS_EFEED);
+		assert_int_equal(r->n, in_item ? 0 : 1);
+		snprintf(want, sizeof(want),
+		         ":3:%u: elements nested deeper than %d (<d> would be level %d)",
+		         3 * (PS_FEED_MAX_DEPTH + 1 - (in_item ? 3 : 2)), PS_FEED_MAX_DEPTH,
+		         PS_FEED_MAX_DEPTH + 1);
+		if (strstr(r->error, want) == NULL)
+			fail_msg("error \"%s\" lacks \"%s\"", r->error, want);
+		result_free(r);
+		free(doc);
+	}
+}
+
 static void
 test_explicit_format(void **state)
 {
@@ -693,6 +766,7 @@ main(void)
 	    cmocka_unit_test(test_unknown_nesting_and_namespaces),
 	    cmocka_unit_test(test_odd_documents),
 	    cmocka_unit_test(test_explicit_format),
+	    cmocka_unit_test(test_depth_limit),
 	};
 
 	return cmocka_run_group_tests_name("feeds_xml", tests, NULL, NULL);
