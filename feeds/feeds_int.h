@@ -383,6 +383,48 @@ int ps_feed__looks_html(const char *p, size_t n);
 size_t ps_feed__find2(const char *p, size_t i, size_t n, char c1, char c2);
 
 /* ------------------------------------------------------------------ */
+/* xmlscan.c: an XML document's bytes, looked at before libxml2.       */
+
+/* Bytes of the start of a document held until its XML declaration (and so
+ * its encoding) is known: a longer declaration is refused. */
+#define PS_XSCAN_PROLOG 1024
+
+/* The scanner's state between pieces; ps_feed__xscan_init() sets it up. */
+typedef struct ps_xscan {
+	int mode;                               /* how bytes are read (xmlscan.c) */
+	unsigned char pend[2 * PS_XSCAN_PROLOG]; /* the first bytes, until then */
+	size_t npend;
+	int odd; /* UTF-16: a unit cut by the end of a piece, */
+	unsigned char odd_byte; /* its first byte */
+	int state, ret;         /* where in the markup, where a quote returns */
+	const char *kw;         /* keyword being matched after "<!" */
+	unsigned kwpos;
+	unsigned run;  /* '-', ']' or '?' just seen in a row */
+	int quote;     /* the quote that closes the value */
+	int trail;     /* double-byte encodings: the next byte is a trail */
+	unsigned attrs; /* '=' in the start tag so far */
+	int naming;     /* the start tag's name is still to be kept, */
+	size_t tag_at;  /* from this offset of the block */
+	char name[48];
+	size_t nname;
+	int failed;
+	int at_start;      /* refused for its encoding: the place is 1:1 */
+	char msg[200];     /* why the document is refused */
+	char encoding[48]; /* as declared, "" if not */
+} ps_xscan;
+
+/* fragment: the text is libxml2's UTF-8 (an entity's replacement text),
+ * not a document: no encoding to find. */
+void ps_feed__xscan_init(ps_xscan *s, int fragment);
+/*
+ * Looks at the next n bytes of the document. Returns 0 (*used = n), or
+ * PS_EFEED when the document is refused: s->msg says why, and *used is the
+ * number of bytes of p before the place, which libxml2 may still parse
+ * (the place is the byte after them). Every later call returns PS_EFEED.
+ */
+int ps_feed__xscan(ps_xscan *s, const char *p, size_t n, size_t *used);
+
+/* ------------------------------------------------------------------ */
 /* feed.c: items in progress and queued.                               */
 
 typedef struct ps_raw_item {

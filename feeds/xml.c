@@ -35,7 +35,10 @@
  * Hostile shapes (the hardening issue): libxml2 2.9's SAX push parse has
  * costs its own limits do not bound, so the feed is refused, with the
  * place, before they grow: elements nested deeper than PS_FEED_MAX_DEPTH
- * (libxml2's memory per open level).
+ * (libxml2's memory per open level, counted in on_start); more than
+ * PS_FEED_MAX_ATTRIBUTES attributes on one start tag (libxml2's pairwise
+ * check runs before any callback, so xmlscan.c counts them in the bytes
+ * before each piece is pushed, and refuses encodings it cannot read).
  *
  * Errors: the first fatal libxml2 error becomes "file:LINE:COL: not
  * well-formed: message"; data that stops before the root element is closed
@@ -145,6 +148,9 @@ typedef struct xml_state {
 	char root[128];
 	char tail[256];
 	size_t tail_len;
+
+	/* The bytes before libxml2 sees them (xmlscan.c). */
+	ps_xscan scan;
 } xml_state;
 
 static const char *const shipping_parts[NPARTS] = {"country", "region", "service", "price"};
@@ -585,7 +591,6 @@ on_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *u
 {
 	xml_state *st = state_of(ud);
 
-	(void)nb_namespaces;
 	(void)namespaces;
 	(void)nb_defaulted;
 	st->depth++;
@@ -597,6 +602,15 @@ on_start(void *ud, const xmlChar *local, const xmlChar *prefix, const xmlChar *u
 		refuse(st, ud, "elements nested deeper than %d (<%s%s%s> would be level %lu)",
 		       PS_FEED_MAX_DEPTH, prefix ? (const char *)prefix : "", prefix ? ":" : "",
 		       (const char *)local, st->depth);
+		return;
+	}
+	/* xmlscan.c refuses such a tag before libxml2 parses it; this catches
+	 * those it cannot see: attributes defaulted by a DTD, elements in an
+	 * entity's replacement text. */
+	if (nb_attributes + nb_namespaces > PS_FEED_MAX_ATTRIBUTES) {
+		refuse(st, ud, "more than %d attributes on one element (<%s%s%s>)",
+		       PS_FEED_MAX_ATTRIBUTES, prefix ? (const char *)prefix : "",
+		       prefix ? ":" : "", (const char *)local);
 		return;
 	}
 	if (st->depth == 1) {
@@ -838,6 +852,7 @@ xml_init(ps_feed *f)
 		return ps_feed__fail(f, PS_ENOMEM, "%s: out of memory", f->name);
 	f->pstate = st;
 	st->f = f;
+	ps_feed__xscan_init(&st->scan, 0);
 	fbuf_init(&st->text, PS_FEED_MAX_FIELD);
 	fbuf_init(&st->href, PS_FEED_MAX_FIELD);
 	fbuf_init(&st->parttext, PS_FEED_MAX_FIELD);
@@ -920,13 +935,49 @@ create_ctxt(xml_state *st, const char **buf, size_t *len)
 	return 0;
 }
 
+/*
+ * The place of the byte after everything pushed so far, as libxml2 counts
+ * lines and columns: where its parser stands, moved over the bytes it
+ * holds but has not parsed yet (a start tag waits whole for its '>'). The
+ * scanner counts no lines itself, which would cost a pass over every byte
+ * of every feed for the sake of one message.
+ */
+static void
+pushed_end(const xml_state *st, uint64_t *line, uint64_t *col)
+{
+	const xmlParserInput *in = st->ctxt ? st->ctxt->input : NULL;
+	const xmlChar *p;
+
+	*line = 1;
+	*col = 1;
+	if (in == NULL || in->cur == NULL || in->end == NULL)
+		return;
+	*line = in->line > 0 ? (uint64_t)in->line : 1;
+	*col = in->col > 0 ? (uint64_t)in->col : 1;
+	for (p = in->cur; p < in->end; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if ((*p & 0xC0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
 static int
 xml_push(ps_feed *f, const char *buf, size_t len, int last)
 {
 	xml_state *st = f->pstate;
-	int rc;
+	size_t ok = len;
+	int rc, refused;
 
-	if (st->ctxt == NULL && (rc = create_ctxt(st, &buf, &len)) != 0)
+	/* The scanner first (xmlscan.c): a start tag with too many
+	 * attributes must never reach libxml2. What comes before the place it
+	 * refuses is still parsed, so that the items before it come out
+	 * whatever the size of the pieces. */
+	refused = len > 0 && ps_feed__xscan(&st->scan, buf, len, &ok) != 0;
+	len = ok;
+	if (len > 0 && st->ctxt == NULL && (rc = create_ctxt(st, &buf, &len)) != 0)
 		return rc;
 	while (len > 0) {
 		size_t n = len < XML_MAX_PUSH ? len : XML_MAX_PUSH;
@@ -937,6 +988,19 @@ xml_push(ps_feed *f, const char *buf, size_t len, int last)
 			return rc;
 		buf += n;
 		len -= n;
+	}
+	if (refused) {
+		uint64_t line, col;
+
+		if (st->scan.at_start) {
+			line = 1;
+			col = 1;
+		} else {
+			pushed_end(st, &line, &col);
+		}
+		return ps_feed__fail(f, PS_EFEED, "%s:%llu:%llu: %s", f->name,
+		                     (unsigned long long)(line + f->line_offset),
+		                     (unsigned long long)col, st->scan.msg);
 	}
 	if (!last)
 		return 0;

@@ -1,6 +1,8 @@
 /*
  * test_feeds_xml.c: the XML reader of feeds/ (xml.c over libxml2's SAX2
- * push parser) and the gzip source, through the public API only.
+ * push parser) and the gzip source, through the public API; and the
+ * scanner xml.c runs before libxml2 (xmlscan.c) through its internal entry
+ * point, ps_feed__xscan(), to split its input at every place.
  *
  * Fixtures: tests/fixtures/feeds/rss-basic.xml and atom-basic.xml, found
  * through PINSYNC_SOURCE_DIR (the repository root, set by CMake). Every
@@ -27,6 +29,7 @@
 #include <zlib.h>
 
 #include "feeds.h"
+#include "feeds_int.h" /* ps_feed__xscan() */
 
 #ifndef PINSYNC_SOURCE_DIR
 #define PINSYNC_SOURCE_DIR "."
@@ -733,6 +736,374 @@ test_depth_limit(void **state)
 	}
 }
 
+/* " a0=\"\" a1=\"\" ..." for attributes [from, to) (xmlns:pN="urn:N" when
+ * ns is set), appended at pos. */
+static size_t
+attrs_at(char *b, size_t pos, unsigned from, unsigned to, int ns)
+{
+	unsigned k;
+
+	for (k = from; k < to; k++)
+		pos += (size_t)sprintf(b + pos, ns ? " xmlns:p%u=\"urn:%u\"" : " a%u=\"\"", k, k);
+	return pos;
+}
+
+/* Where the k-th attribute's '=' is (1-based column) in a line that
+ * starts with lead and then has the attributes of attrs_at(). */
+static unsigned
+eq_col(const char *lead, unsigned k, int ns)
+{
+	char b[8192];
+	size_t pos = (size_t)sprintf(b, "%s", lead);
+
+	pos = attrs_at(b, pos, 0, k - 1, ns);
+	return (unsigned)pos +
+	       (ns ? (unsigned)snprintf(NULL, 0, " xmlns:p%u", k - 1)
+	           : (unsigned)snprintf(NULL, 0, " a%u", k - 1)) +
+	       1;
+}
+
+static void
+test_attribute_limit(void **state)
+{
+	static const char head[] = "<?xml version=\"1.0\"?>\n<rss><channel>\n"
+	                           "<item><title>a</title></item>\n";
+	char *b = malloc(16384), want[160];
+	size_t pos;
+	unsigned total;
+	int ns;
+	result *r;
+
+	(void)state;
+	assert_non_null(b);
+	for (ns = 0; ns <= 1; ns++) {
+		/* At the limit: read as before. Half of them namespace
+		 * declarations when ns is set: they count the same. */
+		pos = (size_t)sprintf(b, "%s<item", head);
+		pos = attrs_at(b, pos, 0, ns ? PS_FEED_MAX_ATTRIBUTES / 2 : PS_FEED_MAX_ATTRIBUTES,
+		               0);
+		if (ns)
+			pos = attrs_at(b, pos, 0, PS_FEED_MAX_ATTRIBUTES / 2, 1);
+		sprintf(b + pos, "><title>b</title></item>\n</channel></rss>\n");
+		r = read_data(b);
+		assert_int_equal(r->rc, PS_ITEROVER);
+		assert_int_equal(r->n, 2);
+		assert_string_equal(V(r, 1, TITLE), "b");
+		result_free(r);
+
+		/* One more: refused at its '=', line 4, before libxml2 parses the
+		 * tag; the item before it is given, whatever the chunk size. */
+		pos = (size_t)sprintf(b, "%s<item", head);
+		total = PS_FEED_MAX_ATTRIBUTES + 1;
+		pos = attrs_at(b, pos, 0, ns ? 1 : total, 0);
+		if (ns)
+			pos = attrs_at(b, pos, 0, total - 1, 1);
+		sprintf(b + pos, "><title>b</title></item>\n</channel></rss>\n");
+		r = read_data(b);
+		assert_int_equal(r->rc, PS_EFEED);
+		assert_int_equal(r->n, 1);
+		snprintf(want, sizeof(want),
+		         ":4:%u: more than %d attributes on one element (<item>)",
+		         ns ? eq_col("<item a0=\"\"", total - 1, 1) : eq_col("<item", total, 0),
+		         PS_FEED_MAX_ATTRIBUTES);
+		if (strstr(r->error, want) == NULL)
+			fail_msg("error \"%s\" lacks \"%s\"", r->error, want);
+		result_free(r);
+	}
+
+	/* The root, a self-closed tag, single quotes, values holding '>' and
+	 * '=', blanks around '=': the count is of attributes only. */
+	pos = (size_t)sprintf(b, "<rss");
+	for (total = 0; total < PS_FEED_MAX_ATTRIBUTES; total++)
+		pos += (size_t)sprintf(b + pos, "\n  b%u = '>=%u='", total, total);
+	sprintf(b + pos,
+	        "><channel><item><title>c</title><x a='1' b=\"2\"/></item></channel></rss>");
+	r = read_data(b);
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 1);
+	result_free(r);
+	sprintf(b + pos, " extra='>'><channel/></rss>");
+	r = read_data(b);
+	assert_int_equal(r->rc, PS_EFEED);
+	/* line 65, the last of the root tag: one line per attribute */
+	assert_non_null(strstr(r->error, ":65:22: more than 64 attributes on one element (<rss>)"));
+	result_free(r);
+	free(b);
+}
+
+/*
+ * Markup in which '<', '=', '>' and quotes mean nothing: a comment, a PI,
+ * CDATA, the DOCTYPE's literals, comments and PIs, and text. Followed by
+ * an element with n attributes. With wild set, the internal subset also
+ * has "]>" and quotes in a comment and a PI, and its system literal a '>':
+ * well-formed, but libxml2 2.9's push parser, which looks ahead for the
+ * end of the DOCTYPE and of the subset before parsing them, gets those
+ * wrong depending on where the pieces end (and then fails the document),
+ * so only the scanner reads that version.
+ */
+static size_t
+tricky_doc(char *b, unsigned n, int wild)
+{
+	size_t pos = (size_t)sprintf(
+	    b,
+	    "<?xml version='1.0' encoding='UTF-8'?>\n"
+	    "<?pi a=1 b=2 > c=3 '?>\n"
+	    "<!DOCTYPE rss SYSTEM \"%s\" [\n"
+	    "  %s\n"
+	    "  %s\n"
+	    "  <!ENTITY e \"<x a='1' b='2'> ]> = \">\n"
+	    "  <!ENTITY f '\"=\"=\"='>\n"
+	    "  <!ATTLIST rss v CDATA \"]>=\">\n"
+	    "]>\n"
+	    "<rss><channel>\n"
+	    "<!-- <x a=1 b=2 c=3> ' \" - -> = -->\n"
+	    "<item><title>x = y > z</title><description><![CDATA[<p a=1 b=2 c='3'>]] "
+	    ">]]]]></description><g a='x\"=\"' b=\"y'='\"/></item>\n"
+	    "<!---->\n"
+	    "<item><title>t</title><n",
+	    wild ? "x.dtd?a=1>[" : "x.dtd?a=1[",
+	    wild ? "<!-- ]> a=1 ' \" -->" : "<!-- > a=1 <b c=2> -->",
+	    wild ? "<?pi ]> = ' ?>" : "<?pi > = <x y=1> ?>");
+	pos = attrs_at(b, pos, 0, n, 0);
+	pos += (size_t)sprintf(b + pos, "/></item></channel></rss>\n");
+	return pos;
+}
+
+/* ps_feed__xscan() over p[0..n) in the pieces cut at the offsets of cuts
+ * (ascending, ncuts of them). Returns the absolute offset it refused at,
+ * or n when it did not. */
+static size_t
+xscan_pieces(const char *p, size_t n, const size_t *cuts, size_t ncuts, char *msg, size_t cap)
+{
+	ps_xscan s;
+	size_t at = 0, k, used;
+
+	ps_feed__xscan_init(&s, 0);
+	for (k = 0; k <= ncuts; k++) {
+		size_t end = k < ncuts ? cuts[k] : n;
+
+		if (ps_feed__xscan(&s, p + at, end - at, &used) != 0) {
+			snprintf(msg, cap, "%s", s.msg);
+			/* refused for its encoding: the place is the start,
+			 * whichever piece made it known */
+			return s.at_start ? 0 : at + used;
+		}
+		at = end;
+	}
+	msg[0] = '\0';
+	return n;
+}
+
+static void
+test_xscan_every_split(void **state)
+{
+	char *b = malloc(16384), msg[256], msg2[256];
+	size_t n, whole, k, cut[2], *ones;
+	unsigned extra;
+
+	(void)state;
+	assert_non_null(b);
+	for (extra = 0; extra <= 3; extra++) {
+		int wild = extra >= 2;
+
+		n = tricky_doc(b, PS_FEED_MAX_ATTRIBUTES + (extra & 1), wild);
+		whole = xscan_pieces(b, n, NULL, 0, msg, sizeof(msg));
+		if (!(extra & 1)) {
+			/* nothing in the tricky parts counts */
+			assert_int_equal(whole, n);
+		} else {
+			/* the '=' of the 65th attribute of <n> */
+			assert_int_equal(b[whole], '=');
+			assert_true(whole > n - 40 && whole < n);
+			assert_non_null(
+			    strstr(msg, "more than 64 attributes on one element (<n>)"));
+		}
+		/* Every place to cut it in two, then in three. */
+		for (k = 0; k <= n; k++) {
+			cut[0] = k;
+			assert_int_equal(xscan_pieces(b, n, cut, 1, msg2, sizeof(msg2)), whole);
+			assert_string_equal(msg2, msg);
+		}
+		for (k = 0; k + 7 <= n; k += 3) {
+			cut[0] = k;
+			cut[1] = k + 7;
+			assert_int_equal(xscan_pieces(b, n, cut, 2, msg2, sizeof(msg2)), whole);
+			assert_string_equal(msg2, msg);
+		}
+		/* One byte at a time. */
+		ones = malloc(n * sizeof(*ones));
+		assert_non_null(ones);
+		for (k = 0; k < n; k++)
+			ones[k] = k;
+		assert_int_equal(xscan_pieces(b, n, ones, n, msg2, sizeof(msg2)), whole);
+		assert_string_equal(msg2, msg);
+		free(ones);
+
+		/* And libxml2 agrees the document is well-formed and has those
+		 * items, or is refused before them. */
+		if (!wild) {
+			result *r = read_data(b);
+
+			assert_int_equal(r->rc, (extra & 1) ? PS_EFEED : PS_ITEROVER);
+			assert_int_equal(r->n, (extra & 1) ? 1 : 2);
+			assert_string_equal(V(r, 0, TITLE), "x = y > z");
+			assert_string_equal(V(r, 0, DESCRIPTION), "]] >]]");
+			if (extra & 1)
+				assert_non_null(strstr(r->error, ":14:"));
+			result_free(r);
+		}
+	}
+	free(b);
+}
+
+/* Writes doc (ASCII) as UTF-16 (le, or big-endian), with a BOM if asked. */
+static char *
+utf16(const char *doc, int le, int bom, size_t *len)
+{
+	size_t n = strlen(doc), k, o = 0;
+	char *b = malloc(2 * n + 2);
+
+	assert_non_null(b);
+	if (bom) {
+		b[o++] = le ? '\xFF' : '\xFE';
+		b[o++] = le ? '\xFE' : '\xFF';
+	}
+	for (k = 0; k < n; k++) {
+		b[o++] = le ? doc[k] : 0;
+		b[o++] = le ? 0 : doc[k];
+	}
+	*len = o;
+	return b;
+}
+
+static result *
+read_bytes(const char *data, size_t len)
+{
+	char *path = ps_test_write_tmp(data, len);
+	result *r = read_all_chunks(path);
+
+	unlink(path);
+	free(path);
+	return r;
+}
+
+static void
+test_attribute_limit_encodings(void **state)
+{
+	char *doc = malloc(8192), *u, want[160];
+	size_t pos, len;
+	int le, bom;
+	result *r;
+
+	(void)state;
+	assert_non_null(doc);
+	/* UTF-16, both byte orders, with and without a BOM: read by 16-bit
+	 * units, the limit holds. (Big-endian without a BOM starts with a NUL
+	 * byte, which format detection takes for CSV.) */
+	for (le = 0; le <= 1; le++) {
+		for (bom = 0; bom <= 1; bom++) {
+			unsigned over;
+
+			if (!le && !bom)
+				continue;
+
+			for (over = 0; over <= 1; over++) {
+				pos = (size_t)sprintf(
+				    doc, "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\n"
+				         "<rss><channel><item><title>u</title>\n<x");
+				pos = attrs_at(doc, pos, 0, PS_FEED_MAX_ATTRIBUTES + over, 0);
+				sprintf(doc + pos, "/></item></channel></rss>\n");
+				u = utf16(doc, le, bom, &len);
+				r = read_bytes(u, len);
+				if (!over) {
+					assert_int_equal(r->rc, PS_ITEROVER);
+					assert_int_equal(r->n, 1);
+					assert_string_equal(V(r, 0, TITLE), "u");
+				} else {
+					/* at the '=', before libxml2 parsed the tag */
+					assert_int_equal(r->rc, PS_EFEED);
+					snprintf(
+					    want, sizeof(want),
+					    ":3:%u: more than 64 attributes on one element (<x>)",
+					    eq_col("<x", PS_FEED_MAX_ATTRIBUTES + 1, 0));
+					if (strstr(r->error, want) == NULL)
+						fail_msg("error \"%s\" lacks \"%s\"", r->error,
+						         want);
+				}
+				result_free(r);
+				free(u);
+			}
+		}
+	}
+
+	/* Encodings whose markup a byte scan cannot follow: refused at the
+	 * start, before libxml2 reads anything past the declaration. */
+	{
+		static const char *const refused[] = {
+		    "<?xml version=\"1.0\" encoding=\"UTF-7\"?>\n<rss/>",
+		    "<?xml version=\"1.0\" encoding=\"ISO-2022-JP\"?>\n<rss/>",
+		    /* an ASCII declaration switching the rest to UTF-16 */
+		    "<?xml version=\"1.0\" encoding=\"UTF-16LE\"?>\n<rss/>",
+		    "<?xml version=\"1.0\" encoding=\"IBM037\"?>\n<rss/>", NULL};
+		const char *const *d;
+
+		for (d = refused; *d; d++) {
+			r = read_data(*d);
+			assert_int_equal(r->rc, PS_EFEED);
+			assert_int_equal(r->n, 0);
+			assert_non_null(strstr(r->error, ":1:1: encoding \""));
+			assert_non_null(strstr(r->error, "convert the feed to UTF-8"));
+			result_free(r);
+		}
+		/* UCS-4, read as XML when told (it starts with a NUL byte) */
+		{
+			ps_feed_options opts = PS_FEED_OPTIONS_INIT;
+			char *path = ps_test_write_tmp("\0\0\0<\0\0\0?\0\0\0x", 12);
+
+			opts.format = PS_FORMAT_XML;
+			r = read_path(path, &opts);
+			assert_int_equal(r->rc, PS_EFEED);
+			assert_non_null(strstr(r->error, ":1:1: UCS-4 text is not read"));
+			result_free(r);
+			unlink(path);
+			free(path);
+		}
+	}
+
+	/* Shift_JIS: the second byte of a character may be ']' (0x5D):
+	 * "\x81]" is one character, so "\x81]]>" does not end the CDATA
+	 * section; its ']]>' later does. Read byte by byte, the section would
+	 * end there, the '<y a="' in it would open a tag, and its quote would
+	 * hide the element over the limit. */
+	pos = (size_t)sprintf(doc, "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>\n"
+	                           "<rss><channel><item><title><![CDATA[a\x81]]><y a=\"]]></title>"
+	                           "</item>\n<x");
+	pos = attrs_at(doc, pos, 0, PS_FEED_MAX_ATTRIBUTES + 1, 0);
+	sprintf(doc + pos, "/></channel></rss>\n");
+	r = read_data(doc);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 1);
+	/* 0x815D is U+2010 */
+	assert_string_equal(V(r, 0, TITLE), "a\xE2\x80\x90]><y a=\"");
+	snprintf(want, sizeof(want), ":3:%u: more than 64 attributes on one element (<x>)",
+	         eq_col("<x", PS_FEED_MAX_ATTRIBUTES + 1, 0));
+	if (strstr(r->error, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", r->error, want);
+	result_free(r);
+
+	/* ISO-8859-1 reads as bytes. */
+	pos = (size_t)sprintf(doc, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"
+	                           "<rss><channel><item><title>\xE9</title></item>\n<x");
+	pos = attrs_at(doc, pos, 0, PS_FEED_MAX_ATTRIBUTES + 1, 0);
+	sprintf(doc + pos, "/></channel></rss>\n");
+	r = read_data(doc);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 1);
+	assert_non_null(strstr(r->error, "more than 64 attributes"));
+	result_free(r);
+	free(doc);
+}
+
 static void
 test_explicit_format(void **state)
 {
@@ -767,6 +1138,9 @@ main(void)
 	    cmocka_unit_test(test_odd_documents),
 	    cmocka_unit_test(test_explicit_format),
 	    cmocka_unit_test(test_depth_limit),
+	    cmocka_unit_test(test_attribute_limit),
+	    cmocka_unit_test(test_xscan_every_split),
+	    cmocka_unit_test(test_attribute_limit_encodings),
 	};
 
 	return cmocka_run_group_tests_name("feeds_xml", tests, NULL, NULL);
