@@ -92,6 +92,19 @@
  * below. At 64 the pairwise check costs at most a few comparisons per byte.
  */
 #define PS_FEED_MAX_ATTRIBUTES 64
+/*
+ * XML: the DOCTYPE declaration with its internal subset, and what it may
+ * declare. libxml2 waits for the whole subset before parsing it and keeps
+ * what it declares in memory (a 9.8 MB subset of 500,000 entities took
+ * 202 MB and 12 s); an attribute default declared there is added to every
+ * start tag of its element, outside the tag's bytes, and checked pairwise
+ * with the others (64 defaults cost 0.5 s per MB of <a/> tags). Product
+ * feeds have no DOCTYPE, or one naming a DTD that is never loaded, or a
+ * few entities (the HTML set is 252 in 9 KB). The elements in an entity's
+ * text are held to PS_FEED_MAX_ATTRIBUTES too.
+ */
+#define PS_FEED_MAX_DTD (64 * 1024)
+#define PS_FEED_MAX_DTD_ATTRIBUTES 16 /* <!ATTLIST> attribute declarations */
 /* Default cap on the bytes a gzip source inflates to (opts.max_inflated):
  * a gzip bomb stops here with a clear error. 16 GiB is about 8 million
  * items of a verbose RSS feed. */

@@ -403,6 +403,8 @@ typedef struct ps_xscan {
 	int quote;     /* the quote that closes the value */
 	int trail;     /* double-byte encodings: the next byte is a trail */
 	unsigned attrs; /* '=' in the start tag so far */
+	int in_dtd;     /* in the DOCTYPE declaration, */
+	size_t dtd;     /* which has this many bytes so far */
 	int naming;     /* the start tag's name is still to be kept, */
 	size_t tag_at;  /* from this offset of the block */
 	char name[48];

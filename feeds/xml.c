@@ -151,6 +151,7 @@ typedef struct xml_state {
 
 	/* The bytes before libxml2 sees them (xmlscan.c). */
 	ps_xscan scan;
+	unsigned dtd_attributes; /* <!ATTLIST> attribute declarations */
 } xml_state;
 
 static const char *const shipping_parts[NPARTS] = {"country", "region", "service", "price"};
@@ -690,6 +691,51 @@ on_text(void *ud, const xmlChar *ch, int len)
 		stop(st, rc, "element text over the 1 MiB cap");
 }
 
+/*
+ * The DTD's declarations, checked before libxml2 keeps them (feeds.h).
+ * libxml2 parses an internal entity's replacement text at each reference,
+ * with the SAX callbacks (it builds nothing to keep): the start tags in it
+ * never pass through xmlscan.c, so the text is scanned here, once.
+ */
+static void
+on_entity_decl(void *ud, const xmlChar *name, int type, const xmlChar *public_id,
+               const xmlChar *system_id, xmlChar *content)
+{
+	xml_state *st = state_of(ud);
+
+	if (st->f->failed)
+		return;
+	if (type == XML_INTERNAL_GENERAL_ENTITY && content != NULL) {
+		ps_xscan s;
+		size_t used;
+
+		ps_feed__xscan_init(&s, 1);
+		if (ps_feed__xscan(&s, (const char *)content, strlen((const char *)content), &used) !=
+		    0) {
+			refuse(st, ud, "entity \"%s\": %s", (const char *)name, s.msg);
+			return;
+		}
+	}
+	xmlSAX2EntityDecl(ud, name, type, public_id, system_id, content);
+}
+
+/* An attribute's default goes into every start tag of its element. */
+static void
+on_attribute_decl(void *ud, const xmlChar *elem, const xmlChar *fullname, int type, int def,
+                  const xmlChar *default_value, xmlEnumerationPtr tree)
+{
+	xml_state *st = state_of(ud);
+
+	if (!st->f->failed && ++st->dtd_attributes > PS_FEED_MAX_DTD_ATTRIBUTES)
+		refuse(st, ud, "more than %d attribute declarations (<!ATTLIST>) in the DTD",
+		       PS_FEED_MAX_DTD_ATTRIBUTES);
+	if (st->f->failed) {
+		xmlFreeEnumeration(tree);
+		return;
+	}
+	xmlSAX2AttributeDecl(ud, elem, fullname, type, def, default_value, tree);
+}
+
 static void
 on_error(void *ud, xml_error_ptr e)
 {
@@ -893,6 +939,8 @@ xml_init(ps_feed *f)
 	st->sax.characters = on_text;
 	st->sax.ignorableWhitespace = on_text;
 	st->sax.cdataBlock = on_text;
+	st->sax.entityDecl = on_entity_decl;
+	st->sax.attributeDecl = on_attribute_decl;
 	st->sax.comment = NULL;
 	st->sax.processingInstruction = NULL;
 	st->sax.reference = NULL;
@@ -998,6 +1046,12 @@ xml_push(ps_feed *f, const char *buf, size_t len, int last)
 		} else {
 			pushed_end(st, &line, &col);
 		}
+		/* In the internal subset libxml2's column depends on the pieces
+		 * it was given (it waits there for the subset's end): the line
+		 * is the place. */
+		if (st->scan.in_dtd)
+			return ps_feed__fail(f, PS_EFEED, "%s:%llu: %s", f->name,
+			                     (unsigned long long)(line + f->line_offset), st->scan.msg);
 		return ps_feed__fail(f, PS_EFEED, "%s:%llu:%llu: %s", f->name,
 		                     (unsigned long long)(line + f->line_offset),
 		                     (unsigned long long)col, st->scan.msg);

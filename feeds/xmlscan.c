@@ -18,7 +18,8 @@
  * (the XML declaration among them); the DOCTYPE with its quoted literals
  * and its internal subset (declarations with their literals, comments and
  * PIs). In a start tag each '=' outside quotes is one attribute or
- * namespace declaration. Any split of the data into pieces gives the same
+ * namespace declaration. The DOCTYPE is capped at PS_FEED_MAX_DTD bytes:
+ * libxml2 waits for all of it, then keeps what it declares. Any split of the data into pieces gives the same
  * result, since the state carries over from one piece to the next (the
  * unit tests try every split point; the fuzz target checks it too).
  *
@@ -259,6 +260,9 @@ scan_view(ps_xscan *s, const unsigned char *v, size_t n)
 	unsigned char c;
 
 	while (i < n) {
+		size_t i0 = i;
+		int dtd = s->in_dtd;
+
 		switch ((enum xs_state)s->state) {
 		case XS_TEXT:
 			/* The common path, element after element: text, a tag. */
@@ -334,6 +338,7 @@ scan_view(ps_xscan *s, const unsigned char *v, size_t n)
 				break;
 			i++;
 			s->state = XS_TEXT;
+			s->in_dtd = 0;
 			break;
 
 		case XS_PI:
@@ -435,6 +440,7 @@ scan_view(ps_xscan *s, const unsigned char *v, size_t n)
 				s->state = XS_CDATA;
 			} else {
 				s->state = XS_DOCTYPE;
+				s->in_dtd = 1;
 			}
 			break;
 
@@ -458,6 +464,7 @@ scan_view(ps_xscan *s, const unsigned char *v, size_t n)
 					s->state = XS_SUBSET;
 				} else if (s->state == XS_DOCTYPE && c == '>') {
 					s->state = XS_TEXT;
+					s->in_dtd = 0;
 				} else if (s->state == XS_SUBSET && c == '<') {
 					s->state = XS_SUB_LT;
 				} else if (s->state == XS_SUBSET && c == ']') {
@@ -502,6 +509,11 @@ scan_view(ps_xscan *s, const unsigned char *v, size_t n)
 		}
 		if (s->failed)
 			return i;
+		/* What a DOCTYPE declares, libxml2 keeps; it also waits for the
+		 * whole internal subset before parsing it. */
+		if (dtd && (s->dtd += i - i0) > PS_FEED_MAX_DTD)
+			return refuse(s, i, "DOCTYPE declaration over the %d KiB cap",
+			              PS_FEED_MAX_DTD >> 10);
 	}
 	/* A start tag goes on in the next block: keep its name now. */
 	if (s->naming && (s->state == XS_STAG || (s->state == XS_QUOTE && s->ret == XS_STAG)))

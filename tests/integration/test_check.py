@@ -11,11 +11,13 @@ folder in addition, each such test skipped with the folder it looked for
 named when that folder is absent."""
 
 import gzip
+import itertools
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -239,6 +241,54 @@ class CheckTest(unittest.TestCase):
         bomb = gzip.compress((HEADER + row(1) * 200000).encode())
         r, out = check_json("--max-gzip-bytes", "1000000", "-", stdin=bomb, expect=3)
         self.assertIn("inflates to more than the cap", out["reason"])
+
+    def hostile(self, name, middle, tail):
+        """An RSS feed with one good item, then one whose <g:mpn> holds the
+        pieces middle and tail yield. Written piece by piece: a peak RSS
+        is kept across fork and exec, so the test's own must stay small."""
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as fp:
+            fp.write(b'<?xml version="1.0"?>\n'
+                     b'<rss xmlns:g="http://base.google.com/ns/1.0"><channel>\n'
+                     b"<item><g:id>1</g:id><title>T</title><link>https://s.test/1</link>"
+                     b"<g:image_link>https://s.test/1.jpg</g:image_link>"
+                     b"<g:price>1.00 USD</g:price><g:availability>in stock</g:availability>"
+                     b"</item>\n<item><g:id>2</g:id><g:mpn>")
+            for piece in itertools.chain(middle, tail):
+                fp.write(piece)
+            fp.write(b"</g:mpn></item></channel></rss>\n")
+        return path
+
+    def refused_quickly(self, path, reason):
+        t0 = time.monotonic()
+        r, out = check_json(path, expect=3)
+        took = time.monotonic() - t0
+        self.assertIn(reason, out["reason"])
+        self.assertIn(f"{path}:4:", out["reason"])  # the place: file, line, column
+        self.assertEqual(out["items"], 1)  # the item before it is read
+        print(f"\n{os.path.basename(path)} ({os.path.getsize(path) / 1e6:.1f} MB): exit "
+              f"{r.returncode} in {took:.2f} s, peak RSS {out['peak_rss_kb']} KiB: "
+              f"{out['reason'][len(path):]}", file=sys.stderr)
+        if not os.environ.get("PINSYNC_SANITIZED"):
+            self.assertLess(out["peak_rss_kb"], 64 * 1024, out)
+
+    def test_hostile_depth(self):
+        # 5,000,000 nested elements: libxml2's push parser keeps about 37
+        # bytes per open level (a 55 MB feed took 190 MB); refused at 65.
+        n, step = 5_000_000, 100_000
+        self.refused_quickly(
+            self.hostile("deep.xml", (b"<x>" * step for _ in range(n // step)),
+                         (b"</x>" * step for _ in range(n // step))),
+            "elements nested deeper than 64 (<x> would be level 65)")
+
+    def test_hostile_attributes(self):
+        # One element with 600,000 attributes (about 7 MB): libxml2 checks
+        # them pairwise (145 s); refused at the '=' of the 65th.
+        self.refused_quickly(
+            self.hostile("attrs.xml", itertools.chain(
+                [b"<x"], (b"".join(b' a%d="v"' % i for i in range(k, k + 10_000))
+                          for k in range(0, 600_000, 10_000))), [b"/>"]),
+            "more than 64 attributes on one element (<x>)")
 
     @unittest.skipIf(os.environ.get("PINSYNC_SANITIZED"),
                      "ASan's quarantine keeps freed memory: figures only in the plain build")

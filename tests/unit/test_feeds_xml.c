@@ -894,6 +894,96 @@ xscan_pieces(const char *p, size_t n, const size_t *cuts, size_t ncuts, char *ms
 	return n;
 }
 
+/* The line of byte at of text. */
+static size_t
+nlines_before(const char *text, size_t at)
+{
+	size_t line = 1, i;
+
+	for (i = 0; i < at && text[i] != '\0'; i++)
+		line += text[i] == '\n';
+	return line;
+}
+
+/*
+ * The DOCTYPE and what it declares are bounded (feeds.h): the subset's
+ * bytes, the <!ATTLIST> declarations, and the start tags inside an
+ * entity's text. A feed with the HTML entity set passes.
+ */
+static void
+test_dtd_limits(void **state)
+{
+	static const char head[] = "<?xml version=\"1.0\"?>\n<!DOCTYPE rss [\n";
+	static const char body[] = "]>\n<rss><channel>\n"
+	                           "<item><title>a &e0;</title></item>\n"
+	                           "</channel></rss>\n";
+	size_t cap = 2 * PS_FEED_MAX_DTD + 4096, pos, i;
+	char *b = malloc(cap), want[128];
+	result *r;
+
+	(void)state;
+	assert_non_null(b);
+
+	/* 252 entities, as the HTML set: read as before. */
+	pos = (size_t)sprintf(b, "%s", head);
+	for (i = 0; i < 252; i++)
+		pos += (size_t)sprintf(b + pos, "<!ENTITY e%zu \"&#%zu;\">\n", i, 160 + i);
+	sprintf(b + pos, "%s", body);
+	r = read_data(b);
+	assert_int_equal(r->rc, PS_ITEROVER);
+	assert_int_equal(r->n, 1);
+	assert_string_equal(V(r, 0, TITLE), "a \xc2\xa0");
+	result_free(r);
+
+	/* A subset over the cap: refused while it is read, whatever the
+	 * chunk size, before libxml2 holds it all. */
+	pos = (size_t)sprintf(b, "%s", head);
+	for (i = 0; pos < PS_FEED_MAX_DTD + 100; i++)
+		pos += (size_t)sprintf(b + pos, "<!ENTITY e%zu \"%zu\">\n", i, i);
+	sprintf(b + pos, "%s", body);
+	r = read_data(b); /* every chunk size gives the same answer */
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 0);
+	snprintf(want, sizeof(want), ":%zu: DOCTYPE declaration over the %d KiB cap",
+	         nlines_before(b, 22 + PS_FEED_MAX_DTD), PS_FEED_MAX_DTD >> 10);
+	assert_non_null(strstr(r->error, want));
+	result_free(r);
+
+	/* Attribute defaults: at the limit read, one more refused. */
+	for (i = PS_FEED_MAX_DTD_ATTRIBUTES; i <= PS_FEED_MAX_DTD_ATTRIBUTES + 1; i++) {
+		size_t k;
+
+		pos = (size_t)sprintf(b, "%s<!ENTITY e0 \"x\">\n", head);
+		for (k = 0; k < i; k++)
+			pos += (size_t)sprintf(b + pos, "<!ATTLIST item a%zu CDATA \"v\">\n", k);
+		sprintf(b + pos, "%s", body);
+		r = read_data(b);
+		if (i == PS_FEED_MAX_DTD_ATTRIBUTES) {
+			assert_int_equal(r->rc, PS_ITEROVER);
+			assert_int_equal(r->n, 1);
+		} else {
+			assert_int_equal(r->rc, PS_EFEED);
+			assert_int_equal(r->n, 0);
+			assert_non_null(strstr(r->error, "attribute declarations (<!ATTLIST>)"));
+			assert_non_null(strstr(r->error, ":20:")); /* the 17th */
+		}
+		result_free(r);
+	}
+
+	/* An entity's text with a start tag over the attribute limit: its
+	 * bytes never pass the scanner, so the declaration is refused. */
+	pos = (size_t)sprintf(b, "%s<!ENTITY e0 \"<b", head);
+	for (i = 0; i <= PS_FEED_MAX_ATTRIBUTES; i++)
+		pos += (size_t)sprintf(b + pos, " a%zu='v'", i);
+	sprintf(b + pos, "/>\">\n%s", body);
+	r = read_data(b);
+	assert_int_equal(r->rc, PS_EFEED);
+	assert_int_equal(r->n, 0);
+	assert_non_null(strstr(r->error, "entity \"e0\": more than"));
+	result_free(r);
+	free(b);
+}
+
 static void
 test_xscan_every_split(void **state)
 {
@@ -1141,6 +1231,7 @@ main(void)
 	    cmocka_unit_test(test_attribute_limit),
 	    cmocka_unit_test(test_xscan_every_split),
 	    cmocka_unit_test(test_attribute_limit_encodings),
+	    cmocka_unit_test(test_dtd_limits),
 	};
 
 	return cmocka_run_group_tests_name("feeds_xml", tests, NULL, NULL);
