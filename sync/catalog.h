@@ -14,9 +14,9 @@
  *     item: absent, or an error it does not explain), or not at all. Only
  *     "present" is a fact; callers never take the other two as proof that
  *     an operation was applied.
- * It also turns Pinterest's JSON attributes back into a ps_item (values as
- * pinsync normalises them), so that a journaled body or a read-back can be
- * planned, hashed and fingerprinted like a feed item.
+ * Pinterest's JSON attributes become a ps_item again with ps_item_from_json
+ * (answers.h), so that a journaled body or a read-back can be planned,
+ * hashed and fingerprinted like a feed item.
  *
  * Errors are not logged here: the functions return a PS_PIN_* code and
  * ps_pin_last() says why.
@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "answers.h"
 #include "feeds.h"
 #include "pinterest.h"
 
@@ -48,6 +49,7 @@ int ps_catalog_feed_source(ps_pin *pin, const ps_target *target, int *has);
  * with a feed source: CREATE and UPDATE work on both kinds. */
 int ps_catalog_api_owned(const ps_target *target);
 
+/* The order of ps_answer_readback_of()'s results (answers.h). */
 typedef enum ps_rb_state {
 	PS_RB_PRESENT, /* Pinterest holds the item: attributes given */
 	PS_RB_ERROR,   /* it came back as an error item: absent, or unknown */
@@ -66,16 +68,5 @@ typedef int (*ps_readback_cb)(void *ctx, const char *item_id, ps_rb_state state,
  * code of the first failed request, or the callback's non-zero value. */
 int ps_catalog_read(ps_pin *pin, const ps_target *target, const char *const *ids, size_t count,
                     ps_readback_cb cb, void *ctx);
-
-/* Fills item with id and the attributes of attrs (a JSON object as sent to
- * or read from Pinterest), as pinsync's items hold them: lists joined with
- * PS_LIST_SEP, booleans "true"/"false", numbers as written, null absent,
- * names pinsync does not know ignored. The values are NUL-terminated
- * copies in *arena (reset first; they live until its next change); the
- * item's hash is computed. Returns 0, or -1 when out of memory. */
-int ps_item_from_json(ps_item *item, ps_buf *arena, const char *id, yajl_val attrs);
-
-/* The value of key in a yajl object, or NULL. */
-yajl_val ps_json_get(yajl_val obj, const char *key);
 
 #endif /* PS_SYNC_CATALOG_H */

@@ -13,8 +13,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <yajl/yajl_tree.h>
-
+#include "answers.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -261,27 +260,13 @@ on_header(char *line, size_t size, size_t nmemb, void *userp)
 
 /* Reads Pinterest's {"code": int, "message": string} from body. */
 static void
-parse_error(ps_pin *pin, const char *body)
+parse_error(ps_pin *pin, const ps_buf *body)
 {
-	char err[128];
-	yajl_val root = yajl_tree_parse(body, err, sizeof(err));
-	const char *code_path[] = {"code", NULL};
-	const char *msg_path[] = {"message", NULL};
-	yajl_val v;
-
-	pin->last.code = -1;
-	if (root == NULL) {
+	ps_answer_error(ps_buf_str(body), body->len, &pin->last.code, pin->last.message,
+	                sizeof(pin->last.message));
+	if (pin->last.message[0] == '\0')
 		snprintf(pin->last.message, sizeof(pin->last.message), "HTTP %ld",
 		         pin->last.http_status);
-		return;
-	}
-	v = yajl_tree_get(root, code_path, yajl_t_number);
-	if (v && YAJL_IS_INTEGER(v))
-		pin->last.code = YAJL_GET_INTEGER(v);
-	v = yajl_tree_get(root, msg_path, yajl_t_string);
-	snprintf(pin->last.message, sizeof(pin->last.message), "%s",
-	         v ? YAJL_GET_STRING(v) : "(no message)");
-	yajl_tree_free(root);
 }
 
 /* Feeds the answer's rate-limit headers to the limiter. */
@@ -495,7 +480,7 @@ exchange(ps_pin *pin, const char *method, const char *url, const char *body, siz
 		if (cc == CURLE_OK && st >= 200 && st < 300)
 			return 0;
 		if (cc == CURLE_OK)
-			parse_error(pin, ps_buf_str(resp));
+			parse_error(pin, resp);
 		if (!retryable(cc, st))
 			return cc != CURLE_OK ? PS_PIN_ENET : PS_PIN_EHTTP;
 		if ((rc = retry_wait(pin, cc, attempt, method, path, NULL)) != 0)
@@ -567,30 +552,23 @@ note_lost(ps_pin *pin, CURLcode cc)
 }
 
 /* POST /oauth/token with the refresh grant, sent once. Returns 0 with the
- * new tokens in *out (strings owned by *root: free with yajl_tree_free);
+ * new tokens in *out (strings owned by *ans: ps_token_answer_free);
  * REFRESH_UNSENT when it certainly was not processed (*cc: how it failed);
  * PS_PIN_EREFRESHLOST when it may have been but the answer was lost (see
  * note_lost); else PS_PIN_* with the message in last. */
 static int
-refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root, CURLcode *cc)
+refresh_grant(ps_pin *pin, ps_pin_tokens *out, ps_token_answer *ans, CURLcode *cc)
 {
 	ps_buf resp;
 	char url[1024];
 	char *esc = NULL, *form = NULL;
 	struct curl_slist *headers = NULL;
-	yajl_val v;
-	char err[128];
-	const char *p_access[] = {"access_token", NULL};
-	const char *p_refresh[] = {"refresh_token", NULL};
-	const char *p_exp[] = {"expires_in", NULL};
-	const char *p_rexp[] = {"refresh_token_expires_in", NULL};
-	const char *p_rat[] = {"refresh_token_expires_at", NULL};
 	time_t now = time(NULL);
 	size_t formlen;
 	long st;
 	int rc;
 
-	*root = NULL;
+	memset(ans, 0, sizeof(*ans));
 	*cc = CURLE_OK;
 	ps_buf_init(&resp, 1024 * 1024);
 	snprintf(url, sizeof(url), "%s/oauth/token", pin->api_base);
@@ -616,7 +594,7 @@ refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root, CURLcode *cc)
 		goto done;
 	}
 	if (st < 200 || st >= 300) {
-		parse_error(pin, ps_buf_str(&resp));
+		parse_error(pin, &resp);
 		if (st == 429) {
 			rc = REFRESH_UNSENT; /* refused by the rate limiter, not processed */
 		} else if (st >= 500) {
@@ -642,25 +620,18 @@ refresh_grant(ps_pin *pin, ps_pin_tokens *out, yajl_val *root, CURLcode *cc)
 		}
 		goto done;
 	}
-	*root = yajl_tree_parse(ps_buf_str(&resp), err, sizeof(err));
-	v = *root ? yajl_tree_get(*root, p_access, yajl_t_string) : NULL;
-	if (v == NULL) {
+	if (ps_token_answer_read(ans, ps_buf_str(&resp), resp.len, now) < 0) {
 		/* Processed (2xx), so the token sent is dead, and the new one is
 		 * not readable here: as lost as no answer at all. */
 		rc = note_lost(pin, *cc);
 		goto done;
 	}
 	memset(out, 0, sizeof(*out));
-	out->access_token = YAJL_GET_STRING(v);
-	v = yajl_tree_get(*root, p_refresh, yajl_t_string);
-	out->refresh_token = v ? YAJL_GET_STRING(v) : pin->refresh_token;
-	v = yajl_tree_get(*root, p_exp, yajl_t_number);
-	out->access_expires_at = v && YAJL_IS_INTEGER(v) ? now + YAJL_GET_INTEGER(v) : 0;
-	out->refresh_expires_at = pin->refresh_expires_at;
-	if ((v = yajl_tree_get(*root, p_rat, yajl_t_number)) && YAJL_IS_INTEGER(v))
-		out->refresh_expires_at = (time_t)YAJL_GET_INTEGER(v);
-	else if ((v = yajl_tree_get(*root, p_rexp, yajl_t_number)) && YAJL_IS_INTEGER(v))
-		out->refresh_expires_at = now + YAJL_GET_INTEGER(v);
+	out->access_token = ans->access_token;
+	out->refresh_token = ans->refresh_token ? ans->refresh_token : pin->refresh_token;
+	out->access_expires_at = ans->access_expires_at;
+	out->refresh_expires_at =
+	    ans->refresh_expires_at ? ans->refresh_expires_at : pin->refresh_expires_at;
 	ps_log_secret(out->access_token);
 	ps_log_secret(out->refresh_token);
 	rc = 0;
@@ -711,7 +682,7 @@ ps_pin_refresh(ps_pin *pin)
 {
 	const ps_pin_token_store *ts = pin->opts.token_store;
 	ps_pin_tokens cur, fresh;
-	yajl_val root = NULL;
+	ps_token_answer ans = {NULL, NULL, NULL, 0, 0};
 	char lost_before[300] = ""; /* the lost answer the store remembers */
 	CURLcode cc = CURLE_OK;
 	int locked = 0, attempt, rc;
@@ -792,7 +763,8 @@ ps_pin_refresh(ps_pin *pin)
 			ps_warn("the answer to an earlier token refresh was lost %s: Pinterest may "
 			        "have rotated the refresh token; trying the stored one once",
 			        lost_before);
-		rc = refresh_grant(pin, &fresh, &root, &cc);
+		ps_token_answer_free(&ans);
+		rc = refresh_grant(pin, &fresh, &ans, &cc);
 		if (rc != REFRESH_UNSENT)
 			break;
 		/* Pinterest did not process it: the same token may go again. The
@@ -864,7 +836,7 @@ ps_pin_refresh(ps_pin *pin)
 done:
 	if (locked)
 		ts->unlock(ts->ctx);
-	yajl_tree_free(root);
+	ps_token_answer_free(&ans);
 	return rc;
 }
 
@@ -1009,9 +981,6 @@ int
 ps_pin_batch_send(ps_pin *pin, const char *body, size_t len, char **out)
 {
 	ps_buf resp;
-	yajl_val root = NULL, v;
-	const char *p_id[] = {"batch_id", NULL};
-	char err[128];
 	int rc;
 
 	*out = NULL;
@@ -1019,17 +988,13 @@ ps_pin_batch_send(ps_pin *pin, const char *body, size_t len, char **out)
 	rc = ps_pin_request(pin, "POST", "/catalogs/items/batch", body, len, &resp);
 	if (rc != 0)
 		goto done;
-	root = yajl_tree_parse(ps_buf_str(&resp), err, sizeof(err));
-	v = root ? yajl_tree_get(root, p_id, yajl_t_string) : NULL;
-	if (v && v->u.string)
-		*out = strdup(v->u.string);
+	*out = ps_answer_batch_id(ps_buf_str(&resp), resp.len);
 	if (*out == NULL) {
 		snprintf(pin->last.message, sizeof(pin->last.message),
 		         "answer to POST /catalogs/items/batch has no batch_id");
 		rc = PS_PIN_EPROTO;
 	}
 done:
-	yajl_tree_free(root);
 	ps_buf_free(&resp);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "answers.h"
 #include "catalog.h"
 #include "changes.h"
 #include "clock.h"
@@ -499,36 +500,6 @@ ps_poller_adopt(ps_poller *p, int64_t batch_pk, const char *batch_id)
 
 /* ---- answers ---- */
 
-/* Writes v (a yajl tree) with g. */
-static void
-gen_tree(yajl_gen g, yajl_val v)
-{
-	size_t i;
-
-	if (v == NULL || YAJL_IS_NULL(v)) {
-		yajl_gen_null(g);
-	} else if (YAJL_IS_STRING(v)) {
-		yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
-	} else if (YAJL_IS_NUMBER(v)) {
-		yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
-	} else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-		yajl_gen_bool(g, YAJL_IS_TRUE(v));
-	} else if (YAJL_IS_ARRAY(v)) {
-		yajl_gen_array_open(g);
-		for (i = 0; i < v->u.array.len; i++)
-			gen_tree(g, v->u.array.values[i]);
-		yajl_gen_array_close(g);
-	} else if (YAJL_IS_OBJECT(v)) {
-		yajl_gen_map_open(g);
-		for (i = 0; i < v->u.object.len; i++) {
-			yajl_gen_string(g, (const unsigned char *)v->u.object.keys[i],
-			                strlen(v->u.object.keys[i]));
-			gen_tree(g, v->u.object.values[i]);
-		}
-		yajl_gen_map_close(g);
-	}
-}
-
 static void
 finished(ps_poller *p, inflight *f)
 {
@@ -555,69 +526,6 @@ resend(ps_poller *p, inflight *f)
 	return replan_and_post(p, f->batch_pk, 0, 0, f->resends + 1, f->follow);
 }
 
-/* Whether s is one of the item statuses of the spec's ItemProcessingStatus. */
-static int
-known_item_status(const char *s)
-{
-	return strcmp(s, "SUCCESS") == 0 || strcmp(s, "FAILURE") == 0 ||
-	       strcmp(s, "PROCESSING") == 0;
-}
-
-/* The item records of a finished batch as ps_db_batch_finish() takes them;
- * a status outside the spec's enum is logged raw (escaped by the log) and
- * written as null: no verdict. */
-static int
-results_json(ps_poller *p, inflight *f, yajl_val items, yajl_gen g)
-{
-	size_t i;
-
-	yajl_gen_array_open(g);
-	for (i = 0; items && YAJL_IS_ARRAY(items) && i < items->u.array.len; i++) {
-		yajl_val it = items->u.array.values[i];
-		yajl_val id = ps_json_get(it, "item_id"), st = ps_json_get(it, "status");
-
-		if (id == NULL || !YAJL_IS_STRING(id))
-			continue;
-		yajl_gen_map_open(g);
-		GEN_S(g, "item_id");
-		gen_tree(g, id);
-		GEN_S(g, "status");
-		if (st && YAJL_IS_STRING(st) && known_item_status(st->u.string)) {
-			gen_tree(g, st);
-		} else {
-			ps_log_batch(PS_LOG_WARN, f->batch_id,
-			             "item %s: status \"%s\" is not one pinsync knows: no verdict, "
-			             "the item stays pending",
-			             id->u.string,
-			             st && YAJL_IS_STRING(st) ? st->u.string : "(none)");
-			yajl_gen_null(g);
-		}
-		GEN_S(g, "errors");
-		gen_tree(g, ps_json_get(it, "errors"));
-		GEN_S(g, "warnings");
-		gen_tree(g, ps_json_get(it, "warnings"));
-		yajl_gen_map_close(g);
-	}
-	yajl_gen_array_close(g);
-	return 0;
-}
-
-/* The status Pinterest gave item id in a batch answer, or NULL. */
-static const char *
-status_of(yajl_val items, const char *id)
-{
-	size_t i;
-
-	for (i = 0; items && YAJL_IS_ARRAY(items) && i < items->u.array.len; i++) {
-		yajl_val it = items->u.array.values[i];
-		yajl_val v = ps_json_get(it, "item_id"), st = ps_json_get(it, "status");
-
-		if (v && YAJL_IS_STRING(v) && strcmp(v->u.string, id) == 0)
-			return st && YAJL_IS_STRING(st) ? st->u.string : NULL;
-	}
-	return NULL;
-}
-
 /* Items waiting to be created again whose DELETE this answer confirms:
  * their CREATE joins the follow-up batch. */
 static int
@@ -631,7 +539,7 @@ recreate_confirmed(ps_poller *p, yajl_val items)
 
 		if (p->recreate_done[i])
 			continue;
-		st = status_of(items, ps_itemset_id(p->recreate, i));
+		st = ps_batch_answer_status_of(items, ps_itemset_id(p->recreate, i));
 		if (st == NULL)
 			continue;
 		p->recreate_done[i] = 1;
@@ -756,7 +664,8 @@ follow_present(ps_poller *p, failed_item *it, const char **status, char *why, si
 {
 	unsigned char changed[PS_ATTR__COUNT];
 	char err[128];
-	yajl_val attrs = it->attributes ? yajl_tree_parse(it->attributes, err, sizeof(err)) : NULL;
+	yajl_val attrs =
+	    it->attributes ? ps_json_parse_str(it->attributes, err, sizeof(err)) : NULL;
 	ps_item item;
 	int upsert = 0, n, rc = 0;
 
@@ -814,7 +723,8 @@ static int
 follow_create(ps_poller *p, failed_item *it, char *why, size_t whylen)
 {
 	char err[128];
-	yajl_val attrs = it->attributes ? yajl_tree_parse(it->attributes, err, sizeof(err)) : NULL;
+	yajl_val attrs =
+	    it->attributes ? ps_json_parse_str(it->attributes, err, sizeof(err)) : NULL;
 	ps_item item;
 	int rc = 0;
 
@@ -1002,9 +912,7 @@ done:
 static int
 record_answer(ps_poller *p, inflight *f)
 {
-	char err[256];
-	yajl_val root = yajl_tree_parse(ps_buf_str(&p->resp), err, sizeof(err));
-	yajl_val status, items, created;
+	ps_batch_answer a;
 	yajl_gen g = NULL;
 	const unsigned char *json;
 	ps_batch_counts c;
@@ -1012,18 +920,17 @@ record_answer(ps_poller *p, inflight *f)
 	int rc = -1;
 	int64_t skipped;
 
-	status = ps_json_get(root, "status");
-	if (status == NULL || !YAJL_IS_STRING(status)) {
-		/* Not an answer pinsync can read: no verdict yet. It asks again
-		 * until the batch's deadline, then leaves it pending. */
+	if (ps_batch_answer_read(&a, ps_buf_str(&p->resp), p->resp.len) < 0) {
+		/* Not an answer pinsync can read (not JSON, too deep, no status):
+		 * no verdict yet. It asks again until the batch's deadline, then
+		 * leaves it pending. */
 		if (!f->status_warned++)
 			ps_log_batch(PS_LOG_WARN, f->batch_id,
 			             "unreadable answer from Pinterest: polling again");
 		rc = 0;
 		goto done;
 	}
-	created = ps_json_get(root, "created_time");
-	if (created && YAJL_IS_NULL(created)) {
+	if (a.skipped) {
 		/* Pinterest skipped the batch as a recent duplicate: nothing was
 		 * applied by it, so its items stay dirty. */
 		ps_log_batch(PS_LOG_WARN, f->batch_id,
@@ -1038,24 +945,25 @@ record_answer(ps_poller *p, inflight *f)
 		rc = 1;
 		goto done;
 	}
-	if (strcmp(status->u.string, "COMPLETED") != 0 && strcmp(status->u.string, "FAILED") != 0) {
-		if (strcmp(status->u.string, "PROCESSING") != 0 && !f->status_warned++)
+	if (strcmp(a.status, "COMPLETED") != 0 && strcmp(a.status, "FAILED") != 0) {
+		char q[96];
+
+		if (strcmp(a.status, "PROCESSING") != 0 && !f->status_warned++)
 			ps_log_batch(PS_LOG_WARN, f->batch_id,
 			             "batch status \"%s\" is not one pinsync knows: polling again",
-			             status->u.string);
+			             ps_log_quote(q, sizeof(q), a.status));
 		rc = 0;
 		goto done;
 	}
-	items = ps_json_get(root, "items");
 	g = yajl_gen_alloc(NULL);
 	if (g == NULL) {
 		fail(p, PS_EXIT_INTERNAL, "out of memory");
 		goto done;
 	}
-	results_json(p, f, items, g);
+	ps_batch_answer_results(&a, f->batch_id, g);
 	yajl_gen_get_buf(g, &json, &len);
 	if (ps_db_batch_finish(p->db, f->batch_pk,
-	                       strcmp(status->u.string, "COMPLETED") == 0 ? "completed" : "failed",
+	                       strcmp(a.status, "COMPLETED") == 0 ? "completed" : "failed",
 	                       (const char *)json, &c) < 0) {
 		fail_db(p);
 		goto done;
@@ -1064,7 +972,7 @@ record_answer(ps_poller *p, inflight *f)
 	p->stats.pending += c.pending;
 	ps_log_batch(c.failed || c.pending ? PS_LOG_WARN : PS_LOG_INFO, f->batch_id,
 	             "%s: %" PRId64 " succeeded, %" PRId64 " failed, %" PRId64 " without a verdict",
-	             status->u.string, c.succeeded, c.failed, c.pending);
+	             a.status, c.succeeded, c.failed, c.pending);
 	if (c.failed > 0 && !f->follow) {
 		if (follow_up(p, f, c.failed) < 0)
 			goto done;
@@ -1073,13 +981,13 @@ record_answer(ps_poller *p, inflight *f)
 	}
 	/* The DELETEs of items to create again travel in follow-up batches
 	 * only (the id may be in a batch of the feed's too, as a CREATE). */
-	if (f->follow && p->recreate_left > 0 && recreate_confirmed(p, items) < 0)
+	if (f->follow && p->recreate_left > 0 && recreate_confirmed(p, a.items) < 0)
 		goto done;
 	rc = 1;
 done:
 	if (g)
 		yajl_gen_free(g);
-	yajl_tree_free(root);
+	ps_batch_answer_free(&a);
 	return rc;
 }
 
@@ -1207,9 +1115,9 @@ collect_item(void *ctx, const char *item_id, const char *operation, const char *
 	it->item_id = strdup(item_id);
 	it->operation = strdup(operation);
 	if (attributes)
-		it->attributes = yajl_tree_parse(attributes, err, sizeof(err));
+		it->attributes = ps_json_parse_str(attributes, err, sizeof(err));
 	if (update_mask)
-		it->mask = yajl_tree_parse(update_mask, err, sizeof(err));
+		it->mask = ps_json_parse_str(update_mask, err, sizeof(err));
 	j->count++;
 	return it->item_id && it->operation ? 0 : -1;
 }
