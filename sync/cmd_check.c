@@ -12,8 +12,10 @@
  * file, unknown preset). --json prints one JSON object instead.
  *
  * Duplicates: a set of 64-bit hashes of the ids of valid items (XXH3):
- * the second item with an id already seen is reported, as the diff stage
- * of a run does (sync/diffmap.c). 8 bytes per item, at a load under 1/2
+ * the second valid item with an id already seen is reported, as the diff
+ * stage of a run does (sync/diffmap.c): the first VALID occurrence wins,
+ * an invalid item never hides a valid one (reported as invalid, and also
+ * as a duplicate when a valid item had its id before it). 8 bytes per item, at a load under 1/2
  * (a false duplicate needs a 64-bit collision: ~3e-8 at 1M items).
  * --no-duplicates skips the set; memory is then flat in the feed's size.
  */
@@ -73,6 +75,20 @@ typedef struct check_state {
 	uint64_t other_kinds;
 	idset ids;
 } check_state;
+
+/* Whether h is in s. */
+static int
+idset_has(const idset *s, uint64_t h)
+{
+	size_t i;
+
+	if (h == 0)
+		h = 1;
+	for (i = h & (s->cap - 1); s->cap && s->slots[i] != 0; i = (i + 1) & (s->cap - 1))
+		if (s->slots[i] == h)
+			return 1;
+	return 0;
+}
 
 /* Adds h; 1 if it was new, 0 if seen, -1 out of memory. */
 static int
@@ -371,10 +387,16 @@ cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 				dump_item(a.json ? stderr : stdout, it, place);
 			}
 			if (it->nproblems > 0) {
+				/* Never in the id set: an invalid item does not hide a
+				 * valid one with its id, before or after it. */
 				cs.invalid++;
 				for (i = 0; i < it->nproblems; i++)
 					show(&cs, it, fmt, it->problems[i].attr,
 					     it->problems[i].code, it->problems[i].message);
+				if (!a.no_dups && id->ptr && id->len &&
+				    idset_has(&cs.ids, XXH3_64bits(id->ptr, id->len)))
+					show(&cs, it, fmt, PS_ATTR_ID, "duplicate",
+					     "duplicate id: a run sends the earlier valid item");
 				continue;
 			}
 			rc = a.no_dups ? 1 : idset_add(&cs.ids, XXH3_64bits(id->ptr, id->len));
@@ -388,7 +410,7 @@ cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 
 				cs.duplicates++;
 				snprintf(msg, sizeof(msg),
-				         "duplicate id \"%.*s\": an earlier item with this id wins",
+				         "duplicate id \"%.*s\": the first valid item wins",
 				         (int)(id->len > 100 ? 100 : id->len), id->ptr);
 				show(&cs, it, fmt, PS_ATTR_ID, "duplicate", msg);
 				continue;

@@ -8,8 +8,9 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define FLAG_SEEN 0x1u
-#define FLAG_SNAPSHOT 0x2u
+#define FLAG_SEEN 0x1u     /* a valid item of the feed has this id */
+#define FLAG_SNAPSHOT 0x2u /* the snapshot has this id */
+#define FLAG_KEPT 0x4u     /* an invalid item of the feed has this id */
 
 typedef struct slot {
 	uint64_t hash;   /* content hash (snapshot), or the feed's for new ids */
@@ -198,8 +199,18 @@ ps_diffmap_keep(ps_diffmap *m, const char *id, size_t len)
 {
 	slot *s = find(m, id, len, key_of(id, len));
 
+	/* Not FLAG_SEEN: an invalid item must not make a later valid one
+	 * with the same id a duplicate (issue "Hardening"). */
 	if (s->id_off)
-		s->flags |= FLAG_SEEN;
+		s->flags |= FLAG_KEPT;
+}
+
+int
+ps_diffmap_seen(ps_diffmap *m, const char *id, size_t len)
+{
+	const slot *s = find(m, id, len, key_of(id, len));
+
+	return s->id_off != 0 && (s->flags & FLAG_SEEN) != 0;
 }
 
 int
@@ -211,7 +222,8 @@ ps_diffmap_next_unseen(ps_diffmap *m, size_t *cursor, const char **id, size_t *l
 	for (i = *cursor; i <= m->mask; i++) {
 		const slot *s = &m->slots[i];
 
-		if (s->id_off && (s->flags & FLAG_SNAPSHOT) && !(s->flags & FLAG_SEEN)) {
+		if (s->id_off && (s->flags & FLAG_SNAPSHOT) &&
+		    !(s->flags & (FLAG_SEEN | FLAG_KEPT))) {
 			*id = m->arena + s->id_off - 1;
 			*len = strlen(*id);
 			*hash = s->hash;

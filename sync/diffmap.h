@@ -5,7 +5,8 @@
  * one arena and a "seen" bit per entry: about 16 bytes per slot at a load
  * under 0.7 plus the id bytes, so memory grows with the catalog, never with
  * the feed. Ids from the feed that the snapshot lacks are added too, so a
- * second occurrence of an id in one feed is recognised as a duplicate.
+ * second valid occurrence of an id in one feed is recognised as a
+ * duplicate; invalid occurrences never hide a valid one.
  * Not thread-safe.
  */
 #ifndef PS_SYNC_DIFFMAP_H
@@ -20,7 +21,7 @@ typedef enum ps_diff {
 	PS_DIFF_NEW,      /* not in the snapshot */
 	PS_DIFF_CHANGED,  /* in the snapshot with another hash */
 	PS_DIFF_SAME,     /* in the snapshot with this hash */
-	PS_DIFF_DUPLICATE /* already seen in this feed: the first one wins */
+	PS_DIFF_DUPLICATE /* a valid item of this feed had the id: the first one wins */
 } ps_diff;
 
 /* expected: number of snapshot rows to size for (may be 0). */
@@ -31,13 +32,18 @@ void ps_diffmap_free(ps_diffmap *m);
  * memory. */
 int ps_diffmap_add_snapshot(void *m, const char *id, size_t len, uint64_t hash);
 
-/* Marks id as seen in the feed and says how it compares. Returns a ps_diff,
- * or -1 when out of memory. */
+/* Marks id as seen in the feed (a valid item's) and says how it compares.
+ * Returns a ps_diff, or -1 when out of memory. */
 int ps_diffmap_see(ps_diffmap *m, const char *id, size_t len, uint64_t hash);
 
-/* Marks a snapshot id as seen without comparing (an item that is in the
- * feed but invalid: it must not be deleted). Unknown ids are ignored. */
+/* Keeps a snapshot id from the deletes without comparing (an item that is
+ * in the feed but invalid: it must not be deleted). It does not count as
+ * seen: a later valid item with the id is compared, never a duplicate (the
+ * first VALID occurrence wins). Unknown ids are ignored. */
 void ps_diffmap_keep(ps_diffmap *m, const char *id, size_t len);
+
+/* Whether a valid item of the feed had id already (ps_diffmap_see). */
+int ps_diffmap_seen(ps_diffmap *m, const char *id, size_t len);
 
 /* Iterates the snapshot entries never seen: start with *cursor = 0; returns
  * 1 with *id (NUL-terminated, owned by the map) and the snapshot's *hash,

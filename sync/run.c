@@ -493,7 +493,10 @@ plan_feed(run_state *rs)
 		if (item->nproblems > 0) {
 			rs->counts.invalid++;
 			/* An invalid item is not sent, and not deleted either: what
-			 * Pinterest has stays until the feed is fixed. */
+			 * Pinterest has stays until the feed is fixed. It does not
+			 * take its id either: a valid item with the same id, before
+			 * or after it, is the one that counts (the first VALID
+			 * occurrence wins; issue "Hardening"). */
 			if (id->ptr && id->len)
 				ps_diffmap_keep(rs->map, id->ptr, id->len);
 			for (i = 0; i < item->nproblems; i++) {
@@ -504,6 +507,10 @@ plan_feed(run_state *rs)
 				                   p->code, p->message) < 0)
 					return -1;
 			}
+			if (id->ptr && id->len && ps_diffmap_seen(rs->map, id->ptr, id->len) &&
+			    record_problem(rs, item, "id", "duplicate",
+			                   "duplicate id: the earlier valid item is sent") < 0)
+				return -1;
 			continue;
 		}
 		d = ps_diffmap_see(rs->map, id->ptr, id->len, item->hash);
@@ -512,7 +519,7 @@ plan_feed(run_state *rs)
 		case PS_DIFF_DUPLICATE:
 			rs->counts.invalid++;
 			if (record_problem(rs, item, "id", "duplicate",
-			                   "duplicate id: an earlier item with this id wins") < 0)
+			                   "duplicate id: the first valid item wins") < 0)
 				return -1;
 			break;
 		case PS_DIFF_NEW:

@@ -88,6 +88,41 @@ test_grows_and_keeps_everything(void **state)
 	ps_diffmap_free(m);
 }
 
+/* Issue "Hardening": an invalid first occurrence of an id hid a later
+ * valid one (both orders: the first VALID occurrence wins). */
+static void
+test_invalid_never_hides_a_valid_item(void **state)
+{
+	ps_diffmap *m;
+	size_t cursor = 0, len;
+	uint64_t hash;
+	const char *id;
+
+	(void)state;
+	assert_int_equal(ps_diffmap_new(&m, 0), 0);
+	ps_diffmap_add_snapshot(m, "a", 1, 11);
+	ps_diffmap_add_snapshot(m, "b", 1, 22);
+	/* Invalid, then valid: the valid one is compared, not a duplicate. */
+	ps_diffmap_keep(m, "a", 1);
+	assert_false(ps_diffmap_seen(m, "a", 1));
+	assert_int_equal(ps_diffmap_see(m, "a", 1, 12), PS_DIFF_CHANGED);
+	assert_true(ps_diffmap_seen(m, "a", 1));
+	/* Valid, then invalid: the valid one stays, the invalid one is
+	 * recognised as coming after it. */
+	assert_int_equal(ps_diffmap_see(m, "b", 1, 22), PS_DIFF_SAME);
+	ps_diffmap_keep(m, "b", 1);
+	assert_true(ps_diffmap_seen(m, "b", 1));
+	assert_int_equal(ps_diffmap_see(m, "b", 1, 22), PS_DIFF_DUPLICATE);
+	/* A new id: invalid first (unknown, ignored), then valid. */
+	ps_diffmap_keep(m, "c", 1);
+	assert_int_equal(ps_diffmap_see(m, "c", 1, 33), PS_DIFF_NEW);
+	/* Kept-only ids are not deletes. */
+	ps_diffmap_add_snapshot(m, "d", 1, 44);
+	ps_diffmap_keep(m, "d", 1);
+	assert_int_equal(ps_diffmap_next_unseen(m, &cursor, &id, &len, &hash), 0);
+	ps_diffmap_free(m);
+}
+
 int
 main(void)
 {
@@ -95,6 +130,7 @@ main(void)
 	    cmocka_unit_test(test_new_changed_same_duplicate),
 	    cmocka_unit_test(test_unseen_are_the_deletes),
 	    cmocka_unit_test(test_grows_and_keeps_everything),
+	    cmocka_unit_test(test_invalid_never_hides_a_valid_item),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
