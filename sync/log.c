@@ -128,25 +128,109 @@ redact(char *msg)
 	}
 }
 
+/* The length of the well-formed UTF-8 sequence at s (1 to 4), or 0 when
+ * the bytes there are not one (a stray continuation byte, a truncated or
+ * overlong sequence, a surrogate, a code point above U+10FFFF). */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0];
+	size_t n, i;
+	unsigned long cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		n = 2, cp = c & 0x1F;
+	else if (c >= 0xE0 && c <= 0xEF)
+		n = 3, cp = c & 0x0F;
+	else if (c >= 0xF0 && c <= 0xF4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0; /* also stops at the NUL */
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+/* Whether the sequence of len bytes at s is a C1 control (U+0080 to
+ * U+009F): some terminals act on them as on ESC sequences. */
+static int
+is_c1(const unsigned char *s, size_t len)
+{
+	return len == 2 && s[0] == 0xC2 && s[1] < 0xA0;
+}
+
+/* Writes s as a JSON string: quotes, backslashes and every control
+ * character (C0, DEL, C1) escaped, bytes that are not UTF-8 as U+FFFD, so
+ * that every line stays one valid JSON object whatever a value held. */
 static void
 json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
+	fputc('"', f);
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n == 0) {
+			fputs("\\ufffd", f);
+			p++;
+			continue;
+		}
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
 			fputs("\\n", f);
-		else if (c == '\t')
+		else if (*p == '\t')
 			fputs("\\t", f);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else if (is_c1(p, n))
+			fprintf(f, "\\u%04x", p[1]);
 		else
-			fputc(c, f);
+			fwrite(p, 1, n, f);
+		p += n;
 	}
 	fputc('"', f);
+}
+
+/* Writes s into a text line: every control character but the tab (C0,
+ * DEL, C1) and every byte that is not UTF-8 escaped (\n, \r, \xNN), so
+ * that text from outside (a target name from a webhook's URL, a feed's
+ * path or ids, a header Pinterest sent) can neither start a line of its
+ * own that looks like pinsync's nor drive the terminal (ANSI sequences). */
+static void
+text_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n == 0) {
+			fprintf(f, "\\x%02x", *p);
+			p++;
+			continue;
+		}
+		if (*p == '\n')
+			fputs("\\n", f);
+		else if (*p == '\r')
+			fputs("\\r", f);
+		else if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			fprintf(f, "\\x%02x", *p);
+		else if (is_c1(p, n))
+			fprintf(f, "\\x%02x\\x%02x", p[0], p[1]);
+		else
+			fwrite(p, 1, n, f);
+		p += n;
+	}
 }
 
 static void emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
@@ -189,15 +273,21 @@ emit(ps_log_level level, const char *batch_id, const char *fmt, va_list ap)
 		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "%s %-5s ", ts + 11, level_names[level]);
-		if (C.target[0])
-			fprintf(stderr, "[%s", C.target);
+		if (C.target[0]) {
+			fputc('[', stderr);
+			text_string(stderr, C.target);
+		}
 		if (C.target[0] && C.run_id)
 			fprintf(stderr, " run %" PRId64, C.run_id);
 		if (C.target[0])
 			fputs("] ", stderr);
-		if (batch_id)
-			fprintf(stderr, "batch %s: ", batch_id);
-		fprintf(stderr, "%s\n", msg);
+		if (batch_id) {
+			fputs("batch ", stderr);
+			text_string(stderr, batch_id);
+			fputs(": ", stderr);
+		}
+		text_string(stderr, msg);
+		fputc('\n', stderr);
 	}
 	funlockfile(stderr);
 }
