@@ -177,7 +177,18 @@ static const command commands[] = {
      "locally or by Pinterest, with the attribute and the reason, or pending (sent\n"
      "without a verdict yet), with what happened.",
      "errors NAME [--run ID] [--format table|csv|json]", cmd_errors},
-    {"config", "Prints the effective settings, secrets redacted.", "config", cmd_config},
+    {"config",
+     "Prints the effective settings, secrets redacted, and where each comes from\n"
+     "(default < config file < environment < flag).\n\n"
+     "The config file (PINSYNC_CONFIG, serve --config) holds name = value lines:\n"
+     "  # a comment line\n"
+     "  api_base = https://api.pinterest.com/v5   # a comment after a blank\n"
+     "  feed_password_file = \"/srv/shop #1/pw\"      # quotes keep # and blanks\n"
+     "  database_url_file = /run/secrets/db       # a secret read from a file\n"
+     "A '#' at the start of a value or after a blank starts a comment; any other\n"
+     "'#' is part of the value. In quotes, \"\" is one quote. A bad line is refused\n"
+     "with its line number.",
+     "config", cmd_config},
     {"serve", SERVE_HELP, "serve [--listen ADDR:PORT] [--config FILE]", cmd_serve},
     {"check",
      "Parses and validates a feed locally (no database, no API): counts, the first problems with "

@@ -209,17 +209,79 @@ ps_settings_load(ps_settings *s, char *err, size_t errlen)
 	return 0;
 }
 
-static char *
-trim(char *p)
+static int
+is_blank(char c)
 {
-	char *end;
+	return c == ' ' || c == '\t';
+}
 
-	while (*p == ' ' || *p == '\t')
-		p++;
-	end = p + strlen(p);
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+int
+ps_settings_parse_line(char *line, ps_config_line *out, char *err, size_t errlen)
+{
+	char *p = line, *eq, *end, *v, *w;
+
+	out->name = out->value = NULL;
+	end = line + strlen(line);
+	while (end > line && (is_blank(end[-1]) || end[-1] == '\n' || end[-1] == '\r'))
 		*--end = '\0';
-	return p;
+	while (is_blank(*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0; /* blank, or a comment line */
+	eq = strchr(p, '=');
+	if (eq == NULL) {
+		snprintf(err, errlen, "expected name = value");
+		return -1;
+	}
+	for (end = eq; end > p && is_blank(end[-1]); end--)
+		;
+	if (end == p) {
+		snprintf(err, errlen, "nothing before \"=\"");
+		return -1;
+	}
+	*end = '\0';
+	out->name = p;
+	for (v = eq + 1; is_blank(*v); v++)
+		;
+	if (*v == '"') {
+		/* "..." keeps everything, a # too; "" inside is one quote (as
+		 * in mapping files). After it: blanks, then a comment or nothing. */
+		char *r = v + 1;
+
+		for (w = v;; r++) {
+			if (*r == '\0') {
+				snprintf(err, errlen, "a quoted value needs its closing quote");
+				return -1;
+			}
+			if (*r == '"') {
+				if (r[1] != '"')
+					break;
+				r++;
+			}
+			*w++ = *r;
+		}
+		*w = '\0';
+		for (r++; is_blank(*r); r++)
+			;
+		if (*r != '\0' && *r != '#') {
+			snprintf(err, errlen, "text after the closing quote (quote \"\" inside)");
+			return -1;
+		}
+		out->value = v;
+		return 0;
+	}
+	/* Unquoted: a # at the start of the value or after a blank starts a
+	 * comment (issue "Hardening": an inline comment used to become part
+	 * of the value); any other # is the value's. */
+	for (w = v; *w; w++)
+		if (*w == '#' && (w == v || is_blank(w[-1]))) {
+			*w = '\0';
+			break;
+		}
+	while (w > v && is_blank(w[-1]))
+		*--w = '\0';
+	out->value = v;
+	return 0;
 }
 
 int
@@ -234,7 +296,8 @@ ps_settings_load_file(ps_settings *s, const char *path, char *err, size_t errlen
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		char *name, *value, *eq;
+		ps_config_line cl;
+		const char *name, *value;
 		char *fromfile = NULL;
 		size_t i, nlen;
 		int is_file = 0, r;
@@ -244,22 +307,14 @@ ps_settings_load_file(ps_settings *s, const char *path, char *err, size_t errlen
 			snprintf(err, errlen, "%s:%d: line too long", path, lineno);
 			goto done;
 		}
-		name = trim(line);
-		if (name[0] == '\0' || name[0] == '#')
-			continue;
-		eq = strchr(name, '=');
-		if (eq == NULL) {
-			snprintf(err, errlen, "%s:%d: expected name = value", path, lineno);
+		if (ps_settings_parse_line(line, &cl, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
 			goto done;
 		}
-		*eq = '\0';
-		name = trim(name);
-		value = trim(eq + 1);
-		nlen = strlen(value);
-		if (nlen >= 2 && value[0] == '"' && value[nlen - 1] == '"') {
-			value[nlen - 1] = '\0';
-			value++;
-		}
+		if (cl.name == NULL)
+			continue;
+		name = cl.name;
+		value = cl.value;
 		nlen = strlen(name);
 		for (i = 0; i < NDEFS; i++) {
 			if (strcmp(defs[i].name, name) == 0)
@@ -272,8 +327,9 @@ ps_settings_load_file(ps_settings *s, const char *path, char *err, size_t errlen
 			}
 		}
 		if (i == NDEFS || defs[i].offset == OFF(config_file)) {
-			snprintf(err, errlen, "%s:%d: unknown setting \"%s\" (see: pinsync config)",
-			         path, lineno, name);
+			snprintf(err, errlen,
+			         "%s:%d: unknown setting \"%.100s\" (see: pinsync config)", path,
+			         lineno, name);
 			goto done;
 		}
 		if (s->source[i] > PS_SETTING_FILE)

@@ -73,11 +73,33 @@ typedef enum ps_setting_source {
  * Free with ps_settings_free. */
 int ps_settings_load(ps_settings *s, char *err, size_t errlen);
 
-/* Reads a config file of "name = value" lines (names of the table; '#'
- * starts a comment; "NAME_file = PATH" reads a secret from PATH) into the
- * settings that still hold their default: the environment and flags keep
- * precedence. Returns 0, or -1 with the file and line in err. */
+/* Reads a config file of "name = value" lines (names of the table;
+ * "NAME_file = PATH" reads a secret from PATH; the syntax is that of
+ * ps_settings_parse_line) into the settings that still hold their default:
+ * the environment and flags keep precedence. Returns 0, or -1 with the
+ * file and line in err. */
 int ps_settings_load_file(ps_settings *s, const char *path, char *err, size_t errlen);
+
+/* One line of a config file, parsed: name and value point into the line
+ * (NULL, NULL for a blank or comment line). */
+typedef struct ps_config_line {
+	const char *name;
+	const char *value;
+} ps_config_line;
+
+/* Parses one line of a config file, in place (line is modified). The
+ * syntax (README, Settings; pinsync config --help):
+ *   - blanks around names, "=" and values are dropped; a blank line, or
+ *     one whose first non-blank character is '#', is a comment;
+ *   - an unquoted value ends at a '#' that starts it or follows a blank
+ *     (space or tab): the rest of the line is a comment. Any other '#' is
+ *     the value's (a URL's fragment, "pa#ss");
+ *   - a value in double quotes is taken as written, '#' and blanks
+ *     included, with "" for one quote; after the closing quote only
+ *     blanks and a comment may follow.
+ * Returns 0, or -1 with the reason in err (no file or line number: the
+ * caller adds them). */
+int ps_settings_parse_line(char *line, ps_config_line *out, char *err, size_t errlen);
 
 /* Sets one setting by name (e.g. from a flag); same validation. */
 int ps_settings_set(ps_settings *s, const char *name, const char *value, char *err, size_t errlen);
