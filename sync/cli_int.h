@@ -27,7 +27,8 @@ typedef struct command {
 	"  0 ok: every item in sync      1 internal error      2 usage or configuration\n" \
 	"  3 feed unusable (nothing deleted)   4 database error   5 Pinterest API error\n" \
 	"  6 partial: some items rejected or pending (pinsync errors NAME)\n"              \
-	"  7 held: deletes held back by the delete guard   8 interrupted by a signal\n"    \
+	"  7 held: deletes held back by the delete guard\n"                                \
+	"  8 interrupted: a signal, or the run's deadline (PINSYNC_RUN_DEADLINE_S)\n"      \
 	"  9 busy: another pinsync is syncing this target\n"                               \
 	"  10 drift (reconcile): items on Pinterest differ from what pinsync sent\n"
 

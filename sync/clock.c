@@ -21,8 +21,12 @@ void
 ps_clock_sleep(double seconds)
 {
 	struct timespec ts;
+	double left = ps_control_time_left();
 
-	if (seconds <= 0)
+	/* A run's deadline cuts the wait short: nothing signals it. */
+	if (seconds > left)
+		seconds = left;
+	if (seconds <= 0 || ps_control_stopping())
 		return;
 	ts.tv_sec = (time_t)seconds;
 	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);

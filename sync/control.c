@@ -1,13 +1,15 @@
 /*
- * control.c: stop requests by signal, and test crash points.
+ * control.c: stop requests by signal or run deadline, and test crash points.
  */
 #include "control.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "run.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -35,10 +37,45 @@ ps_control_install(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* The calling thread's run deadline (monotonic seconds; 0: none). */
+static _Thread_local double deadline_at;
+static _Thread_local double deadline_s;
+static _Thread_local const char *deadline_setting;
+static _Thread_local char reason[160];
+
 int
 ps_control_stopping(void)
 {
-	return stop_requested != 0;
+	return stop_requested != 0 || (deadline_at > 0 && ps_clock_now() >= deadline_at);
+}
+
+void
+ps_control_set_deadline(double seconds, const char *setting)
+{
+	deadline_at = seconds > 0 ? ps_clock_now() + seconds : 0;
+	deadline_s = seconds;
+	deadline_setting = setting;
+}
+
+double
+ps_control_time_left(void)
+{
+	double left;
+
+	if (deadline_at <= 0)
+		return 1e18;
+	left = deadline_at - ps_clock_now();
+	return left > 0 ? left : 0;
+}
+
+const char *
+ps_control_stop_reason(void)
+{
+	if (stop_requested || deadline_at <= 0 || ps_clock_now() < deadline_at)
+		return "a stop was requested (SIGTERM or SIGINT)";
+	snprintf(reason, sizeof(reason), "the run's deadline passed (%s = %.0f s)",
+	         deadline_setting ? deadline_setting : "deadline", deadline_s);
+	return reason;
 }
 
 void

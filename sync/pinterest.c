@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "answers.h"
 #include "clock.h"
+#include "control.h"
 #include "log.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -359,8 +360,24 @@ perform(ps_pin *pin, const char *method, const char *url, const char *body, size
 	return cc;
 }
 
-/* Waits as the rate limiter says before a request. Returns 0, or -1 (with
- * the reason in last) when the wait would exceed the retry budget. */
+/* After a wait: PS_PIN_ESTOP, with the reason in last, when a stop came
+ * (a signal, the run's deadline), else 0. */
+static int
+stopped(ps_pin *pin, const char *what)
+{
+	if (!ps_control_stopping())
+		return 0;
+	pin->last.http_status = 0;
+	pin->last.code = -1;
+	pin->last.request_id[0] = '\0';
+	snprintf(pin->last.message, sizeof(pin->last.message), "stopped while %s: %s", what,
+	         ps_control_stop_reason());
+	return PS_PIN_ESTOP;
+}
+
+/* Waits as the rate limiter says before a request. Returns 0, -1 (with the
+ * reason in last) when the wait would exceed the retry budget, or
+ * PS_PIN_ESTOP when a stop came meanwhile. */
 static int
 pace(ps_pin *pin, const char *method, const char *path)
 {
@@ -383,7 +400,7 @@ pace(ps_pin *pin, const char *method, const char *path)
 		ps_debug("%s %s: waiting %.2f s for the rate limit", method, path, wait);
 	pin->stats.rate_wait_s += wait;
 	ps_clock_sleep(wait);
-	return 0;
+	return stopped(pin, "waiting for the rate limit");
 }
 
 /* The wait before retry number attempt+1: jittered exponential backoff,
@@ -429,8 +446,9 @@ describe(const ps_pin *pin, CURLcode cc, char *buf, size_t len)
 
 /* Waits before retry number attempt+1 of a request that failed with cc (its
  * answer in last), as backoff_wait() says, and counts the wait; note, when
- * not NULL, ends the warning. Returns 0, or PS_PIN_ENET / PS_PIN_EHTTP with
- * the message in last when the wait would go over the retry budget. */
+ * not NULL, ends the warning. Returns 0, PS_PIN_ENET / PS_PIN_EHTTP with
+ * the message in last when the wait would go over the retry budget, or
+ * PS_PIN_ESTOP when a stop came while waiting. */
 static int
 retry_wait(ps_pin *pin, CURLcode cc, int attempt, const char *method, const char *path,
            const char *note)
@@ -455,7 +473,7 @@ retry_wait(ps_pin *pin, CURLcode cc, int attempt, const char *method, const char
 	pin->stats.retry_wait_s += wait;
 	pin->stats.retries++;
 	ps_clock_sleep(wait);
-	return 0;
+	return stopped(pin, "waiting to retry");
 }
 
 /* Runs one exchange with retries (never the token refresh: see
@@ -473,8 +491,8 @@ exchange(ps_pin *pin, const char *method, const char *url, const char *body, siz
 		CURLcode cc;
 		long st;
 
-		if (pace(pin, method, path) < 0)
-			return PS_PIN_ERATE;
+		if ((rc = pace(pin, method, path)) != 0)
+			return rc < 0 && rc != PS_PIN_ESTOP ? PS_PIN_ERATE : rc;
 		cc = perform(pin, method, url, body, body_len, headers, 0, resp);
 		st = pin->last.http_status;
 		if (cc == CURLE_OK && st >= 200 && st < 300)
@@ -698,8 +716,9 @@ ps_pin_refresh(ps_pin *pin)
 	for (attempt = 0;; attempt++) {
 		/* Paced before the lock: while the tokens are locked, the client
 		 * waits for nothing but the refresh exchange itself. */
-		if (pace(pin, "POST", "/oauth/token") < 0) {
-			rc = PS_PIN_ERATE;
+		if ((rc = pace(pin, "POST", "/oauth/token")) != 0) {
+			if (rc != PS_PIN_ESTOP)
+				rc = PS_PIN_ERATE;
 			goto done;
 		}
 		if (ts) {

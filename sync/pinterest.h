@@ -41,7 +41,11 @@
  * shorter than what the server asked) while the total time spent waiting to
  * retry stays within max_retry_s (one budget for the client's whole life,
  * i.e. per run); other 4xx are returned at once. The token refresh is the
- * exception above: only 429 and failures to connect are retried.
+ * exception above: only 429 and failures to connect are retried. A stop
+ * (control.h: a signal, the run's deadline) ends those waits: the call
+ * returns PS_PIN_ESTOP without sending again. A request in flight is never
+ * cut (a refresh cut short would be a lost answer): it ends within
+ * timeout_ms.
  *
  * Errors are not logged here (the caller logs them once, with
  * ps_pin_last()); retries and token events are logged as they happen, each
@@ -70,6 +74,9 @@
 #define PS_PIN_EPROTO -66 /* an answer pinsync cannot read */
 #define PS_PIN_ERATE -67  /* the rate limit asks for a longer wait than max_retry_s */
 #define PS_PIN_EREFRESHLOST -68 /* the answer to the token refresh was lost */
+/* A stop (a signal, the run's deadline: control.h) came while waiting to
+ * retry or for the rate limit: nothing more was sent. */
+#define PS_PIN_ESTOP -69
 
 /* Size caps of what Pinterest sends back. */
 #define PS_PIN_MAX_RESPONSE (64 * 1024 * 1024)

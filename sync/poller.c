@@ -92,11 +92,16 @@ fail(ps_poller *p, int exit_code, const char *fmt, ...)
 }
 
 static int
-fail_pin(ps_poller *p, const char *what)
+fail_pin(ps_poller *p, int rc, const char *what)
 {
 	const ps_pin_status *st = ps_pin_last(p->pin);
 	char status[32] = "";
 
+	if (rc == PS_PIN_ESTOP) /* a stop, not a failure: as at the loop's top */
+		return fail(p, PS_EXIT_INTERRUPTED,
+		            "interrupted (%s): %zu batches left in flight, finished by the next "
+		            "run or pinsync poll; %s: %s",
+		            ps_control_stop_reason(), p->unfinished, what, st->message);
 	if (st->token_refresh) /* its status is not the request's */
 		return fail(p, PS_EXIT_API, "%s: %s", what, st->message);
 	if (st->http_status)
@@ -407,7 +412,7 @@ post(ps_poller *p, int64_t batch_pk, const char *body, size_t len, size_t nitems
 			return refused(p, batch_pk, nitems, follow);
 		/* Not known to have reached Pinterest: the batch stays planned in
 		 * the journal, its items dirty. */
-		return fail_pin(p, "POST /catalogs/items/batch");
+		return fail_pin(p, rc, "POST /catalogs/items/batch");
 	}
 	ps_crashpoint("after-post");
 	if (ps_db_batch_sent(p->db, batch_pk, batch_id) < 0) {
@@ -442,6 +447,16 @@ send_batch(ps_poller *p, ps_batch *b, int follow)
 	return 0;
 }
 
+/* A stop (a signal, the run's deadline) came: nothing more goes out. */
+static int
+interrupted(ps_poller *p)
+{
+	return fail(p, PS_EXIT_INTERRUPTED,
+	            "interrupted (%s): %zu batches left in flight, finished by the next run or "
+	            "pinsync poll; the items not yet sent go out with the next run",
+	            ps_control_stop_reason(), p->unfinished);
+}
+
 int
 ps_poller_send(ps_poller *p, ps_batch *b)
 {
@@ -449,6 +464,8 @@ ps_poller_send(ps_poller *p, ps_batch *b)
 		return -1;
 	if (b->count == 0)
 		return 0;
+	if (ps_control_stopping())
+		return interrupted(p);
 	if (p->unfinished >= (size_t)p->settings->max_inflight &&
 	    ps_poller_wait(p, (size_t)p->settings->max_inflight - 1) < 0)
 		return -1;
@@ -1002,7 +1019,7 @@ poll_one(ps_poller *p, inflight *f)
 		return resend(p, f);
 	}
 	if (rc != 0)
-		return fail_pin(p, "GET /catalogs/items/batch");
+		return fail_pin(p, rc, "GET /catalogs/items/batch");
 	ps_crashpoint("poll");
 	rc = record_answer(p, f);
 	if (rc < 0)
@@ -1029,12 +1046,11 @@ ps_poller_wait(ps_poller *p, size_t max_pending)
 		double t = ps_clock_now(), next = 0;
 		size_t waiting = 0;
 
-		if (ps_control_stopping() && p->unfinished > max_pending)
-			return fail(
-			    p, PS_EXIT_INTERRUPTED,
-			    "interrupted: %zu batches left in flight, finished by the next run "
-			    "or pinsync poll",
-			    p->unfinished);
+		/* A stop leaves what is in flight to the journal, and sends no
+		 * follow-up: their items stay dirty for the next run. */
+		if (ps_control_stopping() &&
+		    (p->unfinished > max_pending || (max_pending == 0 && p->follow.count > 0)))
+			return interrupted(p);
 
 		/* Batches past their deadline are left for pinsync poll. */
 		for (i = 0; i < p->count; i++) {

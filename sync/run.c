@@ -468,6 +468,24 @@ flush_changed(run_state *rs)
 	return 0;
 }
 
+/* A stop (SIGTERM, or the run's deadline: control.h) came: the run fails
+ * as interrupted, saying why and where, and returns 1; else 0. Nothing
+ * more is planned or sent: the batches in flight stay in the journal for
+ * the next run (or pinsync poll), the items not yet sent go out with the
+ * next run. */
+static int
+stopped(run_state *rs, const char *where)
+{
+	if (!ps_control_stopping())
+		return 0;
+	run_fail(rs, PS_EXIT_INTERRUPTED,
+	         "interrupted %s: %s; nothing more was sent%s, the items not yet sent go out "
+	         "with the next run",
+	         where, ps_control_stop_reason(),
+	         rs->planned_delete + rs->planned_oos ? "" : " and nothing was deleted");
+	return 1;
+}
+
 /* Reads the whole feed; returns 0 when it was read to its end. */
 static int
 plan_feed(run_state *rs)
@@ -483,13 +501,8 @@ plan_feed(run_state *rs)
 		if ((rs->counts.parsed & 255) == 0)
 			report_progress(rs);
 		ps_crashpoint("parse");
-		if (ps_control_stopping()) {
-			run_fail(
-			    rs, PS_EXIT_INTERRUPTED,
-			    "interrupted while reading the feed; nothing was deleted, the items "
-			    "not yet sent go out with the next run");
+		if (stopped(rs, "while reading the feed"))
 			return -1;
-		}
 		if (item->nproblems > 0) {
 			rs->counts.invalid++;
 			/* An invalid item is not sent, and not deleted either: what
@@ -559,6 +572,8 @@ plan_feed(run_state *rs)
 		ps_info("feed %s: %" PRIu64 " rows make no item by design (continuation or parent "
 		        "rows of the preset)",
 		        ps_feed_name(rs->feed), ps_feed_skipped(rs->feed));
+	if (stopped(rs, "after reading the feed"))
+		return -1;
 	return flush_changed(rs);
 }
 
@@ -597,6 +612,8 @@ plan_missing(run_state *rs)
 	while (ps_diffmap_next_unseen(rs->map, &cursor, &id, &len, &hash)) {
 		if (oos && hash == PS_HASH_GONE)
 			continue; /* marked out of stock by an earlier run */
+		if (stopped(rs, "while planning the deletes"))
+			return -1;
 		if (rs->opts->dry_run) {
 			fprintf(rs->opts->out, "%s %.*s%s\n", oos ? "UPDATE" : "DELETE", (int)len,
 			        id, oos ? " [availability: out of stock]" : "");
@@ -915,7 +932,8 @@ finish_sending(run_state *rs)
 	/* Even after a feed error: what was planned from the part read is
 	 * what the feed says, and what left must be recorded. Not after a stop
 	 * request: batches in flight stay in the journal for the next run. */
-	if (first == PS_EXIT_OK || first == PS_EXIT_FEED || first == PS_EXIT_HELD) {
+	if ((first == PS_EXIT_OK || first == PS_EXIT_FEED || first == PS_EXIT_HELD) &&
+	    !stopped(rs, "before sending the last batch")) {
 		rs->exit_code = PS_EXIT_OK;
 		if (ps_poller_send(rs->poller, &rs->batch) == 0)
 			ps_poller_wait(rs->poller, 0);
@@ -1045,6 +1063,9 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	rs.client_key = settings->client_id[0] ? settings->client_id : "default";
 	ps_buf_init(&rs.arena, PS_BATCH_HARD_BYTES);
 	ps_log_set_target(opts->target);
+	/* Issue "Hardening": no run goes on for ever. Past its deadline it
+	 * stops at its next safe point exactly as for SIGTERM (control.h). */
+	ps_control_set_deadline((double)settings->run_deadline_s, "PINSYNC_RUN_DEADLINE_S");
 
 	if (open_target(&rs, opts->target) != PS_EXIT_OK)
 		goto done;
@@ -1118,6 +1139,7 @@ done:
 	ps_db_close(rs.db);
 	ps_log_set_run(0);
 	ps_log_set_target(NULL);
+	ps_control_set_deadline(0, NULL);
 
 	if (rs.exit_code != PS_EXIT_OK)
 		return rs.exit_code;
@@ -1308,6 +1330,9 @@ ps_sync_reconcile(const ps_settings *settings, const ps_reconcile_options *opts)
 	rc = ps_drift_check(rs.db, rs.pin, &rs.target, &o, &c);
 	if (rc == PS_DB_ERROR) {
 		run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
+	} else if (rc == PS_PIN_ESTOP) {
+		run_fail(&rs, PS_EXIT_INTERRUPTED, "reading items back: %s",
+		         ps_pin_last(rs.pin)->message);
 	} else if (rc != 0) {
 		run_fail(&rs, PS_EXIT_API, "reading items back: HTTP %ld: %s (x-pinterest-rid %s)",
 		         ps_pin_last(rs.pin)->http_status, ps_pin_last(rs.pin)->message,

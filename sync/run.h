@@ -26,7 +26,7 @@
 #define PS_EXIT_API 5         /* Pinterest failed or refused us */
 #define PS_EXIT_PARTIAL 6     /* some items were rejected (see pinsync errors) */
 #define PS_EXIT_HELD 7        /* deletes held back by the delete guard */
-#define PS_EXIT_INTERRUPTED 8 /* stopped by a signal */
+#define PS_EXIT_INTERRUPTED 8 /* stopped by a signal or the run's deadline */
 #define PS_EXIT_BUSY 9        /* another pinsync is syncing this target */
 #define PS_EXIT_DRIFT 10      /* reconcile: Pinterest differs from the snapshot */
 

@@ -47,8 +47,7 @@ static const setting_def defs[] = {
      "how long a run polls before leaving batches to pinsync poll"},
     {"max_inflight", "PINSYNC_MAX_INFLIGHT", T_LONG, OFF(max_inflight), "4", 1, 64, 0,
      "batches a run keeps in flight at once before it waits for one to finish"},
-    {"run_deadline_s", "PINSYNC_RUN_DEADLINE_S", T_LONG, OFF(run_deadline_s), "14400", 60,
-     604800, 0,
+    {"run_deadline_s", "PINSYNC_RUN_DEADLINE_S", T_LONG, OFF(run_deadline_s), "14400", 1, 604800, 0,
      "a run still going after this long stops cleanly, as for SIGTERM (serve stops renewing "
      "its job's lease)"},
     {"ownership_check_s", "PINSYNC_OWNERSHIP_CHECK_S", T_LONG, OFF(ownership_check_s), "3600", 0,
