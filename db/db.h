@@ -401,6 +401,9 @@ void ps_tokens_clear(ps_tokens *t);
 /* Stores (replaces) the tokens of client_id, committed when it returns;
  * clears the mark of a lost refresh answer: these tokens are new. */
 int ps_db_tokens_set(ps_db *db, const char *client_id, const ps_tokens *t);
+/* PS_DB_NOTFOUND when client_id has no tokens: the error names the client
+ * id looked for and those that have tokens (as ps_db_tokens_info and
+ * ps_db_tokens_refresh_begin do); PS_DB_ERROR when the query failed. */
 int ps_db_tokens_get(ps_db *db, const char *client_id, ps_tokens *out);
 
 /*

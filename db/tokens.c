@@ -20,6 +20,33 @@ ps_tokens_clear(ps_tokens *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* The error of a lookup that found no row for client_id: names the client
+ * id looked for, and those that have tokens (client ids are app ids, not
+ * secrets). Returns PS_DB_NOTFOUND. */
+static int
+not_found(ps_db *db, const char *client_id)
+{
+	char have[256] = "";
+	size_t len = 0;
+	PGresult *res;
+	int i, n;
+
+	res = PQexec(db->conn, "SELECT client_id FROM oauth_tokens ORDER BY client_id LIMIT 6");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		n = PQntuples(res);
+		for (i = 0; i < n && i < 5 && len < sizeof(have); i++)
+			len += (size_t)snprintf(have + len, sizeof(have) - len, "%s\"%.60s\"",
+			                        i ? ", " : "", PQgetvalue(res, i, 0));
+		if (n > 5 && len < sizeof(have))
+			snprintf(have + len, sizeof(have) - len, ", ...");
+	}
+	PQclear(res);
+	snprintf(db->error, sizeof(db->error),
+	         "no Pinterest tokens stored for client id \"%s\" (tokens are stored for: %s)",
+	         client_id, have[0] ? have : "no client id");
+	return PS_DB_NOTFOUND;
+}
+
 int
 ps_db_tokens_set(ps_db *db, const char *client_id, const ps_tokens *t)
 {
@@ -65,8 +92,7 @@ ps_db_tokens_get(ps_db *db, const char *client_id, ps_tokens *out)
 		return PS_DB_ERROR;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		db_fail(db, "no Pinterest tokens stored (see: pinsync auth set)");
-		return PS_DB_NOTFOUND;
+		return not_found(db, client_id);
 	}
 	out->access_token = db_strdup_value(res, 0, 0);
 	out->refresh_token = db_strdup_value(res, 0, 1);
@@ -127,8 +153,7 @@ ps_db_tokens_refresh_begin(ps_db *db, const char *client_id, double lock_timeout
 		goto done;
 	}
 	if (PQntuples(res) == 0) {
-		db_fail(db, "no Pinterest tokens stored (see: pinsync auth set)");
-		rc = PS_DB_NOTFOUND;
+		rc = not_found(db, client_id);
 		goto done;
 	}
 	rc = tokens_from_result(db, res, out);
@@ -200,9 +225,7 @@ ps_db_tokens_info(ps_db *db, const char *client_id, ps_tokens_info *out)
 		return PS_DB_ERROR;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		db_fail(db, "no Pinterest tokens stored for app %s (see: pinsync auth set)",
-		        client_id);
-		return PS_DB_NOTFOUND;
+		return not_found(db, client_id);
 	}
 	out->has_refresh_token = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	out->access_expires_at = (time_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10);

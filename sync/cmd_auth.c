@@ -115,12 +115,20 @@ auth_set(const command *cmd, ps_settings *s, int argc, char **argv)
 		t.refresh_expires_at = time(NULL) + (time_t)secs;
 	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
 		goto done;
-	if (ps_db_tokens_set(db, s->client_id[0] ? s->client_id : "default", &t) < 0) {
+	if (ps_db_tokens_set(db, ps_settings_client_key(s), &t) < 0) {
 		ps_error("%s", ps_db_error(db));
 		rc = PS_EXIT_DB;
 		goto done;
 	}
-	printf("tokens stored for app %s\n", s->client_id[0] ? s->client_id : "default");
+	/* Runs look the tokens up by the same key: say which it was. */
+	if (!s->client_id[0])
+		ps_warn("PINSYNC_CLIENT_ID is not set: the tokens are stored under the client id "
+		        "\"default\". Runs find them only while PINSYNC_CLIENT_ID is unset too, "
+		        "and cannot refresh them (that needs PINSYNC_CLIENT_ID and "
+		        "PINSYNC_CLIENT_SECRET): set PINSYNC_CLIENT_ID to the app's id, for auth "
+		        "set as for the runs");
+	printf("tokens stored for client id %s%s\n", ps_settings_client_key(s),
+	       s->client_id[0] ? " (PINSYNC_CLIENT_ID)" : " (PINSYNC_CLIENT_ID is not set)");
 	rc = PS_EXIT_OK;
 done:
 	free(access);
@@ -162,7 +170,7 @@ static int
 auth_status(const command *cmd, ps_settings *s, int argc, char **argv)
 {
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-	const char *app = s->client_id[0] ? s->client_id : "default";
+	const char *app = ps_settings_client_key(s);
 	ps_tokens_info info;
 	char stamp[32];
 	struct tm tm;
@@ -179,9 +187,17 @@ auth_status(const command *cmd, ps_settings *s, int argc, char **argv)
 		goto done;
 	/* Only the expiries are read: no token ever reaches this process. */
 	rc = ps_db_tokens_info(db, app, &info);
+	if (rc == PS_DB_NOTFOUND) {
+		char hint[600];
+
+		ps_settings_client_hint(s, hint, sizeof(hint));
+		ps_error("%s: %s", ps_db_error(db), hint);
+		rc = PS_EXIT_USAGE;
+		goto done;
+	}
 	if (rc != PS_DB_OK) {
 		ps_error("%s", ps_db_error(db));
-		rc = rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;
+		rc = PS_EXIT_DB;
 		goto done;
 	}
 	printf("client id:      %s\n", app);

@@ -691,8 +691,17 @@ open_pin(run_state *rs)
 	ps_tokens tok;
 	int rc;
 
-	if (ps_db_tokens_get(rs->db, rs->client_key, &tok) < 0) {
-		run_fail(rs, PS_EXIT_USAGE, "%s", ps_db_error(rs->db));
+	rc = ps_db_tokens_get(rs->db, rs->client_key, &tok);
+	if (rc == PS_DB_NOTFOUND) {
+		char hint[600];
+
+		ps_settings_client_hint(s, hint, sizeof(hint));
+		run_fail(rs, PS_EXIT_USAGE, "%s: %s", ps_db_error(rs->db), hint);
+		return -1;
+	}
+	if (rc != PS_DB_OK) {
+		/* Issue "Hardening": a database failure is exit 4, never 2. */
+		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
 		return -1;
 	}
 	po.api_base = s->api_base;
@@ -1060,7 +1069,7 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	memset(&rs, 0, sizeof(rs));
 	rs.settings = settings;
 	rs.opts = opts;
-	rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+	rs.client_key = ps_settings_client_key(settings);
 	ps_buf_init(&rs.arena, PS_BATCH_HARD_BYTES);
 	ps_log_set_target(opts->target);
 	/* Issue "Hardening": no run goes on for ever. Past its deadline it
@@ -1236,11 +1245,19 @@ ps_sync_poll(const ps_settings *settings, const char *target, FILE *out)
 	if (target) {
 		list = calloc(1, sizeof(*list));
 		n = 1;
-		if (list == NULL || ps_db_target_get(db, target, &list[0]) != PS_DB_OK) {
-			ps_error("%s", list ? ps_db_error(db) : "out of memory");
+		int rc;
+
+		if (list == NULL) {
+			ps_error("out of memory");
+			ps_db_close(db);
+			return PS_EXIT_INTERNAL;
+		}
+		rc = ps_db_target_get(db, target, &list[0]);
+		if (rc != PS_DB_OK) {
+			ps_error("%s", ps_db_error(db));
 			free(list);
 			ps_db_close(db);
-			return PS_EXIT_USAGE;
+			return rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;
 		}
 	} else if (ps_db_target_list(db, &list, &n) < 0) {
 		ps_error("%s", ps_db_error(db));
@@ -1253,7 +1270,7 @@ ps_sync_poll(const ps_settings *settings, const char *target, FILE *out)
 		memset(&rs, 0, sizeof(rs));
 		rs.settings = settings;
 		rs.db = db;
-		rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+		rs.client_key = ps_settings_client_key(settings);
 		rs.target = list[i]; /* borrowed: freed with the list */
 		ps_log_set_target(rs.target.name);
 		poll_target(&rs, out);
@@ -1278,14 +1295,18 @@ ps_sync_check_catalog(const ps_settings *settings, const char *target, FILE *out
 
 	memset(&rs, 0, sizeof(rs));
 	rs.settings = settings;
-	rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+	rs.client_key = ps_settings_client_key(settings);
 	ps_log_set_target(target);
 	if (open_target(&rs, target) == PS_EXIT_OK) {
-		if (ps_db_tokens_get(rs.db, rs.client_key, &tok) < 0) {
+		int rc = ps_db_tokens_get(rs.db, rs.client_key, &tok);
+
+		if (rc == PS_DB_NOTFOUND) {
 			fprintf(out,
-			        "catalog %s: no tokens stored yet; the first run checks whether it "
-			        "has a feed data source\n",
-			        rs.target.catalog_id);
+			        "catalog %s: no tokens stored yet for client id \"%s\"; the first "
+			        "run checks whether it has a feed data source\n",
+			        rs.target.catalog_id, rs.client_key);
+		} else if (rc != PS_DB_OK) {
+			run_fail(&rs, PS_EXIT_DB, "%s", ps_db_error(rs.db));
 		} else {
 			ps_tokens_clear(&tok);
 			rs.target.feed_source = -1; /* check now */
@@ -1316,7 +1337,7 @@ ps_sync_reconcile(const ps_settings *settings, const ps_reconcile_options *opts)
 	memset(&rs, 0, sizeof(rs));
 	memset(&c, 0, sizeof(c));
 	rs.settings = settings;
-	rs.client_key = settings->client_id[0] ? settings->client_id : "default";
+	rs.client_key = ps_settings_client_key(settings);
 	ps_log_set_target(opts->target);
 	if (open_target(&rs, opts->target) != PS_EXIT_OK)
 		goto done;

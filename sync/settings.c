@@ -371,6 +371,31 @@ ps_settings_set(ps_settings *s, const char *name, const char *value, char *err, 
 	return -1;
 }
 
+const char *
+ps_settings_client_key(const ps_settings *s)
+{
+	return s->client_id && s->client_id[0] ? s->client_id : "default";
+}
+
+void
+ps_settings_client_hint(const ps_settings *s, char *buf, size_t len)
+{
+	if (s->client_id && s->client_id[0])
+		snprintf(
+		    buf, len,
+		    "pinsync keeps tokens under the client id PINSYNC_CLIENT_ID names (\"%.100s\" "
+		    "here; \"default\" when it is unset, as when pinsync auth set ran without "
+		    "it): store them with PINSYNC_CLIENT_ID=%.100s pinsync auth set "
+		    "--access-token-file FILE --refresh-token-file FILE",
+		    s->client_id, s->client_id);
+	else
+		snprintf(buf, len,
+		         "PINSYNC_CLIENT_ID is not set, so pinsync looked under \"default\": set "
+		         "PINSYNC_CLIENT_ID to the app id the tokens were stored under (as for "
+		         "pinsync auth set; refreshing tokens needs it too), or store them with "
+		         "pinsync auth set --access-token-file FILE --refresh-token-file FILE");
+}
+
 void
 ps_settings_print(const ps_settings *s, FILE *out)
 {

@@ -104,6 +104,15 @@ int ps_settings_parse_line(char *line, ps_config_line *out, char *err, size_t er
 /* Sets one setting by name (e.g. from a flag); same validation. */
 int ps_settings_set(ps_settings *s, const char *name, const char *value, char *err, size_t errlen);
 
+/* The key pinsync stores and looks up the OAuth tokens under: client_id
+ * (PINSYNC_CLIENT_ID), or "default" when it is unset. Borrowed from s. */
+const char *ps_settings_client_key(const ps_settings *s);
+
+/* What to do when no tokens are stored under ps_settings_client_key(s):
+ * which client id was looked for, why, and how to store or find the
+ * tokens (for the message after a lookup that found nothing). */
+void ps_settings_client_hint(const ps_settings *s, char *buf, size_t len);
+
 /* Prints "name = value  (source)" for every setting, secrets redacted. */
 void ps_settings_print(const ps_settings *s, FILE *out);
 
