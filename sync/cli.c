@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <getopt.h>
@@ -88,6 +89,23 @@ ps_cli_target_name(const command *cmd, int argc, char **argv, int first, int *rc
 		return NULL;
 	}
 	return argv[first];
+}
+
+int
+ps_cli_url_has_password(const char *url)
+{
+	CURLU *h;
+	char *pw = NULL;
+	int has = 0;
+
+	if (url == NULL || strstr(url, "://") == NULL || (h = curl_url()) == NULL)
+		return 0;
+	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK && pw != NULL)
+		has = 1;
+	curl_free(pw);
+	curl_url_cleanup(h);
+	return has;
 }
 
 int

@@ -56,6 +56,10 @@ int ps_cli_parse_flags(const command *cmd, int argc, char **argv, const struct o
  * usage error already printed. */
 const char *ps_cli_target_name(const command *cmd, int argc, char **argv, int first, int *rc);
 
+/* Whether url (http://, https://) holds a password (https://USER:PASSWORD@
+ * host/...): a secret visible in ps while the command runs. */
+int ps_cli_url_has_password(const char *url);
+
 /* A flag_fn for commands that take only --help. */
 int ps_cli_no_flags(void *ctx, int opt, const char *arg);
 

@@ -98,6 +98,16 @@ auth_set(const command *cmd, ps_settings *s, int argc, char **argv)
 	if (a.refresh_expires_in && parse_seconds(a.refresh_expires_in, &secs) < 0)
 		return ps_cli_usage_error(
 		    cmd, "--refresh-expires-in must be a positive number of seconds");
+	/* Issue "Hardening": a secret on the command line is visible to every
+	 * user of the machine (ps, /proc) and stays in shell histories. */
+	if (a.access && !a.access_file)
+		ps_warn("--access-token puts the token on the command line, where other users "
+		        "of the machine see it (ps, /proc) and shell histories keep it: use "
+		        "--access-token-file PATH instead");
+	if (a.refresh && !a.refresh_file)
+		ps_warn("--refresh-token puts the token on the command line, where other users "
+		        "of the machine see it (ps, /proc) and shell histories keep it: use "
+		        "--refresh-token-file PATH instead");
 	access = a.access_file ? read_token_file(a.access_file) : strdup(a.access);
 	refresh = a.refresh_file ? read_token_file(a.refresh_file)
 	                         : (a.refresh ? strdup(a.refresh) : NULL);
@@ -248,8 +258,11 @@ cmd_auth(const command *cmd, ps_settings *s, int argc, char **argv)
 	    "auth set",
 	    "Stores the Pinterest OAuth tokens (the app id and secret come from\n"
 	    "PINSYNC_CLIENT_ID and PINSYNC_CLIENT_SECRET) and clears the mark of a\n"
-	    "lost refresh answer. Prefer the *-file forms: a token on a command\n"
-	    "line is visible to other users of the machine.",
+	    "lost refresh answer. The tokens are stored under PINSYNC_CLIENT_ID\n"
+	    "(\"default\" when it is unset, with a warning): runs look them up under\n"
+	    "the same id, so set it alike for both. Prefer the *-file forms: a token\n"
+	    "on a command line is visible to other users of the machine (a warning\n"
+	    "says so).",
 	    "auth set --access-token T [--refresh-token R] [--expires-in SECONDS]\n"
 	    "       [--refresh-expires-in SECONDS] [--access-token-file PATH]\n"
 	    "       [--refresh-token-file PATH]",

@@ -352,6 +352,10 @@ cmd_check(const command *cmd, ps_settings *s, int argc, char **argv)
 	if (first + 1 < argc)
 		return ps_cli_usage_error(cmd, "unexpected argument \"%s\"", argv[first + 1]);
 	source = argv[first];
+	if (ps_cli_url_has_password(source))
+		ps_warn("the feed URL holds a password, which other users of the machine see in ps "
+		        "while this command runs: give only the user in the URL "
+		        "(https://USER@host/...) and the password with --password-file FILE");
 	cs.max_shown = a.max_shown;
 	cs.shown = calloc((size_t)(a.max_shown ? a.max_shown : 1), sizeof(*cs.shown));
 	if (cs.shown == NULL) {
