@@ -130,6 +130,8 @@ typedef struct ps_target {
 	int feed_source;               /* the catalog has a feed data source: 1, 0,
 	                                  -1 never checked or the check failed */
 	time_t feed_source_checked_at; /* when it was checked; 0 never */
+	char *feed_password_file;      /* the password of the feed URL's user, or
+	                                  NULL (PINSYNC_FEED_PASSWORD_FILE then) */
 } ps_target;
 
 void ps_target_clear(ps_target *t);
@@ -140,8 +142,8 @@ int ps_db_target_get(ps_db *db, const char *name, ps_target *out);
 
 /* Sets one option of a target: column is one of the option columns
  * (on_missing, max_delete_ratio, api_owned, map_file, preset, base_url,
- * currency, schedule_s, webhook_secret_file, feed, format, catalog_id,
- * country, language, ad_account_id); value NULL sets SQL NULL. The
+ * currency, schedule_s, webhook_secret_file, feed_password_file, feed,
+ * format, catalog_id, country, language, ad_account_id); value NULL sets SQL NULL. The
  * database checks the value. PS_DB_NOTFOUND for an unknown target. */
 int ps_db_target_set(ps_db *db, const char *name, const char *column, const char *value);
 

@@ -18,14 +18,26 @@
 	"id, name, feed, format, catalog_id, country, language, ad_account_id, on_missing," \
 	" max_delete_ratio, api_owned, map_file, preset, base_url, currency,"               \
 	" coalesce(schedule_s, 0), webhook_secret_file, feed_source,"                       \
-	" coalesce(extract(epoch FROM feed_source_checked_at)::bigint, 0)"
+	" coalesce(extract(epoch FROM feed_source_checked_at)::bigint, 0),"                 \
+	" feed_password_file"
 
 /* The columns ps_db_target_set() may change. */
-static const char *const settable[] = {"feed",       "format",           "catalog_id",
-                                       "country",    "language",         "ad_account_id",
-                                       "on_missing", "max_delete_ratio", "api_owned",
-                                       "map_file",   "preset",           "base_url",
-                                       "currency",   "schedule_s",       "webhook_secret_file",
+static const char *const settable[] = {"feed",
+                                       "format",
+                                       "catalog_id",
+                                       "country",
+                                       "language",
+                                       "ad_account_id",
+                                       "on_missing",
+                                       "max_delete_ratio",
+                                       "api_owned",
+                                       "map_file",
+                                       "preset",
+                                       "base_url",
+                                       "currency",
+                                       "schedule_s",
+                                       "webhook_secret_file",
+                                       "feed_password_file",
                                        NULL};
 
 void
@@ -46,6 +58,7 @@ ps_target_clear(ps_target *t)
 	free(t->base_url);
 	free(t->currency);
 	free(t->webhook_secret_file);
+	free(t->feed_password_file);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -81,6 +94,7 @@ target_from_row(ps_target *t, const PGresult *res, int row)
 	t->webhook_secret_file = db_strdup_value(res, row, 16);
 	t->feed_source = tristate(res, row, 17);
 	t->feed_source_checked_at = (time_t)strtoll(PQgetvalue(res, row, 18), NULL, 10);
+	t->feed_password_file = db_strdup_value(res, row, 19);
 	if (!t->name || !t->feed || !t->format || !t->catalog_id || !t->country || !t->language ||
 	    !t->on_missing) {
 		ps_target_clear(t);

@@ -3,12 +3,15 @@
  */
 #include "cli.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli_int.h"
 #include "db.h"
@@ -28,6 +31,8 @@ typedef struct target_args {
 	target_opt opts[MAX_TARGET_OPTS];
 	int nopts;
 	char scratch[MAX_TARGET_OPTS][32]; /* values rewritten by the parser */
+	char *owned[MAX_TARGET_OPTS];      /* values made here (absolute paths ...) */
+	int nowned;
 	const command *cmd;
 } target_args;
 
@@ -48,6 +53,7 @@ static const struct option target_options[] = {
     {"currency", required_argument, NULL, 'u'},
     {"schedule", required_argument, NULL, 's'},
     {"webhook-secret-file", required_argument, NULL, 'w'},
+    {"feed-password-file", required_argument, NULL, 'P'},
     {"help", no_argument, NULL, 'h'},
     {0}};
 
@@ -69,7 +75,14 @@ static const struct option target_options[] = {
 	"  --currency CUR           currency of prices that have none, e.g. EUR\n"           \
 	"  --schedule DURATION      serve mode syncs this often: 30s, 15m, 2h, 1d\n"         \
 	"  --webhook-secret-file P  the secret that signs this target's webhooks\n"          \
-	"A value of \"\" clears an optional setting (target set).\n"
+	"  --feed-password-file P   the password of the user named in an http(s) --feed\n"   \
+	"                           URL (https://USER@host/...); beats\n"                    \
+	"                           PINSYNC_FEED_PASSWORD_FILE\n"                            \
+	"A value of \"\" clears an optional setting (target set). Relative paths (a\n"       \
+	"--feed path, --map, --webhook-secret-file, --feed-password-file) are stored\n"      \
+	"made absolute from the working directory. A password inside the --feed URL\n"       \
+	"(https://USER:PASSWORD@host/...) draws a warning: it would be stored in plain\n"    \
+	"text; with a --feed-password-file it is not stored.\n"
 
 /* Parses "90", "30s", "15m", "2h", "1d" into seconds; -1 when malformed. */
 static long
@@ -188,8 +201,177 @@ target_flag(void *ctx, int opt, const char *arg)
 		snprintf(sc, 32, "%ld", secs);
 		return add_opt(a, "schedule_s", sc);
 	case 'w': return add_opt(a, "webhook_secret_file", v);
+	case 'P': return add_opt(a, "feed_password_file", v);
 	default: return PS_EXIT_USAGE;
 	}
+}
+
+/* Keeps a string made here until the command ends; NULL when out of room
+ * (the caller then fails). */
+static char *
+keep(target_args *a, char *str)
+{
+	if (str == NULL || a->nowned == MAX_TARGET_OPTS) {
+		free(str);
+		return NULL;
+	}
+	return a->owned[a->nowned++] = str;
+}
+
+static void
+target_args_free(target_args *a)
+{
+	int i;
+
+	for (i = 0; i < a->nowned; i++) {
+		/* A feed URL with its password (only ever a copy of argv's). */
+		memset(a->owned[i], 0, strlen(a->owned[i]));
+		free(a->owned[i]);
+	}
+	a->nowned = 0;
+}
+
+/* path made absolute from the working directory (malloc'ed), or NULL when
+ * out of memory or the working directory is unknown. Lexical only: "./"
+ * parts dropped, ".." and symlinks left for the kernel to resolve at each
+ * use, so that a symlink an operator repoints (a mounted secret that
+ * rotates, a feed's latest export) keeps working. */
+static char *
+absolute(const char *path)
+{
+	char cwd[4096], *out;
+	size_t n;
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return NULL;
+	while (path[0] == '.' && path[1] == '/')
+		for (path += 2; *path == '/'; path++)
+			;
+	if (strcmp(path, ".") == 0)
+		path = "";
+	n = strlen(cwd) + strlen(path) + 2;
+	if ((out = malloc(n)) == NULL)
+		return NULL;
+	snprintf(out, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 || !path[0] ? "" : "/", path);
+	return out;
+}
+
+/* Issue "Hardening": a relative path stored as typed breaks as soon as
+ * pinsync runs from another directory (serve's, a cron job's). The path
+ * options are stored made absolute, and said so; a path where nothing is
+ * now draws a warning (not a refusal: a feed's export or a mounted secret
+ * may come later). Returns 0, or an exit code. */
+static int
+absolute_paths(target_args *a)
+{
+	static const struct {
+		const char *column, *flag;
+	} paths[] = {{"feed", "--feed"},
+	             {"map_file", "--map"},
+	             {"webhook_secret_file", "--webhook-secret-file"},
+	             {"feed_password_file", "--feed-password-file"}};
+	int i;
+	size_t k;
+
+	for (i = 0; i < a->nopts; i++) {
+		target_opt *o = &a->opts[i];
+		struct stat st;
+		char *abs;
+
+		for (k = 0; k < sizeof(paths) / sizeof(paths[0]); k++)
+			if (strcmp(o->column, paths[k].column) == 0)
+				break;
+		if (k == sizeof(paths) / sizeof(paths[0]) || o->value == NULL)
+			continue;
+		/* A feed may be stdin or a URL (file:// ones are absolute). */
+		if (k == 0 && (strcmp(o->value, "-") == 0 || strstr(o->value, "://")))
+			continue;
+		if (o->value[0] != '/') {
+			if ((abs = keep(a, absolute(o->value))) == NULL) {
+				ps_error("%s %s: cannot make the path absolute: %s", paths[k].flag,
+				         o->value, strerror(errno));
+				return PS_EXIT_INTERNAL;
+			}
+			printf("%s %s: stored as %s (relative paths are made absolute from the "
+			       "working directory)\n",
+			       paths[k].flag, o->value, abs);
+			if (k == 0)
+				a->t.feed = abs;
+			o->value = abs;
+		}
+		if (stat(o->value, &st) != 0 && errno == ENOENT)
+			ps_warn("%s %s: nothing there yet; runs will read it from this path",
+			        paths[k].flag, o->value);
+	}
+	return 0;
+}
+
+/* The option given for column, or NULL. */
+static target_opt *
+opt_of(target_args *a, const char *column)
+{
+	int i;
+
+	for (i = 0; i < a->nopts; i++)
+		if (strcmp(a->opts[i].column, column) == 0)
+			return &a->opts[i];
+	return NULL;
+}
+
+/* Issue "Hardening": a password inside the feed URL is visible in ps while
+ * the command runs and would be stored in plain text. With a password file
+ * (given now, or the target's: has_file) the URL is stored without it;
+ * else a warning names the file forms. stored: the URL is the one stored
+ * (a password file given alone), not one from the command line. Returns 0,
+ * or an exit code. */
+static int
+feed_password(target_args *a, int has_file, int stored)
+{
+	target_opt *feed = opt_of(a, "feed"), *pwf = opt_of(a, "feed_password_file");
+	CURLU *h;
+	char *pw = NULL, *user = NULL, *clean = NULL;
+	int rc = 0;
+
+	if (feed == NULL || feed->value == NULL || strstr(feed->value, "://") == NULL)
+		return 0;
+	if ((h = curl_url()) == NULL)
+		return PS_EXIT_INTERNAL;
+	if (curl_url_set(h, CURLUPART_URL, feed->value, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_PASSWORD, &pw, 0) != CURLUE_OK || pw == NULL)
+		goto done; /* no password (a bad URL fails at the run, as before) */
+	if (!stored)
+		ps_warn("--feed: the URL holds a password, which other users of the machine see "
+		        "in ps while this command runs; give only the user in the URL "
+		        "(https://USER@host/...) and the password in a file: --feed-password-file "
+		        "FILE (or PINSYNC_FEED_PASSWORD_FILE)");
+	if (!has_file && (pwf == NULL || pwf->value == NULL)) {
+		ps_warn("--feed: without a password file the URL's password is stored in plain "
+		        "text in the database");
+		goto done;
+	}
+	/* The file's password is the one used (feeds.h): the URL's is dropped,
+	 * the user stays. */
+	if (curl_url_set(h, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_USER, &user, 0) != CURLUE_OK || user == NULL ||
+	    curl_url_get(h, CURLUPART_URL, &clean, 0) != CURLUE_OK ||
+	    keep(a, strdup(clean)) == NULL) {
+		ps_error("--feed: cannot remove the password from the URL");
+		rc = PS_EXIT_INTERNAL;
+		goto done;
+	}
+	feed->value = a->owned[a->nowned - 1];
+	if (a->t.feed)
+		a->t.feed = feed->value;
+	printf("--feed: the URL's password is %s: the password file is used\n",
+	       stored ? "removed from the stored URL" : "not stored");
+done:
+	if (pw)
+		memset(pw, 0, strlen(pw));
+	curl_free(pw);
+	curl_free(user);
+	curl_free(clean);
+	curl_url_cleanup(h);
+	return rc;
 }
 
 /* Copies url into buf with a password in it shown as ***. */
@@ -289,8 +471,10 @@ target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 		return ps_cli_usage_error(cmd, "missing --country CC");
 	if (!a.t.language)
 		return ps_cli_usage_error(cmd, "missing --language LOCALE");
+	if ((rc = absolute_paths(&a)) != 0 || (rc = feed_password(&a, 0, 0)) != 0)
+		goto done;
 	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
-		return rc;
+		goto done;
 	/* One transaction: a target is added with all its options or not at all. */
 	if (ps_db_exec(db, "BEGIN") < 0 || (rc = ps_db_target_add(db, &a.t)) != PS_DB_OK ||
 	    apply_opts(db, a.t.name, &a, 1) < 0 || ps_db_exec(db, "COMMIT") < 0) {
@@ -309,8 +493,10 @@ target_add(const command *cmd, ps_settings *s, int argc, char **argv)
 	/* Which operations the catalog takes: asked now when tokens are
 	 * stored, so that `target list` shows it; a failure is only a warning
 	 * (every run checks again). */
-	if (rc == PS_EXIT_OK)
-		ps_sync_check_catalog(s, a.t.name, stdout);
+	if (rc == PS_EXIT_OK && ps_sync_check_catalog(s, a.t.name, stdout) == PS_EXIT_DB)
+		rc = PS_EXIT_DB; /* every database failure is exit 4 */
+done:
+	target_args_free(&a);
 	return rc;
 }
 
@@ -318,6 +504,7 @@ static int
 target_set(const command *cmd, ps_settings *s, int argc, char **argv)
 {
 	target_args a;
+	target_opt *feed, *pwf;
 	ps_db *db = NULL;
 	const char *name;
 	int rc, first;
@@ -331,8 +518,39 @@ target_set(const command *cmd, ps_settings *s, int argc, char **argv)
 		return rc;
 	if (a.nopts == 0)
 		return ps_cli_usage_error(cmd, "nothing to set");
+	if ((rc = absolute_paths(&a)) != 0)
+		goto done;
 	if ((rc = ps_cli_open_migrated_db(s, &db)) != PS_EXIT_OK)
-		return rc;
+		goto done;
+	feed = opt_of(&a, "feed");
+	pwf = opt_of(&a, "feed_password_file");
+	if ((feed && !pwf) || (!feed && pwf && pwf->value)) {
+		/* A new URL's password is not stored when the target has a
+		 * password file; a new password file takes the password out of
+		 * the stored URL. */
+		ps_target t;
+
+		rc = ps_db_target_get(db, name, &t);
+		if (rc != PS_DB_OK) {
+			ps_error("%s", ps_db_error(db));
+			rc = rc == PS_DB_NOTFOUND ? PS_EXIT_USAGE : PS_EXIT_DB;
+			goto done;
+		}
+		if (feed) {
+			rc = feed_password(&a, t.feed_password_file != NULL, 0);
+		} else if (ps_cli_url_has_password(t.feed)) {
+			char *stored = keep(&a, strdup(t.feed));
+
+			rc = stored == NULL ? PS_EXIT_INTERNAL : add_opt(&a, "feed", stored);
+			if (rc == 0)
+				rc = feed_password(&a, 1, 1);
+		}
+		ps_target_clear(&t);
+	} else {
+		rc = feed_password(&a, 0, 0);
+	}
+	if (rc != 0)
+		goto done;
 	if (ps_db_exec(db, "BEGIN") < 0 || apply_opts(db, name, &a, 0) < 0 ||
 	    forget_ownership(db, name, &a) < 0 || ps_db_exec(db, "COMMIT") < 0) {
 		ps_error("%s", ps_db_error(db));
@@ -342,7 +560,9 @@ target_set(const command *cmd, ps_settings *s, int argc, char **argv)
 		printf("target %s changed\n", name);
 		rc = PS_EXIT_OK;
 	}
+done:
 	ps_db_close(db);
+	target_args_free(&a);
 	return rc;
 }
 

@@ -844,8 +844,10 @@ open_everything(run_state *rs)
 	fo.map_file = rs->target.map_file;
 	fo.preset = rs->target.preset;
 	fo.base_url = rs->target.base_url;
-	fo.password_file =
-	    rs->settings->feed_password_file[0] ? rs->settings->feed_password_file : NULL;
+	/* The target's own password file beats the setting's. */
+	fo.password_file = rs->target.feed_password_file         ? rs->target.feed_password_file
+	                   : rs->settings->feed_password_file[0] ? rs->settings->feed_password_file
+	                                                         : NULL;
 	fo.connect_timeout_ms = rs->settings->http_connect_timeout_ms;
 	/* Conditional GET: a URL feed unchanged since the last run that
 	 * succeeded is neither downloaded nor parsed again. */
