@@ -128,7 +128,8 @@ test)
 	mkdir -p build
 	python3 tests/container/containers.py image >build/container-image.log 2>&1 &
 	images=$!
-	# libFuzzer targets (XML reader, CSV reader, normaliser), each for
+	# The six libFuzzer targets (XML reader, CSV reader, normaliser, webhook
+	# check, config file, Pinterest's JSON answers), each for
 	# PINSYNC_FUZZ_SECONDS (default 60): fails on any finding.
 	echo "== fuzzing, ${PINSYNC_FUZZ_SECONDS:-60} s per target"
 	tests/fuzz/run "${PINSYNC_FUZZ_SECONDS:-60}" || status=1
