@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db_int.h"
 
@@ -318,8 +319,8 @@ connect_bound_ms(PGconn *conn)
 	return ms;
 }
 
-int
-ps_db_connect_opts(ps_db **out, const char *conninfo, const ps_db_options *o)
+static int
+db_open(ps_db **out, const char *conninfo, const ps_db_options *o)
 {
 	/* conninfo goes in as dbname with expand_dbname, so that a URI or a
 	 * key=value string is taken whole and an empty one uses the PG*
@@ -386,6 +387,79 @@ ps_db_connect_opts(ps_db **out, const char *conninfo, const ps_db_options *o)
 	if (db_command(db, "session setup", setup) < 0)
 		return PS_DB_CONNECT;
 	return PS_DB_OK;
+}
+
+/*
+ * pinsync needs a server session of its own on each connection: the
+ * target's advisory lock, the migrations' lock and statement_timeout live
+ * in it. A pooler that hands each transaction to any server connection
+ * (pgbouncer's pool_mode=transaction or statement) would share them
+ * between clients: two syncs of one target at once, a lock left behind on
+ * a pooled server. The probe: a setting made on a second connection must
+ * not show on this one. Under such a pooler the second connection's
+ * server goes back to the pool after its statement and the next statement
+ * of this one gets it (pgbouncer hands out the server it got back last),
+ * so the setting shows; two sessions of PostgreSQL never share settings,
+ * so a direct connection or a pool in session mode always passes.
+ */
+static int
+session_check(ps_db *db, const char *conninfo, const ps_db_options *o)
+{
+	ps_db *other = NULL;
+	char value[64];
+	const char *params[1] = {value};
+	int round, rc = PS_DB_OK;
+
+	if (db_open(&other, conninfo, o) != PS_DB_OK) {
+		db_fail(db, "%s", ps_db_error(other));
+		ps_db_close(other);
+		return PS_DB_CONNECT;
+	}
+	for (round = 0; round < 2 && rc == PS_DB_OK; round++) {
+		PGresult *res;
+		int shared;
+
+		snprintf(value, sizeof(value), "%ld.%" PRId64 ".%d", (long)getpid(), mono_ms(),
+		         round);
+		res = db_query(other, "probing the session",
+		               "SELECT set_config('pinsync.session_probe', $1, false)", 1, params);
+		if (res == NULL) {
+			rc = db_fail(db, "%s", ps_db_error(other));
+			break;
+		}
+		PQclear(res);
+		res = db_query(db, "probing the session",
+		               "SELECT current_setting('pinsync.session_probe', true)", 0, NULL);
+		if (res == NULL) {
+			rc = PS_DB_ERROR;
+			break;
+		}
+		shared = strcmp(PQgetvalue(res, 0, 0), value) == 0;
+		PQclear(res);
+		if (shared) {
+			db_fail(db,
+			        "the database connection does not keep a server session of its own"
+			        " (a pooler in transaction or statement mode, such as pgbouncer's"
+			        " pool_mode=transaction): pinsync's locks and settings live in the"
+			        " session; connect to PostgreSQL directly or through a pool in"
+			        " pool_mode=session");
+			rc = PS_DB_SESSION;
+		}
+	}
+	ps_db_close(other);
+	if (rc == PS_DB_OK)
+		return PS_DB_OK;
+	return rc == PS_DB_SESSION ? PS_DB_SESSION : PS_DB_CONNECT;
+}
+
+int
+ps_db_connect_opts(ps_db **out, const char *conninfo, const ps_db_options *o)
+{
+	int rc = db_open(out, conninfo, o);
+
+	if (rc != PS_DB_OK)
+		return rc;
+	return session_check(*out, conninfo, o);
 }
 
 int

@@ -28,12 +28,16 @@
 #define PS_DB_CONNECT -50 /* cannot connect */
 #define PS_DB_EXISTS -51  /* unique violation, e.g. target name taken */
 #define PS_DB_BUSY -52    /* a lock is held by another process */
+#define PS_DB_SESSION -53 /* the connection keeps no session of its own (a pooler) */
 
 typedef struct ps_db ps_db;
 
 /* Connects with a libpq connection string or URI (NULL or "" uses the
  * PG* environment). On failure *out is still set (free it) so that
- * ps_db_error() can tell why; the message never contains the password. */
+ * ps_db_error() can tell why; the message never contains the password.
+ * A connection through a pooler that does not keep the session (pgbouncer
+ * in transaction or statement mode) is refused with PS_DB_SESSION: the
+ * locks and settings pinsync relies on live in the session (conn.c). */
 int ps_db_connect(ps_db **out, const char *conninfo);
 void ps_db_close(ps_db *db);
 
@@ -60,7 +64,10 @@ typedef struct ps_db_options {
 	const char *application_name;
 } ps_db_options;
 
-#define PS_DB_OPTIONS_INIT {.timeout_ms = 0, .application_name = NULL}
+#define PS_DB_OPTIONS_INIT                                \
+	{                                                 \
+		.timeout_ms = 0, .application_name = NULL \
+	}
 
 /* ps_db_connect() with options (NULL: the defaults). */
 int ps_db_connect_opts(ps_db **out, const char *conninfo, const ps_db_options *o);

@@ -283,6 +283,22 @@ ps_serve(const ps_settings *settings)
 		goto done;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* A pooler that keeps no session is a setup to fix, not an outage to
+	 * wait out: refused at start (db/conn.c). Any other failure is waited
+	 * out, as the heartbeat does. */
+	{
+		ps_db *probe = NULL;
+
+		if (ps_db_connect_opts(&probe, settings->database_url,
+		                       &(ps_db_options){settings->serve_db_timeout_ms,
+		                                        "pinsync serve"}) == PS_DB_SESSION) {
+			ps_error("serve: %s", ps_db_error(probe));
+			ps_db_close(probe);
+			rc = PS_EXIT_DB;
+			goto done;
+		}
+		ps_db_close(probe);
+	}
 	ps_info("serve: worker %s, %ld job%s at a time, lease %lds", sv.worker,
 	        settings->serve_workers, settings->serve_workers == 1 ? "" : "s",
 	        settings->job_lease_s);
