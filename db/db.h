@@ -536,8 +536,10 @@ int ps_db_webhook_prune(ps_db *db, long window_s, int64_t *pruned);
  * a "reconcile" job the same way. *count is the number of jobs due. */
 int ps_db_schedule_tick(ps_db *db, long reconcile_every_s, int *count);
 
-/* The figures /metrics shows, computed from the tables at scrape time (so
- * they are the same whichever process is scraped). */
+/* The figures /metrics shows, read from the tables at scrape time (so they
+ * are the same whichever process is scraped), at a cost that does not
+ * grow with the journal: totals kept by triggers (metric_totals) and what
+ * is under way. Counters keep their values when old rows are pruned. */
 typedef enum ps_db_metric {
 	PS_DB_M_RUNS,             /* target, outcome: runs finished */
 	PS_DB_M_RUNS_RUNNING,     /* target: runs not finished */
@@ -556,6 +558,8 @@ typedef enum ps_db_metric {
 	PS_DB_M_PENDING,          /* target: items pending after the last finished run */
 	PS_DB_M_DRIFT,            /* target: items that differed on Pinterest in the last
 	                             run's read-back sample */
+	PS_DB_M_QUEUE_OLDEST,     /* seconds the oldest queued job has waited */
+	PS_DB_M_REFRESH_EXPIRY,   /* client_id: Unix time its refresh token expires */
 	PS_DB_M_COUNT
 } ps_db_metric;
 

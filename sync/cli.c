@@ -207,6 +207,11 @@ static const command commands[] = {
      "'#' is part of the value. In quotes, \"\" is one quote. A bad line is refused\n"
      "with its line number.",
      "config", cmd_config},
+    {"metrics",
+     "Prints the database's figures in Prometheus's text format (those of serve's\n"
+     "/metrics that come from the database). --output FILE replaces FILE whole,\n"
+     "for node_exporter's textfile collector on hosts that run pinsync from cron.",
+     "metrics [--output FILE]", cmd_metrics},
     {"serve", SERVE_HELP, "serve [--listen ADDR:PORT] [--config FILE]", cmd_serve},
     {"check",
      "Parses and validates a feed locally (no database, no API): counts, the first problems with "

@@ -97,6 +97,12 @@ static const family db_families[PS_DB_M_COUNT] = {
                        "Items that differed on Pinterest from what pinsync sent, in the last "
                        "sync's read-back sample.",
                        1, NULL, NULL},
+    [PS_DB_M_QUEUE_OLDEST] = {"pinsync_queue_oldest_seconds", "gauge",
+                              "Seconds the oldest queued job has waited (0: none queued).", 0, NULL,
+                              NULL},
+    [PS_DB_M_REFRESH_EXPIRY] = {"pinsync_refresh_token_expiry_timestamp_seconds", "gauge",
+                                "Unix time the stored refresh token of each client id expires.", 0,
+                                "client_id", NULL},
 };
 
 static void

@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 from harness import Pinsync, SyncCase  # noqa: E402
+from totals import assert_totals_match_journal  # noqa: E402
 from test_sync import (assert_converged, expected_attributes, make_item,  # noqa: E402
                        write_csv)
 
@@ -82,6 +83,11 @@ class ConvergenceTest(SyncCase):
     def setUp(self):
         self.sim.config(**KNOBS_OFF)
         self.sim.clear_requests()
+
+    def tearDown(self):
+        # Every path these tests drive keeps /metrics' totals equal to what
+        # the journal says (tests/lib/totals.py).
+        assert_totals_match_journal(self, self.pg, self.ps)
 
     # -- helpers ------------------------------------------------------------------------
 

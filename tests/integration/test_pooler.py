@@ -109,7 +109,7 @@ class PoolerTest(SyncCase):
                     "--country", "US", "--language", "en-US", check=0)
         for mode in ("transaction", "statement"):
             ps = self.through(mode)
-            for args in (("migrate",), ("status",), ("run", "refused")):
+            for args in (("migrate",), ("status",), ("run", "refused"), ("metrics",)):
                 r = ps.run(*args)
                 self.assertEqual(r.returncode, 4, (mode, args, r.stdout, r.stderr))
                 self.assertIn("pool_mode=session", r.stderr, (mode, args))
