@@ -571,4 +571,57 @@ typedef int (*ps_db_metric_cb)(void *ctx, ps_db_metric metric, const char *targe
 /* Reports every figure, grouped by metric in enum order. */
 int ps_db_metrics(ps_db *db, ps_db_metric_cb cb, void *ctx);
 
+
+/* ---- retention (prune.c) ----
+ *
+ * Removes what the journal no longer needs, in small transactions (at most
+ * about PS_DB_PRUNE_ROWS_PER_TX item rows and results each, or that many
+ * problems, jobs or delivery ids), so that no lock is held for long and no
+ * table is rewritten: the space freed is reused by later rows (autovacuum).
+ *
+ * A run goes with its batches, their bodies, items and results and its
+ * item problems when it finished before the cutoff and none of these needs
+ * it:
+ *   - recovery: a run still 'running', and a run with a batch planned or
+ *     sent (a later run or `pinsync poll` finishes those batches from the
+ *     journal), are kept whatever their age;
+ *   - `pinsync errors NAME`: the target's latest run that is no dry run;
+ *   - the gauges of /metrics about "the last run": the latest finished run
+ *     that is no dry run, the latest successful one;
+ *   - `pinsync status`: the target's latest run and its keep_runs newest.
+ * The snapshot (snapshot_items) is never touched. Jobs go when they ended
+ * (done or failed) before the cutoff; webhook delivery ids when they are
+ * older than the replay window.
+ */
+
+#define PS_DB_PRUNE_ROWS_PER_TX 10000
+
+typedef struct ps_db_prune_options {
+	long older_than_s;     /* runs and jobs that ended longer ago than this go */
+	int keep_runs;         /* newest runs kept per target whatever their age */
+	const char *target;    /* a target's name; NULL: every target */
+	long webhook_window_s; /* delivery ids older than this go; 0: none */
+	int dry_run;           /* count what would go, remove nothing */
+	int max_transactions;  /* stop after this many (0: until done) */
+} ps_db_prune_options;
+
+#define PS_DB_PRUNE_OPTIONS_INIT                                                          \
+	{.older_than_s = 30 * 86400, .keep_runs = 3, .target = NULL, .webhook_window_s = 0, \
+	 .dry_run = 0, .max_transactions = 0}
+
+/* What a prune removed (or, dry, would remove), per table. */
+typedef struct ps_db_prune_counts {
+	int64_t runs, batches, batch_items, batch_results, item_problems, jobs,
+	    webhook_deliveries;
+	int64_t body_bytes; /* stored (compressed) size of the batch bodies */
+	int transactions;   /* transactions committed */
+	int more;           /* stopped at max_transactions with work left */
+} ps_db_prune_counts;
+
+/* Prunes as o says, adding to *counts (zero it first). Only one prune runs
+ * at a time across processes (a session advisory lock): PS_DB_BUSY when
+ * another holds it (a dry run takes no lock). What was committed before a
+ * failure stays removed and counted. */
+int ps_db_prune(ps_db *db, const ps_db_prune_options *o, ps_db_prune_counts *counts);
+
 #endif /* PS_DB_H */
