@@ -195,6 +195,16 @@ static const command commands[] = {
      "locally or by Pinterest, with the attribute and the reason, or pending (sent\n"
      "without a verdict yet), with what happened.",
      "errors NAME [--run ID] [--format table|csv|json]", cmd_errors},
+    {"prune",
+     "Removes old finished runs with their batches, bodies, items, results and\n"
+     "problems, old finished jobs and webhook delivery ids past the replay window,\n"
+     "a few thousand rows per transaction. Runs older than --older-than (default\n"
+     "PINSYNC_PRUNE_AFTER, 30d) go, except each target's --keep-runs newest\n"
+     "(default PINSYNC_PRUNE_KEEP_RUNS, 3), its latest run that is no dry run (what\n"
+     "pinsync errors shows), its last successful one, and any run that recovery\n"
+     "still needs (running, or with a batch planned or sent). The snapshot is never\n"
+     "touched. --dry-run counts what would go. Exit 9 when another pinsync prunes.",
+     "prune [--older-than DURATION] [--keep-runs N] [--dry-run] [NAME]", cmd_prune},
     {"config",
      "Prints the effective settings, secrets redacted, and where each comes from\n"
      "(default < config file < environment < flag).\n\n"

@@ -79,6 +79,7 @@ int cmd_reconcile(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_errors(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_config(const command *cmd, ps_settings *s, int argc, char **argv);
 int cmd_metrics(const command *cmd, ps_settings *s, int argc, char **argv);
+int cmd_prune(const command *cmd, ps_settings *s, int argc, char **argv);
 /* serve.c; SERVE_HELP is its summary. */
 #define SERVE_HELP                                                                            \
 	"Runs until SIGTERM: an HTTP listener (POST /hooks/NAME queues a sync of NAME when\n" \

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_STRING, T_LONG, T_DOUBLE } setting_type;
+/* T_DURATION: a long of seconds, written as ps_duration_parse() reads it. */
+typedef enum { T_STRING, T_LONG, T_DOUBLE, T_DURATION } setting_type;
 
 typedef struct setting_def {
 	const char *name;
@@ -98,6 +99,14 @@ static const setting_def defs[] = {
      "600", 0, 86400, 0,
      "serve: a job's lease is renewed until its run is this long past PINSYNC_RUN_DEADLINE_S, "
      "then left to run out so that another process may take the job over"},
+    {"prune_after", "PINSYNC_PRUNE_AFTER", T_DURATION, OFF(prune_after_s), "30d", 0,
+     3650.0 * 86400, 0,
+     "finished runs (their batches, bodies, items, results, problems) and jobs older than this "
+     "are pruned, by pinsync prune and by serve (30d, 12h, 90m, 3600s; 0 or off: never)"},
+    {"prune_keep_runs", "PINSYNC_PRUNE_KEEP_RUNS", T_LONG, OFF(prune_keep_runs), "3", 0, 1000000,
+     0, "the newest runs of each target that pruning keeps whatever their age"},
+    {"prune_every_s", "PINSYNC_PRUNE_EVERY_S", T_LONG, OFF(prune_every_s), "3600", 0, 604800, 0,
+     "serve: how often one of the serve processes prunes (0: never)"},
     {"config", "PINSYNC_CONFIG", T_STRING, OFF(config_file), "", 0, 0, 0,
      "a file of name = value lines, read before the environment"},
 };
@@ -134,6 +143,18 @@ assign(ps_settings *s, const setting_def *d, const char *value, char *err, size_
 		if (errno || end == value || *end || v < d->min || v > d->max) {
 			snprintf(err, errlen, "%s: \"%s\" is not a whole number in [%.0f, %.0f]",
 			         d->env, value, d->min, d->max);
+			return -1;
+		}
+		*(long *)p = v;
+		return 0;
+	}
+	case T_DURATION: {
+		long v;
+
+		if (ps_duration_parse(value, &v) < 0 || v < d->min || v > d->max) {
+			snprintf(err, errlen,
+			         "%s: \"%s\" is not a duration (30d, 12h, 90m, 3600s, or off)",
+			         d->env, value);
 			return -1;
 		}
 		*(long *)p = v;
@@ -418,6 +439,13 @@ ps_settings_print(const ps_settings *s, FILE *out)
 		}
 		case T_LONG: fprintf(out, "%ld", *(const long *)p); break;
 		case T_DOUBLE: fprintf(out, "%g", *(const double *)p); break;
+		case T_DURATION: {
+			char text[32];
+
+			ps_duration_format(*(const long *)p, text, sizeof(text));
+			fputs(text, out);
+			break;
+		}
 		}
 		fprintf(out, "    # %s (%s; from %s)\n", d->help, d->env,
 		        source_names[s->source[i] < 4 ? s->source[i] : 0]);
@@ -436,4 +464,57 @@ ps_settings_free(ps_settings *s)
 			free(*p);
 			*p = NULL;
 		}
+}
+
+/* 100 years, in seconds: more is surely a mistake. */
+#define DURATION_MAX (100L * 365 * 86400)
+
+int
+ps_duration_parse(const char *text, long *seconds)
+{
+	long n = 0, unit = 1;
+	const char *p = text;
+
+	if (text == NULL)
+		return -1;
+	if (strcmp(text, "off") == 0) {
+		*seconds = 0;
+		return 0;
+	}
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		n = n * 10 + (*p - '0');
+		if (n > DURATION_MAX)
+			return -1;
+	}
+	switch (*p) {
+	case '\0': break;
+	case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	default: return -1;
+	}
+	if (*p && p[1] != '\0')
+		return -1;
+	if (n > DURATION_MAX / unit)
+		return -1;
+	*seconds = n * unit;
+	return 0;
+}
+
+void
+ps_duration_format(long seconds, char *out, size_t outlen)
+{
+	if (seconds <= 0)
+		snprintf(out, outlen, "off");
+	else if (seconds % 86400 == 0)
+		snprintf(out, outlen, "%ldd", seconds / 86400);
+	else if (seconds % 3600 == 0)
+		snprintf(out, outlen, "%ldh", seconds / 3600);
+	else if (seconds % 60 == 0)
+		snprintf(out, outlen, "%ldm", seconds / 60);
+	else
+		snprintf(out, outlen, "%lds", seconds);
 }

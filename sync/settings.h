@@ -54,6 +54,11 @@ typedef struct ps_settings {
 	long metrics_cache_s;         /* /metrics reads the database at most this often */
 	long run_deadline_grace_s;    /* serve renews a job's lease until deadline + this */
 
+	/* retention (issue 14, "Retention"): pinsync prune, and serve on its own */
+	long prune_after_s;   /* PINSYNC_PRUNE_AFTER: runs older than this go (0: off) */
+	long prune_keep_runs; /* newest runs kept per target whatever their age */
+	long prune_every_s;   /* serve: how often it prunes (0: never) */
+
 	/* Where each setting's value came from (a ps_setting_source), in the
 	 * order of the table; kept last so that new settings go above it. */
 	unsigned char source[PS_SETTINGS_MAX];
@@ -117,5 +122,15 @@ void ps_settings_client_hint(const ps_settings *s, char *buf, size_t len);
 void ps_settings_print(const ps_settings *s, FILE *out);
 
 void ps_settings_free(ps_settings *s);
+
+/* Parses a duration: a whole number with a unit, s, m, h or d ("30d",
+ * "12h", "90m", "3600s"; a bare number is seconds), or "off" (0). Returns
+ * 0 with *seconds set, or -1 for anything else (signs, spaces, fractions,
+ * more than 100 years). */
+int ps_duration_parse(const char *text, long *seconds);
+
+/* Writes seconds as ps_duration_parse() reads it, in the largest unit that
+ * divides it ("30d", "90m"; "off" for 0). */
+void ps_duration_format(long seconds, char *out, size_t outlen);
 
 #endif /* PS_SYNC_SETTINGS_H */
