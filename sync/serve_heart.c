@@ -98,9 +98,8 @@ serve_db_state_get(serve_ctx *sv, long wait_ms)
 	return st;
 }
 
-/* Sleeps ms or until serve_heart_quit(); returns 1 when asked to quit. */
-static int
-heart_sleep(serve_ctx *sv, long ms)
+int
+serve_heart_sleep(serve_ctx *sv, long ms)
 {
 	struct timespec until;
 	int quit;
@@ -264,7 +263,7 @@ heart_main(void *arg)
 	memset(&h, 0, sizeof(h));
 	do
 		heart_round(sv, &h);
-	while (!heart_sleep(sv, heart_period_ms(sv->settings)));
+	while (!serve_heart_sleep(sv, heart_period_ms(sv->settings)));
 	ps_db_close(h.db);
 	return NULL;
 }
@@ -275,6 +274,10 @@ serve_heart_start(serve_ctx *sv)
 	if (pthread_create(&sv->heart, NULL, heart_main, sv) != 0)
 		return -1;
 	sv->heart_started = 1;
+	if (serve_prune_start(sv) < 0) {
+		serve_heart_stop(sv);
+		return -1;
+	}
 	return 0;
 }
 
@@ -283,7 +286,7 @@ serve_heart_quit(serve_ctx *sv)
 {
 	pthread_mutex_lock(&sv->heart_lock);
 	sv->heart_quit = 1;
-	pthread_cond_signal(&sv->heart_cond);
+	pthread_cond_broadcast(&sv->heart_cond); /* the heartbeat and the pruner */
 	pthread_mutex_unlock(&sv->heart_lock);
 }
 
@@ -295,4 +298,5 @@ serve_heart_stop(serve_ctx *sv)
 	serve_heart_quit(sv);
 	pthread_join(sv->heart, NULL);
 	sv->heart_started = 0;
+	serve_prune_stop(sv);
 }

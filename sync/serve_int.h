@@ -2,8 +2,8 @@
  * serve_int.h: what the files of serve mode share (not a public API).
  *
  * serve.c owns the serve_ctx and the worker loop; serve_http.c the HTTP
- * listener; serve_heart.c the heartbeat thread; serve_secrets.c the cache of
- * webhook secrets. Each thread owns its own ps_db: libpq connections are
+ * listener; serve_heart.c the heartbeat thread; serve_prune.c the pruner
+ * thread (retention); serve_secrets.c the cache of webhook secrets. Each thread owns its own ps_db: libpq connections are
  * not shared between threads. Every connection of serve's own is bounded
  * by PINSYNC_SERVE_DB_TIMEOUT_MS (ps_db_connect_opts), so that no
  * request, probe or stop waits on a database that does not answer for
@@ -75,7 +75,12 @@ typedef struct serve_ctx {
 	int heart_started;
 	pthread_mutex_t heart_lock;
 	pthread_cond_t heart_cond;
-	int heart_quit; /* guarded by heart_lock */
+	int heart_quit; /* guarded by heart_lock; also ends the pruner */
+
+	/* Pruner (serve_prune.c): started with the heartbeat when retention
+	 * is on. */
+	pthread_t pruner;
+	int pruner_started;
 } serve_ctx;
 
 /* Milliseconds of the monotonic clock. */
@@ -90,12 +95,25 @@ void serve_wake(serve_ctx *sv);
 int serve_http_start(serve_ctx *sv, char *err, size_t errlen);
 void serve_http_stop(serve_ctx *sv);
 
-/* Starts the heartbeat thread; serve_heart_quit() asks it to end (at once,
- * or after the database call it is in), serve_heart_stop() also waits for
- * it. */
+/* Starts the heartbeat thread (and the pruner's); serve_heart_quit() asks
+ * them to end (at once, or after the database call they are in),
+ * serve_heart_stop() also waits for them. */
 int serve_heart_start(serve_ctx *sv);
 void serve_heart_quit(serve_ctx *sv);
 void serve_heart_stop(serve_ctx *sv);
+
+/* Sleeps ms or until serve_heart_quit(); returns 1 when asked to quit. */
+int serve_heart_sleep(serve_ctx *sv, long ms);
+
+/* The pruner thread: with PINSYNC_PRUNE_AFTER and PINSYNC_PRUNE_EVERY_S
+ * both on, it prunes every PINSYNC_PRUNE_EVERY_S (ps_db_prune), a bounded
+ * number of transactions per tick, on its own connection, off the HTTP
+ * and heartbeat threads; one serve process at a time does (the prune
+ * lock), the others skip their turn. serve_prune_start() returns 0 (also
+ * when retention is off: nothing started) or -1; serve_prune_stop() waits
+ * for it after serve_heart_quit() and accepts a pruner never started. */
+int serve_prune_start(serve_ctx *sv);
+void serve_prune_stop(serve_ctx *sv);
 
 /* The database's state as the heartbeat last found it. Before the first
  * round has ended, waits for it up to wait_ms (a process that has just
