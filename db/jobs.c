@@ -270,7 +270,8 @@ ps_db_schedule_tick(ps_db *db, long reconcile_every_s, int *count)
  * the history comes from metric_totals, kept by triggers as the work is
  * done; what is under way (running runs, open batches and their items,
  * queued and running jobs) is counted through partial indexes; the last
- * finished run of each target is the first match of runs_target_idx. */
+ * finished run of each target is the first match of runs_target_idx, its
+ * last success the first of runs_success_idx. */
 static const char metrics_sql[] =
     "WITH tot AS (SELECT m.target_id, t.name, m.family, m.l1, m.l2, m.value"
     "  FROM metric_totals m JOIN targets t ON t.id = m.target_id),"
@@ -305,7 +306,10 @@ static const char metrics_sql[] =
     "  LEFT JOIN open o ON o.target_id = t.id GROUP BY 2"
     " UNION ALL SELECT 6, name, '', '', value FROM one WHERE family = 'retries'"
     " UNION ALL SELECT 7, name, '', '', value FROM one WHERE family = 'retry_wait'"
-    " UNION ALL SELECT 8, name, '', '', value FROM tot WHERE family = 'last_success'"
+    " UNION ALL SELECT 8, t.name, '', '', extract(epoch FROM l.finished_at)::float8"
+    "  FROM targets t CROSS JOIN LATERAL (SELECT r.finished_at FROM runs r"
+    "   WHERE r.target_id = t.id AND r.outcome IN ('ok', 'unchanged')"
+    "   AND r.finished_at IS NOT NULL ORDER BY r.finished_at DESC LIMIT 1) l"
     " UNION ALL SELECT 9, name, '', '', seconds::float8 FROM last WHERE seconds IS NOT NULL"
     " UNION ALL SELECT 10, name, '', '', value FROM one WHERE family = 'feed_bytes'"
     " UNION ALL SELECT 11, name, '', '', value FROM one WHERE family = 'parsed'"

@@ -13,7 +13,6 @@
 --   runs (outcome), invalid, retries, retry_wait, feed_bytes, parsed:
 --     from runs; a run's outcome counts once it is not 'running', its sums
 --     as they are written;
---   last_success: the latest finished_at of an ok or unchanged run;
 --   items (operation, result): the items of batches whose results are
 --     recorded, or which ended without them (then 'pending'); the items of
 --     open batches are added at scrape time. batches.counted holds what a
@@ -34,8 +33,11 @@ CREATE TABLE metric_totals (
 
 ALTER TABLE batches ADD COLUMN counted jsonb NOT NULL DEFAULT '{}';
 
--- What a scrape counts live, found without a scan of the journal.
+-- What a scrape reads live, found without a scan of the journal: the
+-- running runs, and each target's latest success (which a prune keeps).
 CREATE INDEX runs_running_idx ON runs (target_id) WHERE outcome = 'running';
+CREATE INDEX runs_success_idx ON runs (target_id, finished_at DESC)
+    WHERE outcome IN ('ok', 'unchanged');
 
 -- Adds v to a total. Decrements go through pinsync_totals_sub, which never
 -- creates a row (a target being deleted takes its rows with it).
@@ -172,12 +174,6 @@ BEGIN
         PERFORM pinsync_totals_add(NEW.target_id, 'parsed', '', '',
                                    NEW.parsed - coalesce(o.parsed, 0));
     END IF;
-    IF NEW.outcome IN ('ok', 'unchanged') AND NEW.finished_at IS NOT NULL THEN
-        INSERT INTO metric_totals AS m (target_id, family, value)
-        VALUES (NEW.target_id, 'last_success', extract(epoch FROM NEW.finished_at))
-        ON CONFLICT (target_id, family, l1, l2)
-        DO UPDATE SET value = greatest(m.value, excluded.value);
-    END IF;
     RETURN NULL;
 END
 $$;
@@ -228,14 +224,12 @@ INSERT INTO metric_totals (target_id, family, value)
     SELECT target_id, f.family, f.value
     FROM (SELECT target_id, sum(invalid) AS invalid, sum(retries) AS retries,
                  sum(retry_wait_s) AS retry_wait, sum(feed_bytes) AS feed_bytes,
-                 sum(parsed) AS parsed,
-                 max(extract(epoch FROM finished_at))
-                   FILTER (WHERE outcome IN ('ok', 'unchanged')) AS last_success
+                 sum(parsed) AS parsed
           FROM runs GROUP BY 1) s,
          LATERAL (VALUES ('invalid', s.invalid::double precision),
                          ('retries', s.retries), ('retry_wait', s.retry_wait),
-                         ('feed_bytes', s.feed_bytes), ('parsed', s.parsed),
-                         ('last_success', s.last_success)) f(family, value)
+                         ('feed_bytes', s.feed_bytes), ('parsed', s.parsed))
+                         f(family, value)
     WHERE f.value IS NOT NULL;
 INSERT INTO metric_totals (target_id, family, l1, value)
     SELECT target_id, 'jobs', state, count(*) FROM jobs WHERE state IN ('done', 'failed')
@@ -250,8 +244,8 @@ CREATE TRIGGER batch_results_updated AFTER UPDATE ON batch_results
     REFERENCING NEW TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION pinsync_results_totals();
 CREATE TRIGGER runs_totals
-    AFTER INSERT OR UPDATE OF outcome, invalid, retries, retry_wait_s, feed_bytes, parsed,
-                              finished_at ON runs
+    AFTER INSERT OR UPDATE OF outcome, invalid, retries, retry_wait_s, feed_bytes, parsed
+    ON runs
     FOR EACH ROW EXECUTE FUNCTION pinsync_runs_totals();
 CREATE TRIGGER jobs_totals AFTER INSERT OR UPDATE OF state OR DELETE ON jobs
     FOR EACH ROW EXECUTE FUNCTION pinsync_jobs_totals();

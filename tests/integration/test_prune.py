@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 from harness import Pinsync, SyncCase, free_port  # noqa: E402
+from totals import assert_totals_match_journal, journal_figures, kept_figures  # noqa: E402
 from test_sync import make_item, write_csv  # noqa: E402
 
 TABLES = ["runs", "batches", "batch_items", "batch_results", "item_problems", "jobs",
@@ -176,8 +177,14 @@ class PruneTest(SyncCase):
         dry, r = self.prune("--dry-run")
         self.assertIn("would remove", r.stdout)
         self.assertEqual(self.counts(), before)
+        assert_totals_match_journal(self, self.pg, self.ps)
+        figures_before = kept_figures(self.ps)
         gone, r = self.prune()
         self.assertEqual(gone, dry, r.stdout)
+        # The counters of /metrics lose nothing (they are totals, not counts
+        # of the rows left); the journal alone now says less.
+        self.assertEqual(kept_figures(self.ps), figures_before)
+        self.assertNotEqual(journal_figures(self.pg), figures_before)
         after = self.counts()
         for table in TABLES:
             self.assertEqual(after[table], before[table] - gone[table], table)
