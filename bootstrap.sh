@@ -31,7 +31,7 @@ packages=(
 	libcurl4-openssl-dev libyajl-dev libxml2-dev libpq-dev zlib1g-dev libxxhash-dev
 	libmicrohttpd-dev libssl-dev
 	# test-only:
-	postgresql-15 postgresql-client-15 python3-yaml prometheus
+	postgresql-15 postgresql-client-15 python3-yaml prometheus pgbouncer
 	python3 libcmocka-dev
 	clang-14 libclang-rt-14-dev
 	python3-lxml python3-psycopg2 python3-xxhash time
