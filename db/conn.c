@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "db_int.h"
@@ -493,6 +494,15 @@ ps_db_set_timeout(ps_db *db, long timeout_ms)
 	db->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", db->timeout_ms);
 	return db_command(db, "setting the statement timeout", sql);
+}
+
+void
+ps_db_interrupt(ps_db *db)
+{
+	int fd = db && db->conn ? PQsocket(db->conn) : -1;
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
 }
 
 int

@@ -72,6 +72,11 @@ typedef struct ps_db_options {
 /* ps_db_connect() with options (NULL: the defaults). */
 int ps_db_connect_opts(ps_db **out, const char *conninfo, const ps_db_options *o);
 
+/* Ends db's connection at the socket, from another thread, so that a call
+ * waiting on it returns at once with an error (a stop that must not wait
+ * on a database that stopped answering). The owner still closes db. */
+void ps_db_interrupt(ps_db *db);
+
 /* Sets (0: removes) the bound on db's later statements, on both sides;
  * 0 or PS_DB_ERROR. */
 int ps_db_set_timeout(ps_db *db, long timeout_ms);

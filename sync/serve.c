@@ -250,6 +250,7 @@ ps_serve(const ps_settings *settings)
 	pthread_mutex_init(&sv.metrics_lock, NULL);
 	pthread_mutex_init(&sv.metrics_cache_lock, NULL);
 	pthread_mutex_init(&sv.heart_lock, NULL);
+	pthread_mutex_init(&sv.pruner_lock, NULL);
 	pthread_cond_init(&sv.heart_cond, NULL);
 	if (gethostname(host, sizeof(host)) < 0)
 		snprintf(host, sizeof(host), "localhost");
@@ -283,28 +284,14 @@ ps_serve(const ps_settings *settings)
 		goto done;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	/* A pooler that keeps no session is a setup to fix, not an outage to
-	 * wait out: refused at start (db/conn.c). Any other failure is waited
-	 * out, as the heartbeat does. */
-	{
-		ps_db *probe = NULL;
-
-		if (ps_db_connect_opts(&probe, settings->database_url,
-		                       &(ps_db_options){settings->serve_db_timeout_ms,
-		                                        "pinsync serve"}) == PS_DB_SESSION) {
-			ps_error("serve: %s", ps_db_error(probe));
-			ps_db_close(probe);
-			rc = PS_EXIT_DB;
-			goto done;
-		}
-		ps_db_close(probe);
-	}
 	ps_info("serve: worker %s, %ld job%s at a time, lease %lds", sv.worker,
 	        settings->serve_workers, settings->serve_workers == 1 ? "" : "s",
 	        settings->job_lease_s);
 
 	worker_loop(&sv);
 	ps_info("serve: stopping");
+	if (atomic_load(&sv.exit_code))
+		rc = atomic_load(&sv.exit_code);
 
 done:
 	/* The heartbeat is told first, so that it ends its round (at most one
@@ -321,6 +308,7 @@ done:
 	if (sv.wake_pipe[1] >= 0)
 		close(sv.wake_pipe[1]);
 	pthread_cond_destroy(&sv.heart_cond);
+	pthread_mutex_destroy(&sv.pruner_lock);
 	pthread_mutex_destroy(&sv.heart_lock);
 	pthread_mutex_destroy(&sv.metrics_cache_lock);
 	pthread_mutex_destroy(&sv.metrics_lock);

@@ -27,6 +27,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "run.h"
 #include "serve_int.h"
 
 /* How often the targets are read for the secrets cache. */
@@ -207,9 +208,19 @@ heart_round(serve_ctx *sv, heart *h)
 	int due = 0, rc;
 
 	if (h->db == NULL) {
-		if (ps_db_connect_opts(&h->db, s->database_url,
-		                       &(ps_db_options){s->serve_db_timeout_ms,
-		                                        "pinsync serve heartbeat"}) != PS_DB_OK)
+		rc = ps_db_connect_opts(
+		    &h->db, s->database_url,
+		    &(ps_db_options){s->serve_db_timeout_ms, "pinsync serve heartbeat"});
+		if (rc == PS_DB_SESSION) {
+			/* A pooler that keeps no session is a setup to fix, not
+			 * an outage to wait out (db/conn.c): the process stops. */
+			ps_error("serve: %s", ps_db_error(h->db));
+			atomic_store(&sv->exit_code, PS_EXIT_DB);
+			atomic_store(&sv->stopping, 1);
+			serve_wake(sv);
+			h->failing = 1; /* said once */
+		}
+		if (rc != PS_DB_OK)
 			goto failed;
 		h->migrated = 0;
 		h->checked_ms = 0;

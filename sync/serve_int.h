@@ -40,6 +40,7 @@ typedef struct serve_ctx {
 	char worker[160]; /* host:pid, unique per process: jobs.worker */
 
 	atomic_int stopping;      /* a signal asked to stop: take no new job */
+	atomic_int exit_code;     /* set by a thread that found a setup to fix */
 	atomic_llong current_job; /* the job the worker runs, 0 when idle */
 	int wake_pipe[2];         /* a byte wakes the idle worker (non-blocking) */
 
@@ -81,6 +82,8 @@ typedef struct serve_ctx {
 	 * is on. */
 	pthread_t pruner;
 	int pruner_started;
+	pthread_mutex_t pruner_lock; /* guards pruner_db, the pruner's connection */
+	ps_db *pruner_db;
 } serve_ctx;
 
 /* Milliseconds of the monotonic clock. */

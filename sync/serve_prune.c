@@ -30,6 +30,17 @@
 /* A prune statement's bound: each touches a few thousand rows. */
 #define PRUNE_TIMEOUT_MS 60000
 
+/* Closes the pruner's connection, unpublished first. */
+static void
+forget_db(serve_ctx *sv, ps_db **db)
+{
+	pthread_mutex_lock(&sv->pruner_lock);
+	sv->pruner_db = NULL;
+	pthread_mutex_unlock(&sv->pruner_lock);
+	ps_db_close(*db);
+	*db = NULL;
+}
+
 static void
 prune_tick(serve_ctx *sv, ps_db **db, int *more)
 {
@@ -40,17 +51,26 @@ prune_tick(serve_ctx *sv, ps_db **db, int *more)
 	int rc;
 
 	*more = 0;
+	/* The heartbeat finds the database down: nothing to try. */
+	if (serve_db_state_get(sv, 0) == SERVE_DB_DOWN)
+		return;
+	/* Connecting is bounded as serve's other connections are; the
+	 * statements, by the longer PRUNE_TIMEOUT_MS. */
 	if (*db == NULL &&
-	    ps_db_connect_opts(db, s->database_url,
-	                       &(ps_db_options){s->serve_db_timeout_ms > PRUNE_TIMEOUT_MS
-	                                            ? s->serve_db_timeout_ms
-	                                            : PRUNE_TIMEOUT_MS,
-	                                        "pinsync serve pruner"}) != PS_DB_OK) {
+	    (ps_db_connect_opts(db, s->database_url,
+	                        &(ps_db_options){s->serve_db_timeout_ms, "pinsync serve pruner"}) !=
+	         PS_DB_OK ||
+	     ps_db_set_timeout(*db, s->serve_db_timeout_ms > PRUNE_TIMEOUT_MS
+	                                ? s->serve_db_timeout_ms
+	                                : PRUNE_TIMEOUT_MS) != PS_DB_OK)) {
 		ps_warn("prune: %s", ps_db_error(*db));
 		ps_db_close(*db);
 		*db = NULL;
 		return;
 	}
+	pthread_mutex_lock(&sv->pruner_lock);
+	sv->pruner_db = *db; /* serve_prune_stop() may interrupt it */
+	pthread_mutex_unlock(&sv->pruner_lock);
 	o.older_than_s = s->prune_after_s;
 	o.keep_runs = (int)s->prune_keep_runs;
 	o.webhook_window_s = s->webhook_tolerance_s;
@@ -62,9 +82,9 @@ prune_tick(serve_ctx *sv, ps_db **db, int *more)
 		return;
 	}
 	if (rc < 0) {
-		ps_warn("prune: %s", ps_db_error(*db));
-		ps_db_close(*db);
-		*db = NULL;
+		if (!atomic_load(&sv->stopping))
+			ps_warn("prune: %s", ps_db_error(*db));
+		forget_db(sv, db);
 	}
 	if (n.runs || n.batches || n.item_problems || n.jobs || n.webhook_deliveries) {
 		ps_duration_format(s->prune_after_s, after, sizeof(after));
@@ -93,7 +113,7 @@ prune_main(void *arg)
 		prune_tick(sv, &db, &more);
 		wait_ms = more ? PRUNE_AGAIN_MS : sv->settings->prune_every_s * 1000;
 	}
-	ps_db_close(db);
+	forget_db(sv, &db);
 	return NULL;
 }
 
@@ -118,6 +138,13 @@ serve_prune_stop(serve_ctx *sv)
 {
 	if (!sv->pruner_started)
 		return;
+	/* A prune statement waiting on a database that stopped answering must
+	 * not hold the stop: its connection is cut, the call returns, and the
+	 * server rolls the statement back (each is a transaction of its own).
+	 * A connection still being opened is bounded by serve's own bound. */
+	pthread_mutex_lock(&sv->pruner_lock);
+	ps_db_interrupt(sv->pruner_db);
+	pthread_mutex_unlock(&sv->pruner_lock);
 	pthread_join(sv->pruner, NULL);
 	sv->pruner_started = 0;
 }
