@@ -64,7 +64,6 @@ import http.client
 import json
 import os
 import random
-import re
 import resource
 import shutil
 import signal
@@ -79,7 +78,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-from harness import PgCluster, Pinsync, Simulator, free_port  # noqa: E402
+from harness import PgCluster, Pinsync, Simulator, free_port, parse_metrics  # noqa: E402
 
 COLUMNS = ["id", "title", "description", "link", "image_link", "price", "availability"]
 STYLES = ("hub", "shopify", "wc")
@@ -143,18 +142,6 @@ def cluster_cpu_seconds(pg):
         elif int(fields[1]) == master:
             total += (int(fields[11]) + int(fields[12])) / CLK_TCK
     return total
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels)): value} of a Prometheus exposition."""
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        if not m or line.startswith("#"):
-            continue
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
-    return out
 
 
 # ---------------------------------------------------------------- serve processes

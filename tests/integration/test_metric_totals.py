@@ -17,9 +17,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import REPO, PgCluster, Pinsync  # noqa: E402
-from totals import (assert_totals_match_journal, kept_figures, parse_exposition,  # noqa: E402
-                    JOURNAL_SQL)
+from harness import REPO, PgCluster, Pinsync, parse_metrics  # noqa: E402
+from totals import JOURNAL_SQL, assert_totals_match_journal, kept_figures  # noqa: E402
 
 # A journal of every kind, as pinsync writes it: two targets; finished runs
 # (ok, partial, a dry run), one still running; recorded batches with
@@ -165,11 +164,11 @@ class MetricTotalsTest(unittest.TestCase):
                          [["outlet", "ok", "", "1"], ["shop", "partial", "", "1"]])
         # The queue's gauge of finished jobs does follow the rows.
         text = self.ps.run("metrics", check=0).stdout
-        self.assertEqual(parse_exposition(text)[("pinsync_jobs",
+        self.assertEqual(parse_metrics(text)[("pinsync_jobs",
                                                  frozenset({("state", "done")}))], 2)
         self.pg.psql("DELETE FROM jobs WHERE trigger = 'webhook'")
         text = self.ps.run("metrics", check=0).stdout
-        self.assertEqual(parse_exposition(text)[("pinsync_jobs",
+        self.assertEqual(parse_metrics(text)[("pinsync_jobs",
                                                  frozenset({("state", "done")}))], 1)
         # Removing a target takes its totals with it, triggers and all.
         self.pg.psql("DELETE FROM targets WHERE name = 'shop'")
@@ -191,7 +190,7 @@ class MetricTotalsTest(unittest.TestCase):
         self.ps.run("metrics", "--output", out, check=0)
         self.assertEqual(os.listdir(self.tmp), ["pinsync.prom"])  # no .tmp left behind
         with open(out, encoding="utf-8") as f:
-            m = parse_exposition(f.read())
+            m = parse_metrics(f.read())
         age = m[("pinsync_queue_oldest_seconds", frozenset())]
         self.assertGreaterEqual(age, 100)
         self.assertLess(age, 100 + 120)
@@ -200,7 +199,7 @@ class MetricTotalsTest(unittest.TestCase):
         self.assertEqual(m[("pinsync_queue_depth", frozenset())], 1)
         # Nothing queued: the age is 0.
         self.pg.psql("UPDATE jobs SET state = 'done', finished_at = now()")
-        m = parse_exposition(self.ps.run("metrics", check=0).stdout)
+        m = parse_metrics(self.ps.run("metrics", check=0).stdout)
         self.assertEqual(m[("pinsync_queue_oldest_seconds", frozenset())], 0)
         # An output it cannot write is a clear error, and nothing is left.
         r = self.ps.run("metrics", "--output", os.path.join(self.tmp, "no", "such.prom"))

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +23,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import PgCluster, Pinsync, Simulator, free_port  # noqa: E402
+from harness import PgCluster, Pinsync, Simulator, free_port, parse_metrics  # noqa: E402
 
 COLUMNS = ["id", "title", "description", "link", "image_link", "price", "availability"]
 DEFAULT_SECRET = "default-webhook-secret-0123456789"
@@ -139,19 +138,6 @@ class Serve:
         self.kill()
         self.logf.close()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def parse_metrics(text):
-    """{(name, frozenset(labels.items())): value} of an exposition."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        assert m, f"bad sample line: {line!r}"
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
-    return out
 
 
 def metric(samples, name, **labels):

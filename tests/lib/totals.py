@@ -9,7 +9,7 @@ recorded again, failures followed up, lost, split, skipped and abandoned
 batches, crashes and recovery).
 """
 
-import re
+from harness import parse_metrics
 
 # The families, as the journal gives them: (metric, SQL of rows (target,
 # l1, l2, value)). Labels after "target" are named in LABELS.
@@ -59,19 +59,6 @@ LABELS = {
 }
 
 
-def parse_exposition(text):
-    """{(name, frozenset(labels.items())): value} of a Prometheus text exposition."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        assert m, f"bad sample line: {line!r}"
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        out[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
-    return out
-
-
 def journal_figures(pg):
     """The families of JOURNAL_SQL as the journal gives them now."""
     out = {}
@@ -87,7 +74,7 @@ def journal_figures(pg):
 def kept_figures(ps):
     """The same families as `pinsync metrics` prints them (the totals)."""
     text = ps.run("metrics", check=0).stdout
-    return {k: v for k, v in parse_exposition(text).items() if k[0] in JOURNAL_SQL}
+    return {k: v for k, v in parse_metrics(text).items() if k[0] in JOURNAL_SQL}
 
 
 def differences(kept, journal):
