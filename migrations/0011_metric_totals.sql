@@ -154,26 +154,13 @@ BEGIN
        AND (TG_OP = 'INSERT' OR OLD.outcome IS DISTINCT FROM NEW.outcome) THEN
         PERFORM pinsync_totals_add(NEW.target_id, 'runs', NEW.outcome, '', 1);
     END IF;
-    IF NEW.invalid <> coalesce(o.invalid, 0) THEN
-        PERFORM pinsync_totals_add(NEW.target_id, 'invalid', '', '',
-                                   NEW.invalid - coalesce(o.invalid, 0));
-    END IF;
-    IF NEW.retries <> coalesce(o.retries, 0) THEN
-        PERFORM pinsync_totals_add(NEW.target_id, 'retries', '', '',
-                                   NEW.retries - coalesce(o.retries, 0));
-    END IF;
-    IF NEW.retry_wait_s <> coalesce(o.retry_wait_s, 0) THEN
-        PERFORM pinsync_totals_add(NEW.target_id, 'retry_wait', '', '',
-                                   NEW.retry_wait_s - coalesce(o.retry_wait_s, 0));
-    END IF;
-    IF NEW.feed_bytes <> coalesce(o.feed_bytes, 0) THEN
-        PERFORM pinsync_totals_add(NEW.target_id, 'feed_bytes', '', '',
-                                   NEW.feed_bytes - coalesce(o.feed_bytes, 0));
-    END IF;
-    IF NEW.parsed <> coalesce(o.parsed, 0) THEN
-        PERFORM pinsync_totals_add(NEW.target_id, 'parsed', '', '',
-                                   NEW.parsed - coalesce(o.parsed, 0));
-    END IF;
+    PERFORM pinsync_totals_add(NEW.target_id, d.family, '', '', d.delta)
+    FROM (VALUES ('invalid', (NEW.invalid - coalesce(o.invalid, 0))::double precision),
+                 ('retries', NEW.retries - coalesce(o.retries, 0)),
+                 ('retry_wait', NEW.retry_wait_s - coalesce(o.retry_wait_s, 0)),
+                 ('feed_bytes', NEW.feed_bytes - coalesce(o.feed_bytes, 0)),
+                 ('parsed', NEW.parsed - coalesce(o.parsed, 0))) d(family, delta)
+    WHERE d.delta <> 0;
     RETURN NULL;
 END
 $$;

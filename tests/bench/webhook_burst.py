@@ -122,25 +122,17 @@ def cpu_seconds(pid):
 def cluster_cpu_seconds(pg):
     """user+sys CPU of a PostgreSQL cluster so far: the postmaster, its live
     processes, and the children it has reaped (the postmaster's cutime+cstime)."""
-    try:
-        with open(os.path.join(pg.data, "postmaster.pid")) as f:
-            master = int(f.readline())
-    except (OSError, ValueError):
+    procs = pg.processes()
+    if not procs:
         return None
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        master = int(f.readline())
     total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == master:
-            total += (int(fields[11]) + int(fields[12]) + int(fields[13])
-                      + int(fields[14])) / CLK_TCK
-        elif int(fields[1]) == master:
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    for pid, fields in procs.items():
+        ticks = int(fields[11]) + int(fields[12])
+        if pid == master:
+            ticks += int(fields[13]) + int(fields[14])
+        total += ticks / CLK_TCK
     return total
 
 

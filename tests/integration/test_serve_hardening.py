@@ -76,20 +76,7 @@ class BlackHole:
 
 def cluster_pids(pg):
     """The postmaster of pg and every process it started."""
-    with open(os.path.join(pg.data, "postmaster.pid")) as f:
-        master = int(f.readline())
-    pids = [master]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master:
-            pids.append(int(entry))
-    return pids
+    return list(pg.processes())
 
 
 class Frozen:

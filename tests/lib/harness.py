@@ -179,6 +179,27 @@ class PgCluster:
             check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True).stdout
         return [line.split("\t") for line in out.splitlines() if line != ""]
 
+    def processes(self):
+        """{pid: its /proc stat fields after the command} of the postmaster
+        and every process it started now (empty when it is not running)."""
+        try:
+            with open(os.path.join(self.data, "postmaster.pid")) as f:
+                master = int(f.readline())
+        except (OSError, ValueError):
+            return {}
+        out = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == master or int(fields[1]) == master:
+                out[int(entry)] = fields
+        return out
+
     def destroy(self):
         if self.running:
             try:
