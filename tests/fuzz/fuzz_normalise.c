@@ -5,9 +5,15 @@
  * buffer as ps_feed gives one (4x the text plus room per attribute), then
  * normalised. Checked: no crash or overflow (ASan), values NUL-terminated
  * and valid UTF-8 after normalisation unless a bad_utf8 problem says so,
- * the hash stable.
+ * the hash stable. And the whole input, as a description would be, through
+ * ps_feed__html_to_text() (out of place and in place) and through the
+ * reference it replaced (tests/unit/html_ref.h, compiled into this target
+ * only): the outputs must be the same bytes (issue 15).
  */
 #include "fuzz_common.h"
+
+#include "../unit/html_ref.h"
+#include "feeds_int.h" /* ps_feed__html_to_text() */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -36,6 +42,27 @@ utf8_ok(const unsigned char *s, size_t n)
 	return 1;
 }
 
+/* The new conversion against the reference: abort() when they differ. */
+static void
+html_same(const uint8_t *data, size_t size)
+{
+	char *want = malloc(size + 1), *got = malloc(size + 1);
+	size_t wn, gn;
+
+	if (want == NULL || got == NULL)
+		abort();
+	wn = ref_html_to_text(want, (const char *)data, size);
+	gn = ps_feed__html_to_text(got, (const char *)data, size);
+	if (gn != wn || memcmp(got, want, wn) != 0)
+		abort();
+	memcpy(got, data, size);
+	gn = ps_feed__html_to_text(got, got, size);
+	if (gn != wn || memcmp(got, want, wn) != 0)
+		abort();
+	free(want);
+	free(got);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -48,6 +75,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > (1 << 16))
 		return 0;
+	html_same(data, size);
 	memset(&it, 0, sizeof(it));
 	text = malloc(size + 1);
 	if (text == NULL)
