@@ -325,11 +325,19 @@ clean(ps_item *it, int a)
 	}
 	out = it->scratch + it->scratch_len;
 	for (i = 0, o = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k;
+		unsigned char c;
+		size_t k = ascii_run(s + i, n - i);
 
-		if (c >= 0x20 && c != 0x7F) {
-			k = c < 0x80 ? 1 : utf8_len(s + i, n - i);
+		/* Runs of plain ASCII go whole (a value is most often dirty
+		 * only for a blank trimmed at its end). */
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+		if (i >= n)
+			break;
+		c = s[i];
+		if (c >= 0x80) {
+			k = utf8_len(s + i, n - i);
 			if (k == 0) {
 				memcpy(out + o, "\xEF\xBF\xBD", 3); /* U+FFFD */
 				o += 3;
