@@ -115,7 +115,8 @@ void ps_db_migrations_free(ps_migration *list);
  * failing migration is rolled back and the error names its file. */
 int ps_db_migrate(ps_db *db, const ps_migration *list, int *applied);
 
-/* 0 when every migration of list is applied, PS_DB_NOTFOUND otherwise. */
+/* 0 when every migration of list is applied, PS_DB_NOTFOUND otherwise. Two
+ * queries, then none: the answer OK is kept for the connection. */
 int ps_db_migrated(ps_db *db, const ps_migration *list);
 
 /* ---- targets (targets.c) ---- */

@@ -22,6 +22,9 @@ struct ps_db {
 	db_buf problems;
 	ps_db_hook_fn hook;
 	long timeout_ms; /* bound on each statement's answer; 0: none */
+	/* The migration list ps_db_migrated() found applied on this
+	 * connection (it asks the server once). */
+	const struct ps_migration *migrated;
 };
 
 /* How long a connection may take to open when neither the caller nor the

@@ -227,28 +227,62 @@ done:
 	return rc;
 }
 
+/* The versions of list as a text[] literal, {0001,0002,...}; *count: how
+ * many. -1 when out of memory. */
+static int
+versions_literal(db_buf *out, const ps_migration *list, long *count)
+{
+	const ps_migration *m;
+
+	*count = 0;
+	if (db_buf_append(out, "{", 1) < 0)
+		return -1;
+	for (m = list; m->name; m++, (*count)++)
+		if ((*count && db_buf_append(out, ",", 1) < 0) ||
+		    db_buf_append(out, m->name, 4) < 0)
+			return -1;
+	return db_buf_append(out, "}", 1);
+}
+
 int
 ps_db_migrated(ps_db *db, const ps_migration *list)
 {
-	const ps_migration *m;
+	const char *params[1];
+	db_buf versions = {0};
 	PGresult *res;
-	int has_table;
+	long wanted = 0;
+	int rc = PS_DB_ERROR;
 
+	/* Once per connection and list: a run asks on every command path
+	 * (issue 15), and a schema is not unmigrated under a live process. */
+	if (db->migrated == list)
+		return PS_DB_OK;
 	res = db_query(db, "checking migrations",
 	               "SELECT to_regclass('schema_migrations') IS NOT NULL", 0, NULL);
 	if (res == NULL)
 		return PS_DB_ERROR;
-	has_table = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!has_table)
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		PQclear(res);
 		return PS_DB_NOTFOUND;
-	for (m = list; m->name; m++) {
-		int applied;
-
-		if (is_applied(db, m->name, &applied) < 0)
-			return PS_DB_ERROR;
-		if (!applied)
-			return PS_DB_NOTFOUND;
 	}
-	return PS_DB_OK;
+	PQclear(res);
+	/* Every version in one query: one round trip instead of one per
+	 * migration. */
+	if (versions_literal(&versions, list, &wanted) < 0) {
+		db_fail(db, "checking migrations: out of memory");
+		goto done;
+	}
+	params[0] = versions.data;
+	res = db_query(db, "reading schema_migrations",
+	               "SELECT count(*) FROM schema_migrations WHERE version = ANY ($1::text[])", 1,
+	               params);
+	if (res == NULL)
+		goto done;
+	rc = strtol(PQgetvalue(res, 0, 0), NULL, 10) == wanted ? PS_DB_OK : PS_DB_NOTFOUND;
+	PQclear(res);
+	if (rc == PS_DB_OK)
+		db->migrated = list;
+done:
+	db_buf_free(&versions);
+	return rc;
 }
