@@ -218,8 +218,10 @@ int ps_db_snapshot_mark(ps_db *db, int64_t target_id, const char *item_id, uint6
 int ps_db_snapshot_page(ps_db *db, int64_t target_id, const char *after, int limit, ps_db_fp_cb cb,
                         void *ctx);
 
-/* Number of items in the target's snapshot. */
-int ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count);
+/* About the number of items in the target's snapshot, cheaply: how many
+ * the target's last finished run parsed (0 before the first). To size a
+ * map that can still grow, never to count. */
+int ps_db_snapshot_size_hint(ps_db *db, int64_t target_id, int64_t *hint);
 
 /* ---- runs (runs.c) ---- */
 

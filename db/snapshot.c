@@ -120,15 +120,20 @@ ps_db_snapshot_load(ps_db *db, int64_t target_id, ps_db_snapshot_cb cb, void *ct
 }
 
 int
-ps_db_snapshot_count(ps_db *db, int64_t target_id, int64_t *count)
+ps_db_snapshot_size_hint(ps_db *db, int64_t target_id, int64_t *hint)
 {
 	PGresult *res;
 
-	res = db_query_id(db, "counting snapshot",
-	                  "SELECT count(*) FROM snapshot_items WHERE target_id = $1", target_id);
+	/* The last finished run's item count, by runs_target_idx: a few rows
+	 * read, where count(*) on snapshot_items reads the whole snapshot
+	 * (as long as loading it; issue 15). */
+	res = db_query_id(db, "sizing the snapshot",
+	                  "SELECT parsed FROM runs WHERE target_id = $1 AND finished_at IS NOT NULL"
+	                  " ORDER BY id DESC LIMIT 1",
+	                  target_id);
 	if (res == NULL)
 		return PS_DB_ERROR;
-	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*hint = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
 	PQclear(res);
 	return PS_DB_OK;
 }

@@ -170,12 +170,14 @@ static const command commands[] = {
     {"run",
      "Syncs one target: parse the feed, diff it against the snapshot, send the\n"
      "changes, poll every batch to its end and record every item's result.\n"
-     "--dry-run prints the plan (counts and item ids per operation) and\n"
-     "changes nothing on Pinterest or in the snapshot.\n"
+     "--dry-run plans and changes nothing on Pinterest or in the snapshot. The\n"
+     "plan: on a terminal, its counts and the first --show N (10) item ids per\n"
+     "operation; the full plan, one line per item (\"UPDATE id [price]\"), goes\n"
+     "to --plan FILE (\"-\": stdout), or to stdout when that is no terminal.\n"
      "A run that would delete more than the target's --max-delete-ratio of the\n"
      "catalog sends its creates and updates but holds the deletes back (exit 7);\n"
      "--allow-mass-delete releases them.\n\n" EXIT_CODES_HELP,
-     "run [--dry-run] [--allow-mass-delete] NAME", cmd_run},
+     "run [--dry-run [--plan FILE] [--show N]] [--allow-mass-delete] NAME", cmd_run},
     {"poll",
      "Finishes the batches runs left in flight (still processing at Pinterest\n"
      "when their run ended, or left by a run that stopped): polls them to their\n"

@@ -15,23 +15,35 @@
 #include "db.h"
 #include "feeds.h"
 #include "log.h"
+#include "plan.h"
 
 typedef struct run_args {
 	int dry_run;
 	int allow_mass_delete;
+	const char *plan; /* --plan FILE: the full plan of a dry run */
+	int show;         /* --show N: ids per operation in its summary */
 } run_args;
 
 static int
 run_flag(void *ctx, int opt, const char *arg)
 {
-	(void)arg;
-	if (opt == 'n')
-		((run_args *)ctx)->dry_run = 1;
-	else if (opt == 'D')
-		((run_args *)ctx)->allow_mass_delete = 1;
-	else
-		return PS_EXIT_USAGE;
-	return 0;
+	run_args *a = ctx;
+	char *end;
+	long v;
+
+	switch (opt) {
+	case 'n': a->dry_run = 1; return 0;
+	case 'D': a->allow_mass_delete = 1; return 0;
+	case 'p': a->plan = arg; return 0;
+	case 's':
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || v < 0 || v > 1000000)
+			return ps_cli_usage_error(NULL, "--show must be a count from 0 to 1000000");
+		a->show = (int)v;
+		return 0;
+	default: return PS_EXIT_USAGE;
+	}
 }
 
 /* The progress line, and the last counters for its closing line. */
@@ -54,12 +66,15 @@ cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 {
 	static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'},
 	                                     {"allow-mass-delete", no_argument, NULL, 'D'},
+	                                     {"plan", required_argument, NULL, 'p'},
+	                                     {"show", required_argument, NULL, 's'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {0}};
-	run_args a = {0};
+	run_args a = {0, 0, NULL, PS_PLAN_SHOW};
 	ps_run_options ro;
 	run_progress pg;
 	const char *name;
+	FILE *plan = NULL;
 	int rc, first;
 
 	first = ps_cli_parse_flags(cmd, argc, argv, opts, run_flag, &a, &rc);
@@ -67,15 +82,31 @@ cmd_run(const command *cmd, ps_settings *s, int argc, char **argv)
 		return rc;
 	if ((name = ps_cli_target_name(cmd, argc, argv, first, &rc)) == NULL)
 		return rc;
+	if (a.plan && !a.dry_run)
+		return ps_cli_usage_error(cmd, "--plan needs --dry-run");
 	memset(&ro, 0, sizeof(ro));
 	ro.target = name;
 	ro.dry_run = a.dry_run;
+	ro.plan_show = a.show;
 	ro.allow_mass_delete = a.allow_mass_delete;
 	ro.trigger = "manual";
 	ps_control_install();
 	ro.out = stdout;
-	if (ro.dry_run)
-		return ps_sync_run(s, &ro);
+	if (ro.dry_run) {
+		if (a.plan && strcmp(a.plan, "-") == 0) {
+			plan = stdout;
+		} else if (a.plan && (plan = fopen(a.plan, "w")) == NULL) {
+			ps_error("--plan %s: %s", a.plan, strerror(errno));
+			return PS_EXIT_USAGE;
+		}
+		ro.plan_full = plan;
+		rc = ps_sync_run(s, &ro);
+		if (plan && plan != stdout && fclose(plan) != 0 && rc == PS_EXIT_OK) {
+			ps_error("--plan %s: %s", a.plan, strerror(errno));
+			rc = PS_EXIT_INTERNAL;
+		}
+		return rc;
+	}
 	/* A live progress line on a terminal; a summary line otherwise. */
 	memset(&pg, 0, sizeof(pg));
 	ps_progress_init(&pg.progress, stderr, -1);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "catalog.h"
@@ -29,6 +30,7 @@
 #include "control.h"
 #include "log.h"
 #include "pinterest.h"
+#include "plan.h"
 #include "poller.h"
 #include "reconcile.h"
 
@@ -59,6 +61,7 @@ typedef struct run_state {
 	const char *client_key;
 	int64_t run_id;
 	ps_diffmap *map;
+	ps_plan *plan; /* a dry run's */
 	ps_feed *feed;
 	ps_pin *pin;
 	ps_pin_db_store tokstore; /* the client refreshes tokens through it */
@@ -76,7 +79,29 @@ typedef struct run_state {
 	int unchanged_at_source; /* the feed's server answered 304 */
 	char error[1024];
 	int exit_code; /* first fatal outcome, PS_EXIT_OK until then */
+	struct timespec phase_wall, phase_cpu; /* when the current phase began */
+	char plan_hint[256]; /* where the summary says the full plan is */
 } run_state;
+
+/* Logs (at debug level) how long the phase that ends now took, in wall
+ * time and in CPU time of this thread (the parser thread's is not in it),
+ * and starts the next: where a run's time goes (issue 15). */
+static void
+phase_end(run_state *rs, const char *name)
+{
+	struct timespec w, c;
+
+	clock_gettime(CLOCK_MONOTONIC, &w);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
+	if (name)
+		ps_debug("phase %s: %.1f ms, %.1f ms CPU", name,
+		         (double)(w.tv_sec - rs->phase_wall.tv_sec) * 1e3 +
+		             (double)(w.tv_nsec - rs->phase_wall.tv_nsec) / 1e6,
+		         (double)(c.tv_sec - rs->phase_cpu.tv_sec) * 1e3 +
+		             (double)(c.tv_nsec - rs->phase_cpu.tv_nsec) / 1e6);
+	rs->phase_wall = w;
+	rs->phase_cpu = c;
+}
 
 static void run_fail(run_state *rs, int exit_code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -177,6 +202,39 @@ batch_oom(run_state *rs, const char *id, size_t len)
 	return -1;
 }
 
+/* A dry run's operation, to its plan (plan.h). */
+static int
+plan_write(run_state *rs, const char *op, const char *id, size_t len, const char *detail)
+{
+	if (ps_plan_add(rs->plan, op, id, len, detail) < 0) {
+		run_fail(rs, PS_EXIT_INTERNAL, "%s", ps_plan_error(rs->plan));
+		return -1;
+	}
+	return 0;
+}
+
+/* A dry run's plan: the full plan where it was asked for, and a summary
+ * on a terminal (plan.h). */
+static int
+open_plan(run_state *rs)
+{
+	ps_plan_options po = PS_PLAN_OPTIONS_INIT;
+	FILE *out = rs->opts->out;
+
+	po.full = rs->opts->plan_full ? rs->opts->plan_full
+	          : out && !isatty(fileno(out)) ? out
+	                                        : NULL;
+	po.summary = po.full == out ? NULL : out;
+	po.show = rs->opts->plan_show;
+	snprintf(rs->plan_hint, sizeof(rs->plan_hint),
+	         "the full plan: pinsync run --dry-run %s --plan FILE", rs->target.name);
+	if ((rs->plan = ps_plan_new(&po)) == NULL) {
+		run_fail(rs, PS_EXIT_INTERNAL, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* Plans an operation on one item: printed in a dry run, batched else.
  * changed: the attributes of an UPDATE (NULL: the whole item under op);
  * is_new: the item is new to the snapshot (counted as created). */
@@ -188,19 +246,21 @@ plan_op(run_state *rs, const char *op, const ps_item *item, const unsigned char 
 	int a;
 
 	if (rs->opts->dry_run) {
-		fprintf(rs->opts->out, "%s %.*s", op, (int)id->len, id->ptr);
+		char detail[PS_ATTR__COUNT * 40];
+		size_t n = 0;
+
 		if (changed) {
 			const char *sep = " [";
 
 			for (a = 0; a < PS_ATTR__COUNT; a++)
 				if (changed[a]) {
-					fprintf(rs->opts->out, "%s%s", sep, ps_attr_defs[a].name);
+					n += (size_t)snprintf(detail + n, sizeof(detail) - n,
+					                      "%s%s", sep, ps_attr_defs[a].name);
 					sep = ", ";
 				}
-			fputs("]", rs->opts->out);
+			snprintf(detail + n, sizeof(detail) - n, "]");
 		}
-		fputc('\n', rs->opts->out);
-		return 0;
+		return plan_write(rs, op, id->ptr, id->len, changed ? detail : NULL);
 	}
 	if (send_if_full(rs) < 0)
 		return -1;
@@ -283,11 +343,9 @@ confirm_item(run_state *rs, const ps_item *item)
 
 	rs->planned_update--;
 	rs->counts.unchanged++;
-	if (rs->opts->dry_run) {
-		fprintf(rs->opts->out, "CONFIRM %.*s (Pinterest holds it as the feed says)\n",
-		        (int)id->len, id->ptr);
-		return 0;
-	}
+	if (rs->opts->dry_run)
+		return plan_write(rs, "CONFIRM", id->ptr, id->len,
+		                  " (Pinterest holds it as the feed says)");
 	len = ps_fingerprint(item, fp);
 	if (ps_db_snapshot_mark(rs->db, rs->target.id, id->ptr, item->hash, fp, len) < 0) {
 		run_fail(rs, PS_EXIT_DB, "%s", ps_db_error(rs->db));
@@ -344,12 +402,10 @@ plan_owned(run_state *rs, const ps_item *item, change *ch)
 	/* No fingerprint to compare with, or one that sees no difference
 	 * although the item's hash differs (a 32-bit collision): ask. */
 	if (ch->held != PS_RB_PRESENT && (ch->unknown || (ch->nchanged == 0 && !ch->drift))) {
-		if (rs->opts->dry_run) {
-			fprintf(rs->opts->out,
-			        "READBACK %.*s (state unknown: read back, then sent)\n",
-			        (int)item->values[PS_ATTR_ID].len, item->values[PS_ATTR_ID].ptr);
-			return 0;
-		}
+		if (rs->opts->dry_run)
+			return plan_write(rs, "READBACK", item->values[PS_ATTR_ID].ptr,
+			                  item->values[PS_ATTR_ID].len,
+			                  " (state unknown: read back, then sent)");
 		return 1;
 	}
 	if (ch->nchanged == 0)
@@ -615,8 +671,9 @@ plan_missing(run_state *rs)
 		if (stopped(rs, "while planning the deletes"))
 			return -1;
 		if (rs->opts->dry_run) {
-			fprintf(rs->opts->out, "%s %.*s%s\n", oos ? "UPDATE" : "DELETE", (int)len,
-			        id, oos ? " [availability: out of stock]" : "");
+			if (plan_write(rs, oos ? "UPDATE" : "DELETE", id, len,
+			               oos ? " [availability: out of stock]" : NULL) < 0)
+				return -1;
 		} else {
 			if (send_if_full(rs) < 0)
 				return -1;
@@ -817,7 +874,7 @@ open_everything(run_state *rs)
 {
 	ps_feed_options fo = PS_FEED_OPTIONS_INIT;
 	char *etag = NULL, *last_modified = NULL;
-	int64_t snap = 0;
+	int64_t hint = 0;
 	int rc;
 
 	if (ps_itemset_new(&rs->changed) < 0 ||
@@ -829,14 +886,20 @@ open_everything(run_state *rs)
 	if (!rs->opts->dry_run &&
 	    (open_client(rs) < 0 || finish_earlier_batches(rs) < 0 || sample_drift(rs) < 0))
 		return -1;
-	if (ps_db_snapshot_count(rs->db, rs->target.id, &snap) < 0 ||
-	    ps_diffmap_new(&rs->map, (size_t)snap) < 0 ||
+	if (!rs->opts->dry_run)
+		phase_end(rs, "client, earlier batches, drift sample");
+	/* Sized from a hint, not from count(*), which read the whole snapshot
+	 * once more on the server (issue 15); the map grows past it if need
+	 * be, and a map sized right spares the growing's rehashes. */
+	if (ps_db_snapshot_size_hint(rs->db, rs->target.id, &hint) < 0 ||
+	    ps_diffmap_new(&rs->map, hint > 0 ? (size_t)hint : 0) < 0 ||
 	    ps_db_snapshot_load(rs->db, rs->target.id, ps_diffmap_add_snapshot, rs->map) < 0) {
 		run_fail(rs, PS_EXIT_DB, "loading the snapshot: %s", ps_db_error(rs->db));
 		return -1;
 	}
-	ps_debug("snapshot: %" PRId64 " items, %zu bytes in memory", snap,
+	ps_debug("snapshot: %zu items, %zu bytes in memory", ps_diffmap_snapshot_count(rs->map),
 	         ps_diffmap_memory(rs->map));
+	phase_end(rs, "snapshot load");
 
 	if (ps_feed_format_parse(&fo.format, rs->target.format) < 0)
 		fo.format = PS_FORMAT_AUTO;
@@ -1078,8 +1141,10 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	 * stops at its next safe point exactly as for SIGTERM (control.h). */
 	ps_control_set_deadline((double)settings->run_deadline_s, "PINSYNC_RUN_DEADLINE_S");
 
+	phase_end(&rs, NULL);
 	if (open_target(&rs, opts->target) != PS_EXIT_OK)
 		goto done;
+	phase_end(&rs, "connect, migrations, target");
 	ps_db_set_hook(rs.db, ps_crashpoint);
 	if (lock_target(&rs) < 0)
 		goto done;
@@ -1097,9 +1162,17 @@ ps_sync_run(const ps_settings *settings, const ps_run_options *opts)
 	started = 1;
 	ps_log_set_run(rs.run_id);
 	ps_db_problems_begin(rs.db, rs.run_id);
+	if (opts->dry_run && open_plan(&rs) < 0)
+		goto done;
+	phase_end(&rs, "lock, run start");
 
-	if (open_everything(&rs) == 0 && plan_feed(&rs) == 0)
-		plan_missing(&rs);
+	if (open_everything(&rs) == 0) {
+		if (plan_feed(&rs) == 0) {
+			phase_end(&rs, "feed (parse, diff, plan)");
+			plan_missing(&rs);
+			phase_end(&rs, "deletes");
+		}
+	}
 	/* An unchanged feed (304) plans nothing: every snapshot item would
 	 * otherwise look absent. */
 	finish_sending(&rs);
@@ -1121,6 +1194,8 @@ done:
 			rs.counts.updated = rs.planned_update + rs.planned_oos;
 			rs.counts.deleted = rs.planned_delete;
 		}
+		if (rs.plan && ps_plan_finish(rs.plan, rs.plan_hint) < 0)
+			run_fail(&rs, PS_EXIT_INTERNAL, "%s", ps_plan_error(rs.plan));
 		outcome = outcome_of(&rs);
 		record_validators(&rs, outcome);
 		if (ps_db_run_finish(rs.db, rs.run_id, outcome, rs.error[0] ? rs.error : NULL,
@@ -1136,6 +1211,7 @@ done:
 	}
 	if (locked)
 		ps_db_target_unlock(rs.db, rs.target.id);
+	phase_end(&rs, "finish");
 	if (rs.batch_ready)
 		ps_batch_free(&rs.batch);
 	ps_poller_free(rs.poller);
@@ -1145,9 +1221,11 @@ done:
 	ps_feed_free(rs.feed);
 	ps_pin_free(rs.pin);
 	ps_diffmap_free(rs.map);
+	ps_plan_free(rs.plan);
 	ps_buf_free(&rs.arena);
 	ps_target_clear(&rs.target);
 	ps_db_close(rs.db);
+	phase_end(&rs, "free, disconnect");
 	ps_log_set_run(0);
 	ps_log_set_target(NULL);
 	ps_control_set_deadline(0, NULL);

@@ -36,6 +36,11 @@ typedef struct ps_run_options {
 	int allow_mass_delete;      /* lifts the delete guard for this run */
 	const char *trigger;        /* manual, schedule, webhook */
 	FILE *out;                  /* where the plan / summary is printed */
+	/* A dry run's full plan (plan.h): to plan_full when set, else to out
+	 * unless out is a terminal; out gets a summary whenever the full plan
+	 * goes elsewhere, with plan_show ids per operation. */
+	FILE *plan_full;
+	int plan_show;
 	ps_progress_fn on_progress; /* called with the counters as the run goes, or NULL */
 	void *progress_ctx;
 } ps_run_options;

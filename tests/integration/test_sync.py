@@ -7,6 +7,8 @@ catalog dump that Pinterest ends up holding what the feed says.
 import csv
 import io
 import os
+import pty
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -301,6 +303,70 @@ class SyncTest(SyncCase):
         self.ps.run("run", "dry", check=0)
         self.assertEqual(sorted(self.sent()), sorted(
             [("UPDATE", "SKU-00000"), ("DELETE", "SKU-00001"), ("UPSERT", "SKU-00050")]))
+
+    def run_on_terminal(self, *args):
+        """Runs pinsync ARGS with stdout on a pseudo-terminal; returns (status, its text)."""
+        master, slave = pty.openpty()
+        p = subprocess.Popen([self.ps.bin] + list(args), env=self.ps.env, stdout=slave,
+                             stderr=subprocess.DEVNULL)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        return p.wait(60), out.decode().replace("\r\n", "\n")
+
+    def test_dry_run_plan_where_asked(self):
+        # Issue 15: a terminal gets the plan's counts and first ids per
+        # operation, --plan FILE every line, a pipe every line as before.
+        path = os.path.join(self.tmp.name, "plan.csv")
+        items = [make_item(i) for i in range(2)]
+        write_csv(path, items)
+        self.add_target("plan", path, catalog="2017")
+        self.ps.run("run", "plan", check=0)
+        self.sim.clear_requests()
+        items[0]["price"] = "99.00 USD"
+        items += [make_item(i) for i in range(100, 128)]
+        write_csv(path, items)
+        new = [f"UPSERT SKU-{i:05d}" for i in range(100, 128)]
+
+        rc, out = self.run_on_terminal("run", "--dry-run", "plan")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("UPSERT: 28 items\n", out)
+        self.assertEqual(len([x for x in out.splitlines() if x.startswith("  UPSERT ")]), 10, out)
+        self.assertIn("  ... and 18 more\n", out)
+        self.assertIn("UPDATE: 1 item\n  UPDATE SKU-00000 [price]\n", out)
+        self.assertIn("the full plan: pinsync run --dry-run plan --plan FILE", out)
+        self.assertIn("28 to create, 1 to update, 0 to delete", out)
+
+        plan = os.path.join(self.tmp.name, "plan.txt")
+        r = self.ps.run("run", "--dry-run", "--plan", plan, "--show", "3", "plan", check=0)
+        with open(plan) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(sorted(x for x in lines if x.startswith("UPSERT")), new)
+        self.assertIn("UPDATE SKU-00000 [price]", lines)
+        self.assertEqual(len(lines), 29)
+        self.assertEqual(len([x for x in r.stdout.splitlines() if x.startswith("  UPSERT ")]), 3)
+        self.assertIn("  ... and 25 more\n", r.stdout)
+        self.assertIn("28 to create, 1 to update", r.stdout)
+
+        # "-": the full plan on the terminal too; a pipe gets it whole as before.
+        rc, out = self.run_on_terminal("run", "--dry-run", "--plan", "-", "plan")
+        self.assertEqual(sorted(x for x in out.splitlines() if x.startswith("UPSERT ")), new)
+        r = self.ps.run("run", "--dry-run", "plan", check=0)
+        self.assertEqual(sorted(x for x in r.stdout.splitlines() if x.startswith("UPSERT ")), new)
+        self.assertNotIn("more", r.stdout)
+
+        r = self.ps.run("run", "--plan", plan, "plan", check=2)
+        self.assertIn("--plan needs --dry-run", r.stderr)
+        self.ps.run("run", "--dry-run", "--show", "x", "plan", check=2)
+        self.assertEqual([x for x in self.sim.requests() if x["method"] == "POST"], [])
 
     def test_truncated_feed_deletes_nothing(self):
         path = os.path.join(self.tmp.name, "trunc.xml")
