@@ -151,7 +151,7 @@ test)
 		-DPINSYNC_TSAN=ON >/dev/null
 	cmake --build build-tsan -j "$jobs" --target test_feeds_pipeline test_feeds_csv \
 		test_feeds_xml test_feeds_real test_feeds_map test_feeds_normalise \
-		test_feeds_expected
+		test_feeds_expected test_feeds_html
 	TSAN_OPTIONS=halt_on_error=1 \
 		ctest --test-dir build-tsan -R '^unit\.test_feeds_' --output-on-failure -j "$jobs" ||
 		status=1
