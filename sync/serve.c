@@ -43,6 +43,18 @@ on_signal(int sig)
 }
 
 void
+serve_deadline(struct timespec *until, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_sec += ms / 1000;
+	until->tv_nsec += (ms % 1000) * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
+void
 serve_wake(serve_ctx *sv)
 {
 	char c = 1;

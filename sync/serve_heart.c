@@ -80,13 +80,7 @@ serve_db_state_get(serve_ctx *sv, long wait_ms)
 	if (sv->db_state == SERVE_DB_UNKNOWN && wait_ms > 0) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		serve_deadline(&until, wait_ms);
 		while (sv->db_state == SERVE_DB_UNKNOWN)
 			if (pthread_cond_timedwait(&sv->state_cond, &sv->state_lock, &until) ==
 			    ETIMEDOUT)
@@ -105,13 +99,7 @@ serve_heart_sleep(serve_ctx *sv, long ms)
 	struct timespec until;
 	int quit;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	serve_deadline(&until, ms);
 	pthread_mutex_lock(&sv->heart_lock);
 	while (!sv->heart_quit)
 		if (pthread_cond_timedwait(&sv->heart_cond, &sv->heart_lock, &until) == ETIMEDOUT)

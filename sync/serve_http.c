@@ -98,13 +98,7 @@ http_db_acquire(serve_ctx *sv)
 
 	if (serve_db_state_get(sv, ms) != SERVE_DB_UP)
 		return NULL;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	serve_deadline(&until, ms);
 	if (pthread_mutex_timedlock(&sv->http_lock, &until) != 0)
 		return NULL;
 	if (sv->http_db == NULL &&

@@ -91,6 +91,9 @@ int64_t serve_now_ms(void);
 
 /* Wakes the worker if it waits for work (any thread; async-signal-safe). */
 void serve_wake(serve_ctx *sv);
+/* *until = the realtime clock ms milliseconds from now, for the timed
+ * waits (pthread_mutex_timedlock, pthread_cond_timedwait). */
+void serve_deadline(struct timespec *until, long ms);
 
 /* Starts the HTTP listener on settings->listen. Returns 0, or -1 with a
  * message in err. serve_http_stop() closes it and waits for the requests
