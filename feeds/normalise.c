@@ -775,9 +775,10 @@ check_html(ps_item *it, int a)
 		        ps_attr_defs[a].name);
 		return;
 	}
+	/* Converted straight into the scratch: the value lies before its end
+	 * (a feed's own bytes, or a value clean() put there), never past it. */
 	dst = it->scratch + it->scratch_len;
-	memmove(dst, v.ptr, v.len);
-	n = ps_feed__html_to_text(dst, dst, v.len);
+	n = ps_feed__html_to_text(dst, v.ptr, v.len);
 	dst[n] = '\0';
 	it->scratch_len += n + 1;
 	it->values[a].ptr = n ? dst : NULL;

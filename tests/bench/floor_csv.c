@@ -2,7 +2,7 @@
  * floor_csv.c: the floor for CSV feeds, a plain RFC 4180 tokenising pass
  * that pinsync's CSV path is measured against.
  *
- *   floor_csv FILE [CHUNK]
+ *   floor_csv [--html] FILE [CHUNK]
  *
  * Reads FILE in CHUNK-byte pieces (default 256 KiB), runs a small state
  * machine over them (quoted fields with "" escapes and line breaks inside
@@ -13,6 +13,10 @@
  * is the header. Nothing else: no mapping, no normalisation, no
  * validation, no diff. Prints the record count, an order-independent
  * checksum of the hashes and the bytes read.
+ *
+ * With --html, the title and description columns that hold markup are
+ * turned into text first by pinsync's own conversion (feeds/html.c, linked
+ * in), in place, as pinsync's normalisation does: see floor_xml.c.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -31,6 +35,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "feeds_int.h" /* ps_feed__looks_html(), ps_feed__html_to_text() */
+
 #define MAX_COLS 1024
 
 enum { S_FIELD, S_UNQUOTED, S_QUOTED, S_QUOTE };
@@ -43,8 +49,10 @@ typedef struct state {
 	size_t col;
 	int header_done;
 	char *names[MAX_COLS];
+	unsigned char is_text[MAX_COLS]; /* --html: title, description */
 	size_t ncols;
 	uint64_t records, sum;
+	int html; /* --html */
 } state;
 
 /* First byte in [p, e) equal to a, b or c; e if none. */
@@ -107,6 +115,8 @@ end_record(state *st)
 			st->names[i] = malloc(st->flen[i] + 1);
 			memcpy(st->names[i], st->buf + st->off[i], st->flen[i]);
 			st->names[i][st->flen[i]] = '\0';
+			st->is_text[i] = st->html && (strcmp(st->names[i], "title") == 0 ||
+			                              strcmp(st->names[i], "description") == 0);
 		}
 		st->ncols = n;
 		st->header_done = 1;
@@ -118,8 +128,12 @@ end_record(state *st)
 		XXH3_64bits_reset(&h);
 		for (i = 0; i < n && i < st->ncols; i++) {
 			size_t nlen = strlen(st->names[i]), k = 0, j;
-			uint64_t vlen = st->flen[i];
+			uint64_t vlen;
 
+			if (st->is_text[i] && ps_feed__looks_html(st->buf + st->off[i], st->flen[i]))
+				st->flen[i] = ps_feed__html_to_text(st->buf + st->off[i],
+				                                    st->buf + st->off[i], st->flen[i]);
+			vlen = st->flen[i];
 			if (st->flen[i] == 0)
 				continue;
 			if (nlen > 100)
@@ -204,16 +218,20 @@ feed(state *st, const char *p, const char *e)
 int
 main(int argc, char **argv)
 {
-	size_t chunk = argc > 2 ? strtoul(argv[2], NULL, 10) : 256 * 1024, n, i;
+	size_t chunk, n, i;
 	static state st;
 	uint64_t bytes = 0;
 	char *in;
 	FILE *f;
 
+	st.html = argc > 1 && strcmp(argv[1], "--html") == 0;
+	argc -= st.html;
+	argv += st.html;
 	if (argc < 2) {
-		fputs("usage: floor_csv FILE [CHUNK]\n", stderr);
+		fputs("usage: floor_csv [--html] FILE [CHUNK]\n", stderr);
 		return 2;
 	}
+	chunk = argc > 2 ? strtoul(argv[2], NULL, 10) : 256 * 1024;
 	if ((f = fopen(argv[1], "rb")) == NULL) {
 		fprintf(stderr, "floor_csv: %s: %s\n", argv[1], strerror(errno));
 		return 1;
