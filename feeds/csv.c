@@ -470,4 +470,4 @@ csv_free(ps_feed *f)
 	f->pstate = NULL;
 }
 
-const ps_parser_ops ps_feed__csv_parser = {"csv", csv_init, csv_push, csv_free};
+const ps_parser_ops ps_feed__csv_parser = {"csv", csv_init, csv_push, csv_free, NULL, NULL};

@@ -821,8 +821,17 @@ refill(ps_feed *f)
 	}
 
 	if (f->chunk_pos == f->chunk_len) {
+		/* From the first read after detection on, the source may scan
+		 * for the parser, on its reading thread. */
+		if (!f->prescan_asked) {
+			f->prescan_asked = 1;
+			if (f->parser->prescan != NULL)
+				f->parser->prescan(f);
+		}
 		rc = ps_feed__source_read(&n, &f->src, f->chunk, f->opts.chunk_size, f->error,
 		                          sizeof(f->error));
+		if (rc == PS_FEED_SCAN_REFUSED)
+			return f->parser->refused(f);
 		if (rc != 0) {
 			f->failed = rc;
 			return rc;

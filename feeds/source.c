@@ -12,7 +12,10 @@
  *
  * A gzip regular file is inflated on a thread of its own (the "inflater"),
  * a few 256 KiB buffers ahead of the parser, so that inflating (about a
- * third of the parser's time for an XML feed) runs on another core. A
+ * third of the parser's time for an XML feed) runs on another core. The
+ * same thread reads a plain regular file ahead of the parser when the
+ * parser asks for its bytes to be scanned first (ps_feed__source_prescan():
+ * the XML scanner, xmlscan.c, a sixth of an XML run otherwise). A
  * pipe, stdin or a URL is inflated in the reader's thread (the parser
  * thread of pipeline.c), whose blocking reads can be stopped: with
  * cancel_fd set, a read from anything but a regular file first polls the
@@ -35,7 +38,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int inflater_start(ps_source *src, char *err, size_t errlen);
+static int inflater_start(ps_source *src, ps_source_scan scan, void *scan_ctx, char *err,
+                          size_t errlen);
+static int read_plain(size_t *n, ps_source *src, char *buf, size_t cap, char *err,
+                      size_t errlen);
 static int inflater_read(size_t *n, ps_source *src, char *buf, size_t cap, char *err,
                          size_t errlen);
 static void inflater_stop(ps_source *src);
@@ -240,7 +246,7 @@ ps_feed__source_open(ps_source *src, const char *path, const char *name,
 		src->z.next_in = src->in;
 		src->z.avail_in = (uInt)src->in_len;
 		if (src->url == NULL && src->close_fd && S_ISREG(st.st_mode) &&
-		    (rc = inflater_start(src, err, errlen)) != 0)
+		    (rc = inflater_start(src, NULL, NULL, err, errlen)) != 0)
 			goto done;
 	}
 	rc = 0;
@@ -346,6 +352,8 @@ read_gzip(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_t er
 
 struct ps_inflater {
 	pthread_t thread;
+	ps_source_scan scan; /* plain mode's look at each slot, or NULL */
+	void *scan_ctx;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	ps_source *src;
@@ -355,12 +363,14 @@ struct ps_inflater {
 	unsigned head, tail, count; /* ring: head consumed next, tail filled next */
 	size_t pos;                 /* consumed bytes of the head slot */
 	uint64_t read_total;        /* the thread's compressed byte count */
+	uint64_t end_at;            /* read_total when done was set */
 	int done, stop, rc;
 	char err[512];
 };
 
-/* The thread: inflates into free slots until the end, an error or stop.
- * It alone touches src's zlib state and file from its start on. */
+/* The thread: inflates (or, for a plain file, reads and scans) into free
+ * slots until the end, an error, a refusal of the scan or stop. It alone
+ * touches src's zlib state, file and scan from its start on. */
 static void *
 inflater_main(void *arg)
 {
@@ -382,14 +392,25 @@ inflater_main(void *arg)
 		slot = bg->tail;
 		pthread_mutex_unlock(&bg->mu);
 
-		rc = read_gzip(&n, bg->src, bg->slot[slot], BG_SLOT_BYTES, err, sizeof(err));
+		rc = bg->src->gzip
+		         ? read_gzip(&n, bg->src, bg->slot[slot], BG_SLOT_BYTES, err, sizeof(err))
+		         : read_plain(&n, bg->src, bg->slot[slot], BG_SLOT_BYTES, err, sizeof(err));
+		if (rc == 0 && n > 0 && bg->scan != NULL &&
+		    bg->scan(bg->scan_ctx, bg->slot[slot], n, &n) != 0)
+			rc = PS_FEED_SCAN_REFUSED; /* the n bytes before go first */
 
 		pthread_mutex_lock(&bg->mu);
+		if (rc == PS_FEED_SCAN_REFUSED && n > 0) {
+			bg->len[slot] = n;
+			bg->read_at[slot] = bg->read_total;
+			bg->tail = (bg->tail + 1) % BG_SLOTS;
+			bg->count++;
+		}
 		if (rc != 0 || n == 0) {
 			bg->done = 1;
 			bg->rc = rc;
 			memcpy(bg->err, err, sizeof(err));
-			bg->read_at[slot] = bg->read_total;
+			bg->end_at = bg->read_total;
 			pthread_cond_broadcast(&bg->cv);
 			pthread_mutex_unlock(&bg->mu);
 			return NULL;
@@ -404,7 +425,7 @@ inflater_main(void *arg)
 }
 
 static int
-inflater_start(ps_source *src, char *err, size_t errlen)
+inflater_start(ps_source *src, ps_source_scan scan, void *scan_ctx, char *err, size_t errlen)
 {
 	ps_inflater *bg = calloc(1, sizeof(*bg));
 	int i;
@@ -415,6 +436,8 @@ inflater_start(ps_source *src, char *err, size_t errlen)
 		if ((bg->slot[i] = malloc(BG_SLOT_BYTES)) == NULL)
 			goto oom;
 	bg->src = src;
+	bg->scan = scan;
+	bg->scan_ctx = scan_ctx;
 	bg->read_total = src->bytes_read;
 	pthread_mutex_init(&bg->mu, NULL);
 	pthread_cond_init(&bg->cv, NULL);
@@ -456,7 +479,7 @@ inflater_read(size_t *n, ps_source *src, char *buf, size_t cap, char *err, size_
 		/* The end, or the error, the thread met. */
 		int rc = bg->rc;
 
-		src->bytes_read = bg->read_at[bg->tail];
+		src->bytes_read = bg->end_at;
 		if (rc != 0)
 			snprintf(err, errlen, "%s", bg->err);
 		pthread_mutex_unlock(&bg->mu);
@@ -505,6 +528,18 @@ inflater_stop(ps_source *src)
 	free(bg);
 	src->bg = NULL;
 	src->read_count = &src->bytes_read;
+}
+
+int
+ps_feed__source_prescan(ps_source *src, ps_source_scan scan, void *ctx)
+{
+	char err[64];
+
+	if (src->bg != NULL || src->gzip || src->url != NULL || src->pollable || src->fd < 0 ||
+	    src->in_eof)
+		return 0;
+	/* Out of memory or no thread: the caller scans, as without this. */
+	return inflater_start(src, scan, ctx, err, sizeof(err)) == 0 && src->bg != NULL;
 }
 
 int

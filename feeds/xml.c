@@ -151,6 +151,7 @@ typedef struct xml_state {
 
 	/* The bytes before libxml2 sees them (xmlscan.c). */
 	ps_xscan scan;
+	int prescanned; /* the source scans what it reads (xml_prescan()) */
 	unsigned dtd_attributes; /* <!ATTLIST> attribute declarations */
 } xml_state;
 
@@ -1012,6 +1013,51 @@ pushed_end(const xml_state *st, uint64_t *line, uint64_t *col)
 	}
 }
 
+/* The scanner's refusal, once every byte before its place is parsed: the
+ * place as libxml2 counts it, and the scanner's message. */
+static int
+scan_refused(ps_feed *f)
+{
+	xml_state *st = f->pstate;
+	uint64_t line, col;
+
+	if (st->scan.at_start) {
+		line = 1;
+		col = 1;
+	} else {
+		pushed_end(st, &line, &col);
+	}
+	/* In the internal subset libxml2's column depends on the pieces it was
+	 * given (it waits there for the subset's end): the line is the place. */
+	if (st->scan.in_dtd)
+		return ps_feed__fail(f, PS_EFEED, "%s:%llu: %s", f->name,
+		                     (unsigned long long)(line + f->line_offset), st->scan.msg);
+	return ps_feed__fail(f, PS_EFEED, "%s:%llu:%llu: %s", f->name,
+	                     (unsigned long long)(line + f->line_offset), (unsigned long long)col,
+	                     st->scan.msg);
+}
+
+static int
+scan_piece(void *ctx, const char *buf, size_t len, size_t *ok)
+{
+	return ps_feed__xscan(ctx, buf, len, ok);
+}
+
+/*
+ * The bytes not read yet are scanned on the reading thread, ahead of the
+ * parser (source.c), when the source can: xml_push() then has nothing to
+ * scan, and a refusal comes as PS_FEED_SCAN_REFUSED from the read that
+ * follows the last byte before its place (xml_refused()).
+ */
+static void
+xml_prescan(ps_feed *f)
+{
+	xml_state *st = f->pstate;
+
+	if (!f->failed)
+		st->prescanned = ps_feed__source_prescan(&f->src, scan_piece, &st->scan);
+}
+
 static int
 xml_push(ps_feed *f, const char *buf, size_t len, int last)
 {
@@ -1023,7 +1069,7 @@ xml_push(ps_feed *f, const char *buf, size_t len, int last)
 	 * attributes must never reach libxml2. What comes before the place it
 	 * refuses is still parsed, so that the items before it come out
 	 * whatever the size of the pieces. */
-	refused = len > 0 && ps_feed__xscan(&st->scan, buf, len, &ok) != 0;
+	refused = len > 0 && !st->prescanned && ps_feed__xscan(&st->scan, buf, len, &ok) != 0;
 	len = ok;
 	if (len > 0 && st->ctxt == NULL && (rc = create_ctxt(st, &buf, &len)) != 0)
 		return rc;
@@ -1037,25 +1083,8 @@ xml_push(ps_feed *f, const char *buf, size_t len, int last)
 		buf += n;
 		len -= n;
 	}
-	if (refused) {
-		uint64_t line, col;
-
-		if (st->scan.at_start) {
-			line = 1;
-			col = 1;
-		} else {
-			pushed_end(st, &line, &col);
-		}
-		/* In the internal subset libxml2's column depends on the pieces
-		 * it was given (it waits there for the subset's end): the line
-		 * is the place. */
-		if (st->scan.in_dtd)
-			return ps_feed__fail(f, PS_EFEED, "%s:%llu: %s", f->name,
-			                     (unsigned long long)(line + f->line_offset), st->scan.msg);
-		return ps_feed__fail(f, PS_EFEED, "%s:%llu:%llu: %s", f->name,
-		                     (unsigned long long)(line + f->line_offset),
-		                     (unsigned long long)col, st->scan.msg);
-	}
+	if (refused)
+		return scan_refused(f);
 	if (!last)
 		return 0;
 
@@ -1103,4 +1132,5 @@ xml_free(ps_feed *f)
 	f->pstate = NULL;
 }
 
-const ps_parser_ops ps_feed__xml_parser = {"xml", xml_init, xml_push, xml_free};
+const ps_parser_ops ps_feed__xml_parser = {"xml",     xml_init,     xml_push,
+                                            xml_free,  xml_prescan, scan_refused};

@@ -7,10 +7,11 @@
  * likewise), before it calls startElementNs(): 100,000 attributes on one
  * element cost 2.5 s, 600,000 (a 6.5 MB tag, under libxml2's own 10 MB
  * limit on one construct) 145 s. A count in the SAX callback comes after
- * that cost. So xml.c runs each piece of the document through
- * ps_feed__xscan() before xmlParseChunk(), and the feed is refused at the
- * '=' of the attribute past PS_FEED_MAX_ATTRIBUTES on one start tag,
- * before libxml2 has seen it.
+ * that cost. So each piece of the document goes through ps_feed__xscan()
+ * before xmlParseChunk() (in xml.c, or, for a regular file, on the thread
+ * that reads it ahead: source.c), and the feed is refused at the '=' of
+ * the attribute past PS_FEED_MAX_ATTRIBUTES on one start tag, before
+ * libxml2 has seen it.
  *
  * What it follows: just enough of XML's lexical structure to know where
  * start tags are. Text; start tags, with their quoted values (which may
