@@ -23,8 +23,9 @@
  * wakes the parser wherever it may wait (a free slot: the condition
  * variable; a read from a pipe, stdin or a URL: the wake pipe, which
  * source.c and url.c poll beside their fd) and joins it. A regular file
- * never blocks for long, and the gzip inflater thread (source.c) keeps
- * reading it, so a parser waiting on the inflater wakes too.
+ * never blocks for long, and the thread that reads it ahead (source.c: the
+ * gzip inflater, or the XML scanner's reader) keeps reading it, so a parser
+ * waiting on that thread wakes too.
  *
  * The parser thread blocks every signal: they go to the caller's threads,
  * as they did before the thread existed.
