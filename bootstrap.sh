@@ -144,8 +144,9 @@ test)
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j "$jobs" ||
 		status=1
-	# The feeds run a parser thread (and a gzip inflater thread): their unit
-	# tests again under ThreadSanitizer, where a data race fails.
+	# The feeds run a parser thread and a thread reading ahead (the gzip
+	# inflater, or the XML scanner's reader): their unit tests again under
+	# ThreadSanitizer, where a data race fails.
 	echo "== feeds unit tests under ThreadSanitizer"
 	CC=clang-14 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DPINSYNC_WERROR=ON \
 		-DPINSYNC_TSAN=ON >/dev/null
