@@ -1047,7 +1047,7 @@ scan_piece(void *ctx, const char *buf, size_t len, size_t *ok)
  * The bytes not read yet are scanned on the reading thread, ahead of the
  * parser (source.c), when the source can: xml_push() then has nothing to
  * scan, and a refusal comes as PS_FEED_SCAN_REFUSED from the read that
- * follows the last byte before its place (xml_refused()).
+ * follows the last byte before its place (scan_refused()).
  */
 static void
 xml_prescan(ps_feed *f)
