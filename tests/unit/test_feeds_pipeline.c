@@ -552,6 +552,66 @@ test_xml_error_after_items(void **state)
 	free(b.p);
 }
 
+/*
+ * The hardening scanner's refusal far into a regular XML file, several of
+ * the reading thread's 256 KiB slots in: a regular file is scanned on that
+ * thread (source.c, ps_feed__source_prescan()), a gzip file on the parser
+ * thread. Both give every item before the refused tag, in order, and the
+ * same message at the same place.
+ */
+static void
+test_xml_refused_after_items(void **state)
+{
+	const size_t n = 4000;
+	sbuf b = {0};
+	char *path, *gzpath, want[64];
+	const char *msg, *gzmsg;
+	ps_feed_options o = PS_FEED_OPTIONS_INIT;
+	unsigned char *gz;
+	size_t glen, line;
+	digest *d, *g;
+	int k;
+
+	(void)state;
+	alarm(HANG_LIMIT);
+	sb_printf(&b, "%s", xml_head);
+	xml_items(&b, 0, n);
+	line = 4 + 9 * n - (n + 3) / 7;
+	sb_printf(&b, "<item>\n<g:id>wide</g:id>\n<g:x");
+	for (k = 0; k <= PS_FEED_MAX_ATTRIBUTES; k++)
+		sb_printf(&b, " a%d=\"%d\"", k, k);
+	sb_printf(&b, "/>\n</item>\n");
+	xml_items(&b, n + 1, n + 20);
+	sb_printf(&b, "</channel>\n</rss>\n");
+	assert_true(b.len > 3 * 256 * 1024); /* past the first slots */
+	path = ps_test_write_tmp(b.p, b.len);
+	gz = gzip_of(b.p, b.len, 1, &glen);
+	gzpath = ps_test_write_tmp(gz, glen);
+
+	d = read_both(path, o);
+	g = read_both(gzpath, o);
+	assert_int_equal(d->rc, PS_EFEED);
+	assert_items_in_order(d, n, 0);
+	assert_int_equal(g->rc, PS_EFEED);
+	assert_items_in_order(g, n, 0);
+	/* path:LINE:COL: more than ... (<g:x>), the line of the wide tag */
+	snprintf(want, sizeof(want), ":%zu:", line + 2);
+	msg = d->error + strlen(path);
+	gzmsg = g->error + strlen(gzpath);
+	assert_true(strncmp(msg, want, strlen(want)) == 0);
+	assert_non_null(strstr(msg, "more than 64 attributes on one element (<g:x>)"));
+	assert_string_equal(msg, gzmsg);
+	digest_free(d);
+	digest_free(g);
+	alarm(0);
+	unlink(path);
+	unlink(gzpath);
+	free(path);
+	free(gzpath);
+	free(gz);
+	free(b.p);
+}
+
 /* A cut XML document: every item before the cut, then the error. */
 static void
 test_xml_cut_after_items(void **state)
@@ -866,6 +926,7 @@ main(void)
 	    cmocka_unit_test(test_order_tiny_rows),
 	    cmocka_unit_test(test_csv_error_after_items),
 	    cmocka_unit_test(test_xml_error_after_items),
+	    cmocka_unit_test(test_xml_refused_after_items),
 	    cmocka_unit_test(test_xml_cut_after_items),
 	    cmocka_unit_test(test_specimens_agree),
 	    cmocka_unit_test(test_real_feeds_agree),
