@@ -945,10 +945,12 @@ ps_feed_free(ps_feed *f)
 	if (f == NULL)
 		return;
 	ps_feed__pipe_free(f); /* first: stops and joins the parser thread */
-	if (f->parser != NULL && f->pstate != NULL)
-		f->parser->free(f);
+	/* Then the source, whose reading thread may be scanning for the
+	 * parser, into the parser's state (ps_feed__source_prescan()). */
 	if (f->src_open)
 		ps_feed__source_close(&f->src);
+	if (f->parser != NULL && f->pstate != NULL)
+		f->parser->free(f);
 	fbuf_free(&f->pending);
 	fbuf_free(&f->arena);
 	fbuf_free(&f->scratch);
