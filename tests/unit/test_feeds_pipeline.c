@@ -612,6 +612,52 @@ test_xml_refused_after_items(void **state)
 	free(b.p);
 }
 
+/*
+ * libxml2 stops at a malformed tag near the start of a big regular file
+ * while the thread that reads ahead is still scanning the next slots into
+ * the parser's state: ps_feed_free() right after the error must join that
+ * thread before it frees the state (found by fuzz_xml; ASan sees it).
+ */
+static void
+test_xml_error_then_free_while_reading_ahead(void **state)
+{
+	sbuf b = {0};
+	char *path;
+	ps_feed_options o = PS_FEED_OPTIONS_INIT;
+	ps_feed *f = NULL;
+	ps_item *it;
+	const size_t slot = 256 * 1024; /* source.c's BG_SLOT_BYTES, the default chunk */
+	int round, rc;
+
+	(void)state;
+	alarm(HANG_LIMIT);
+	/* The error at the start of the reader's second slot: the reads of
+	 * the default size take a slot each, and each slot taken sets the
+	 * reader scanning the next one, right when the parser fails. */
+	sb_printf(&b, "%s", xml_head);
+	xml_items(&b, 0, 10);
+	while (b.len < 2 * slot - 64)
+		xml_items(&b, 10, 11);
+	while (b.len < 2 * slot)
+		sb_printf(&b, "\n");
+	sb_printf(&b, "<item>\n<g:id>bad</g:id>\n<title>x</titel>\n</item>\n");
+	xml_items(&b, 11, 40000); /* megabytes the reader is still busy with */
+	sb_printf(&b, "</channel>\n</rss>\n");
+	path = ps_test_write_tmp(b.p, b.len);
+	for (round = 0; round < 40; round++) {
+		o.single_thread = round % 2;
+		assert_int_equal(ps_feed_open(&f, path, &o), 0);
+		while ((rc = ps_feed_next(&it, f)) == 0)
+			;
+		assert_int_equal(rc, PS_EFEED);
+		ps_feed_free(f);
+	}
+	alarm(0);
+	unlink(path);
+	free(path);
+	free(b.p);
+}
+
 /* A cut XML document: every item before the cut, then the error. */
 static void
 test_xml_cut_after_items(void **state)
@@ -927,6 +973,7 @@ main(void)
 	    cmocka_unit_test(test_csv_error_after_items),
 	    cmocka_unit_test(test_xml_error_after_items),
 	    cmocka_unit_test(test_xml_refused_after_items),
+	    cmocka_unit_test(test_xml_error_then_free_while_reading_ahead),
 	    cmocka_unit_test(test_xml_cut_after_items),
 	    cmocka_unit_test(test_specimens_agree),
 	    cmocka_unit_test(test_real_feeds_agree),
