@@ -131,6 +131,16 @@ static const char xml_head[] = "<?xml version=\"1.0\"?>\n"
                                "<rss version=\"2.0\" xmlns:g=\"http://base.google.com/ns/1.0\">\n"
                                "<channel>\n";
 
+/* xml_head and items [0, n) into b; returns the line after them (3 lines
+ * of head, 9 lines an item, one less for each item without a price). */
+static size_t
+xml_start(sbuf *b, size_t n)
+{
+	sb_printf(b, "%s", xml_head);
+	xml_items(b, 0, n);
+	return 4 + 9 * n - (n + 3) / 7;
+}
+
 static char *
 make_xml(size_t n)
 {
@@ -530,9 +540,7 @@ test_xml_error_after_items(void **state)
 
 	(void)state;
 	alarm(HANG_LIMIT);
-	sb_printf(&b, "%s", xml_head);
-	xml_items(&b, 0, n);
-	line = 4 + 9 * n - (n + 3) / 7;
+	line = xml_start(&b, n);
 	sb_printf(&b, "<item>\n<g:id>bad</g:id>\n<title>x</titel>\n</item>\n");
 	xml_items(&b, n + 1, n + 20);
 	sb_printf(&b, "</channel>\n</rss>\n");
@@ -574,9 +582,7 @@ test_xml_refused_after_items(void **state)
 
 	(void)state;
 	alarm(HANG_LIMIT);
-	sb_printf(&b, "%s", xml_head);
-	xml_items(&b, 0, n);
-	line = 4 + 9 * n - (n + 3) / 7;
+	line = xml_start(&b, n);
 	sb_printf(&b, "<item>\n<g:id>wide</g:id>\n<g:x");
 	for (k = 0; k <= PS_FEED_MAX_ATTRIBUTES; k++)
 		sb_printf(&b, " a%d=\"%d\"", k, k);
